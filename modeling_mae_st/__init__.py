@@ -8,6 +8,18 @@ from .modeling_mae_st import (
     MAESTPreTrainedModel,
 )
 
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+)
+
+AutoConfig.register(MAESTConfig.model_type, MAESTConfig, exist_ok=True)
+AutoModel.register(MAESTConfig, MAESTModel, exist_ok=True)
+AutoModelForPreTraining.register(MAESTConfig, MAESTForPreTraining, exist_ok=True)
+AutoModelForVideoClassification.register(MAESTConfig, MAESTForVideoClassification, exist_ok=True)
+
 # --- video data (issue 3) ---
 
 # --- end video data ---

@@ -1,0 +1,893 @@
+"""
+MAE-ST: Masked Autoencoders As Spatiotemporal Learners (Feichtenhofer, Fan, Li, He, 2022).
+
+The method, one idea per function or module, in the order of the paper:
+
+- `MAESTPatchEmbeddings`: cut a clip into spacetime patches (tubelet x patch x patch) and embed them.
+- `MAESTEmbeddings`: add learnable position embeddings (separate spatial and temporal tables, or one joint table)
+  and a cls token.
+- `random_masking`: keep a random subset of patches, with no spacetime structure, by sorting uniform noise.
+- `MAESTModel`: the ViT encoder, which sees only the visible patches.
+- `MAESTDecoder`: a small ViT over the encoded tokens plus mask tokens restored to their places; it predicts the
+  pixels of every patch.
+- `MAESTForPreTraining.forward_loss`: mean squared error against per-patch normalized pixels of temporally
+  subsampled frames, averaged over the masked patches only.
+- `MAESTForVideoClassification`: mean of the encoder's patch tokens, the encoder's final norm, dropout, linear.
+
+Inputs are `pixel_values` of shape (batch, frames, channels, height, width), as in every transformers video model;
+the official code uses (batch, channels, frames, height, width). Tokens are ordered time-major: token
+`(t * h + i) * w + j` is the patch at temporal index `t`, row `i`, column `j`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import ImageClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
+
+from .configuration_mae_st import MAESTConfig
+
+
+@dataclass
+class MAESTModelOutput(ModelOutput):
+    """
+    Output of [`MAESTModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, num_tokens, hidden)`):
+            Encoder output after the final LayerNorm: the cls token first (when the config has one), then the
+            visible patch tokens (all patches when no masking was asked for), in the order they were kept.
+        pooler_output (`torch.FloatTensor` of shape `(batch, hidden)`):
+            Mean of the patch tokens before the final LayerNorm, then that LayerNorm: the official classifier's
+            pooling. Over the visible patches only when masking was applied.
+        mask (`torch.FloatTensor` of shape `(batch, num_patches)`, *optional*):
+            1 for masked patches, 0 for visible ones; `None` without masking.
+        ids_restore (`torch.LongTensor` of shape `(batch, num_patches)`, *optional*):
+            Position of each original patch in the shuffled (visible first) order; `None` without masking.
+        hidden_states (`tuple[torch.FloatTensor]`, *optional*):
+            Input of the first layer and output of every layer, each `(batch, num_tokens, hidden)`.
+        attentions (`tuple[torch.FloatTensor]`, *optional*):
+            Attention probabilities of every layer, each `(batch, heads, num_tokens, num_tokens)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    mask: torch.FloatTensor | None = None
+    ids_restore: torch.LongTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class MAESTForPreTrainingOutput(ModelOutput):
+    """
+    Output of [`MAESTForPreTraining`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`):
+            Mean squared error over the masked patches (normalized pixels when `config.norm_pix_loss`).
+        logits (`torch.FloatTensor` of shape `(batch, num_patches, predicted_frames_per_token * patch_size**2 *
+            num_channels)`):
+            Predicted pixels of every patch, visible ones included, each ordered (frame, row, column, channel).
+        mask (`torch.FloatTensor` of shape `(batch, num_patches)`): 1 for masked patches, 0 for visible ones.
+        ids_restore (`torch.LongTensor` of shape `(batch, num_patches)`): see [`MAESTModelOutput`].
+        hidden_states, attentions: the encoder's, see [`MAESTModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    mask: torch.FloatTensor | None = None
+    ids_restore: torch.LongTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+def check_pixel_values(pixel_values: torch.Tensor, config: MAESTConfig, interpolate_pos_encoding: bool) -> None:
+    """
+    Raise a `ValueError` saying what was expected unless `pixel_values` is (batch, frames, channels, height, width)
+    with the config's sizes (or, with `interpolate_pos_encoding`, any sizes the patches divide).
+    """
+    expected = (
+        f"(batch, {config.num_frames}, {config.num_channels}, {config.image_size}, {config.image_size})"
+    )
+    if pixel_values.ndim != 5:
+        raise ValueError(
+            f"pixel_values must be a 5-d tensor (batch, frames, channels, height, width) = {expected}, "
+            f"got shape {tuple(pixel_values.shape)}."
+        )
+    _, frames, channels, height, width = pixel_values.shape
+    if channels != config.num_channels:
+        raise ValueError(
+            f"pixel_values must be (batch, frames, channels, height, width) = {expected}, got shape "
+            f"{tuple(pixel_values.shape)}: dimension 2 holds {channels} channels, expected {config.num_channels}. "
+            "(The official layout (batch, channels, frames, height, width) needs `.transpose(1, 2)`.)"
+        )
+    if interpolate_pos_encoding:
+        if frames % config.tubelet_size or height % config.patch_size or width % config.patch_size:
+            raise ValueError(
+                f"pixel_values of shape {tuple(pixel_values.shape)}: frames must be divisible by tubelet_size "
+                f"({config.tubelet_size}) and height and width by patch_size ({config.patch_size})."
+            )
+    elif (frames, height, width) != (config.num_frames, config.image_size, config.image_size):
+        raise ValueError(
+            f"pixel_values must have shape {expected}, got {tuple(pixel_values.shape)}. Pass "
+            "`interpolate_pos_encoding=True` to run on other frame counts or resolutions."
+        )
+
+
+def random_masking(
+    sequence: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Keep a random `int(num_patches * (1 - mask_ratio))` patches per sample by sorting uniform noise: the patches
+    with the smallest noise are kept (as the official `random_masking`).
+
+    Args:
+        sequence: `(batch, num_patches, hidden)`.
+        mask_ratio: fraction to mask, in [0, 1).
+        noise: `(batch, num_patches)`; drawn from U[0, 1) when `None`. Passing the official noise reproduces the
+            official mask.
+
+    Returns:
+        kept `(batch, num_kept, hidden)`, mask `(batch, num_patches)` (1 = masked), ids_restore and ids_keep.
+    """
+    batch, num_patches, hidden = sequence.shape
+    len_keep = int(num_patches * (1 - mask_ratio))
+    if noise is None:
+        noise = torch.rand(batch, num_patches, device=sequence.device)
+    elif noise.shape != (batch, num_patches):
+        raise ValueError(f"noise must have shape (batch, num_patches) = {(batch, num_patches)}, got {tuple(noise.shape)}.")
+    ids_shuffle = torch.argsort(noise.to(sequence.device), dim=1)  # ascending: small is kept
+    return _gather_visible(sequence, ids_shuffle, len_keep)
+
+
+def masking_from_bool(
+    sequence: torch.Tensor, bool_masked_pos: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Masking chosen by the caller: `bool_masked_pos` `(batch, num_patches)` is True where a patch is masked. Every
+    sample must mask the same number of patches. Visible patches keep their original order.
+    """
+    batch, num_patches, _ = sequence.shape
+    if bool_masked_pos.shape != (batch, num_patches):
+        raise ValueError(
+            f"bool_masked_pos must have shape (batch, num_patches) = {(batch, num_patches)}, "
+            f"got {tuple(bool_masked_pos.shape)}."
+        )
+    bool_masked_pos = bool_masked_pos.to(device=sequence.device, dtype=torch.bool)
+    counts = bool_masked_pos.sum(dim=1)
+    if not bool(torch.all(counts == counts[0])):
+        raise ValueError(f"bool_masked_pos must mask the same number of patches in every sample, got {counts.tolist()}.")
+    ids_shuffle = torch.argsort(bool_masked_pos.to(torch.int8), dim=1, stable=True)
+    return _gather_visible(sequence, ids_shuffle, num_patches - int(counts[0]))
+
+
+def _gather_visible(
+    sequence: torch.Tensor, ids_shuffle: torch.Tensor, len_keep: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch, num_patches, hidden = sequence.shape
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    ids_keep = ids_shuffle[:, :len_keep]
+    kept = torch.gather(sequence, dim=1, index=ids_keep.unsqueeze(-1).expand(-1, -1, hidden))
+    mask = torch.ones(batch, num_patches, device=sequence.device, dtype=sequence.dtype)
+    mask[:, :len_keep] = 0
+    mask = torch.gather(mask, dim=1, index=ids_restore)
+    return kept, mask, ids_restore, ids_keep
+
+
+def separate_position_embeddings(
+    spatial: torch.Tensor, temporal: torch.Tensor, grid: tuple[int, int, int], trained_grid: tuple[int, int, int]
+) -> torch.Tensor:
+    """
+    Sum separate tables into one embedding per token, time-major.
+
+    Args:
+        spatial: `(1, trained_h * trained_w, hidden)`.
+        temporal: `(1, trained_t, hidden)`.
+        grid: `(t, h, w)` of the input; tables are interpolated (bicubic in space, linear in time) when it differs
+            from `trained_grid`.
+
+    Returns:
+        `(1, t * h * w, hidden)`.
+    """
+    t, h, w = grid
+    trained_t, trained_h, trained_w = trained_grid
+    hidden = spatial.shape[-1]
+    if (h, w) != (trained_h, trained_w):
+        spatial = spatial.reshape(1, trained_h, trained_w, hidden).permute(0, 3, 1, 2)
+        spatial = F.interpolate(spatial.float(), size=(h, w), mode="bicubic", align_corners=False).to(temporal.dtype)
+        spatial = spatial.permute(0, 2, 3, 1).reshape(1, h * w, hidden)
+    if t != trained_t:
+        temporal = F.interpolate(temporal.transpose(1, 2).float(), size=t, mode="linear", align_corners=False)
+        temporal = temporal.transpose(1, 2).to(spatial.dtype)
+    return spatial.repeat(1, t, 1) + torch.repeat_interleave(temporal, h * w, dim=1)
+
+
+def resize_joint_position_embeddings(
+    table: torch.Tensor, grid: tuple[int, int, int], trained_grid: tuple[int, int, int]
+) -> torch.Tensor:
+    """
+    Interpolate a joint `(1, trained_t * trained_h * trained_w, hidden)` table to `(1, t * h * w, hidden)`:
+    bicubic in space per temporal slice, then linear in time (the official code never interpolates in time).
+    """
+    if tuple(grid) == tuple(trained_grid):
+        return table
+    t, h, w = grid
+    trained_t, trained_h, trained_w = trained_grid
+    hidden = table.shape[-1]
+    dtype = table.dtype
+    volume = table.reshape(trained_t, trained_h, trained_w, hidden).permute(0, 3, 1, 2).float()
+    if (h, w) != (trained_h, trained_w):
+        volume = F.interpolate(volume, size=(h, w), mode="bicubic", align_corners=False)  # (trained_t, hidden, h, w)
+    if t != trained_t:
+        series = volume.permute(1, 2, 3, 0).reshape(1, hidden * h * w, trained_t)
+        series = F.interpolate(series, size=t, mode="linear", align_corners=False)
+        volume = series.reshape(hidden, h, w, t).permute(3, 0, 1, 2)  # (t, hidden, h, w)
+    return volume.permute(0, 2, 3, 1).reshape(1, t * h * w, hidden).to(dtype)
+
+
+class MAESTPatchEmbeddings(nn.Module):
+    """Cut `(batch, frames, channels, height, width)` into spacetime patches and embed each: `(batch, t*h*w, hidden)`."""
+
+    def __init__(self, config: MAESTConfig):
+        super().__init__()
+        kernel = (config.tubelet_size, config.patch_size, config.patch_size)
+        self.projection = nn.Conv3d(config.num_channels, config.hidden_size, kernel_size=kernel, stride=kernel)
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        # (batch, frames, channels, height, width) -> (batch, channels, frames, height, width) for Conv3d
+        embeddings = self.projection(pixel_values.transpose(1, 2).to(self.projection.weight.dtype))
+        grid = tuple(embeddings.shape[2:])  # (t, h, w)
+        return embeddings.flatten(2).transpose(1, 2), grid  # (batch, t*h*w, hidden)
+
+
+class MAESTEmbeddings(nn.Module):
+    """Patch embeddings plus learnable position embeddings, and the cls token (with its own position embedding)."""
+
+    def __init__(self, config: MAESTConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = MAESTPatchEmbeddings(config)
+        side = config.image_size // config.patch_size
+        self.trained_grid = (config.num_frames // config.tubelet_size, side, side)
+        num_patches = math.prod(self.trained_grid)
+        num_cls = int(config.use_cls_token)
+        hidden = config.hidden_size
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden)) if config.use_cls_token else None
+        if config.use_separate_position_embeddings:
+            self.position_embeddings_spatial = nn.Parameter(torch.zeros(1, side * side, hidden))
+            self.position_embeddings_temporal = nn.Parameter(torch.zeros(1, self.trained_grid[0], hidden))
+            self.position_embeddings_cls = nn.Parameter(torch.zeros(1, 1, hidden)) if config.use_cls_token else None
+        else:
+            self.position_embeddings = nn.Parameter(torch.zeros(1, num_cls + num_patches, hidden))
+
+    def patch_position_embeddings(self, grid: tuple[int, int, int]) -> torch.Tensor:
+        """`(1, t*h*w, hidden)` for the patch tokens of an input with patch grid `grid`."""
+        if self.config.use_separate_position_embeddings:
+            return separate_position_embeddings(
+                self.position_embeddings_spatial, self.position_embeddings_temporal, grid, self.trained_grid
+            )
+        table = self.position_embeddings[:, int(self.config.use_cls_token) :]
+        return resize_joint_position_embeddings(table, grid, self.trained_grid)
+
+    def cls_embedding(self) -> torch.Tensor:
+        """The cls token plus its position embedding, `(1, 1, hidden)`."""
+        if self.config.use_separate_position_embeddings:
+            return self.cls_token + self.position_embeddings_cls
+        return self.cls_token + self.position_embeddings[:, :1]
+
+    def forward(
+        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """Returns patch tokens with their position embeddings `(batch, t*h*w, hidden)` and the grid `(t, h, w)`."""
+        check_pixel_values(pixel_values, self.config, interpolate_pos_encoding)
+        embeddings, grid = self.patch_embeddings(pixel_values)
+        return embeddings + self.patch_position_embeddings(grid), grid
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Unpack[TransformersKwargs],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention. query, key, value: `(batch, heads, num_tokens, head_dim)`."""
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = F.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = F.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()  # (batch, num_tokens, heads, head_dim)
+    return attn_output, attn_weights
+
+
+class MAESTAttention(nn.Module):
+    """Multi-head self-attention through transformers' attention interface (sdpa, eager, flash attention...)."""
+
+    def __init__(self, config: MAESTConfig, hidden_size: int, num_attention_heads: int):
+        super().__init__()
+        # The shared config object, not a copy, so that a later `set_attn_implementation` reaches the decoder too.
+        self.config = config
+        self.num_attention_heads = num_attention_heads
+        self.head_dim = hidden_size // num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.is_causal = False
+        self.q_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(
+        self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        # (batch, num_tokens, hidden) -> (batch, heads, num_tokens, head_dim)
+        query = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        key = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            None,
+            dropout=self.config.attention_probs_dropout_prob if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=False,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        return self.o_proj(attn_output), attn_weights
+
+
+class MAESTMLP(nn.Module):
+    def __init__(self, config: MAESTConfig, hidden_size: int, intermediate_size: int):
+        super().__init__()
+        self.fc1 = nn.Linear(hidden_size, intermediate_size)
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(intermediate_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
+
+
+class MAESTDropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch of a sample with probability `drop_prob` while training."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep_prob = 1 - self.drop_prob
+        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
+        keep = hidden_states.new_empty(shape).bernoulli_(keep_prob)
+        return hidden_states * keep / keep_prob
+
+    def extra_repr(self) -> str:
+        return f"p={self.drop_prob}"
+
+
+class MAESTLayer(GradientCheckpointingLayer):
+    """Pre-norm transformer block: `x + attn(norm(x))`, then `x + mlp(norm(x))`, each branch with drop path."""
+
+    def __init__(
+        self,
+        config: MAESTConfig,
+        hidden_size: int,
+        num_attention_heads: int,
+        intermediate_size: int,
+        drop_path: float = 0.0,
+    ):
+        super().__init__()
+        self.layernorm_before = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.attention = MAESTAttention(config, hidden_size, num_attention_heads)
+        self.layernorm_after = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = MAESTMLP(config, hidden_size, intermediate_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.drop_path = MAESTDropPath(drop_path)
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
+        attention_output, _ = self.attention(self.layernorm_before(hidden_states), **kwargs)
+        hidden_states = hidden_states + self.drop_path(self.dropout(attention_output))
+        mlp_output = self.mlp(self.layernorm_after(hidden_states))
+        return hidden_states + self.drop_path(self.dropout(mlp_output))
+
+
+class MAESTDecoder(nn.Module):
+    """
+    The MAE decoder: embeds the encoder's tokens to the decoder width, puts mask tokens where patches were hidden,
+    adds decoder position embeddings and predicts the pixels of every patch.
+    """
+
+    def __init__(self, config: MAESTConfig):
+        super().__init__()
+        self.config = config
+        hidden = config.decoder_hidden_size
+        side = config.image_size // config.patch_size
+        self.trained_grid = (config.num_frames // config.tubelet_size, side, side)
+        num_patches = math.prod(self.trained_grid)
+        self.decoder_embed = nn.Linear(config.hidden_size, hidden)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, hidden))
+        learned_cls = config.use_cls_token and not config.decoder_cls_from_encoder
+        self.decoder_cls_token = nn.Parameter(torch.zeros(1, 1, hidden)) if learned_cls else None
+        if config.decoder_separate_position_embeddings:
+            self.position_embeddings_spatial = nn.Parameter(torch.zeros(1, side * side, hidden))
+            self.position_embeddings_temporal = nn.Parameter(torch.zeros(1, self.trained_grid[0], hidden))
+            self.position_embeddings_cls = nn.Parameter(torch.zeros(1, 1, hidden)) if config.use_cls_token else None
+        else:
+            self.position_embeddings = nn.Parameter(torch.zeros(1, int(config.use_cls_token) + num_patches, hidden))
+        self.layers = nn.ModuleList(
+            [
+                MAESTLayer(config, hidden, config.decoder_num_attention_heads, config.decoder_intermediate_size)
+                for _ in range(config.decoder_num_hidden_layers)
+            ]
+        )
+        self.decoder_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        pixels_per_token = config.predicted_frames_per_token * config.patch_size**2 * config.num_channels
+        self.decoder_pred = nn.Linear(hidden, pixels_per_token)
+
+    def position_embeddings_for(self, grid: tuple[int, int, int]) -> torch.Tensor:
+        """`(1, [1 +] t*h*w, decoder_hidden)`: cls slot first when the config has a cls token."""
+        if self.config.decoder_separate_position_embeddings:
+            table = separate_position_embeddings(
+                self.position_embeddings_spatial, self.position_embeddings_temporal, grid, self.trained_grid
+            )
+            if self.config.use_cls_token:
+                table = torch.cat([self.position_embeddings_cls, table], dim=1)
+            return table
+        num_cls = int(self.config.use_cls_token)
+        patches = resize_joint_position_embeddings(self.position_embeddings[:, num_cls:], grid, self.trained_grid)
+        return torch.cat([self.position_embeddings[:, :num_cls], patches], dim=1)
+
+    def forward(
+        self, hidden_states: torch.Tensor, ids_restore: torch.Tensor, grid: tuple[int, int, int], **kwargs
+    ) -> torch.Tensor:
+        """
+        Args:
+            hidden_states: encoder output `(batch, [1 +] num_visible, hidden)`, cls token first when used.
+            ids_restore: `(batch, num_patches)`.
+            grid: `(t, h, w)` patch grid of the input.
+
+        Returns:
+            predicted pixels `(batch, num_patches, predicted_frames_per_token * patch_size**2 * channels)`.
+        """
+        num_cls = int(self.config.use_cls_token)
+        hidden_states = self.decoder_embed(hidden_states)  # (batch, [1 +] num_visible, decoder_hidden)
+        batch, _, hidden = hidden_states.shape
+        visible = hidden_states[:, num_cls:]
+        mask_tokens = self.mask_token.expand(batch, ids_restore.shape[1] - visible.shape[1], -1).to(visible.dtype)
+        patches = torch.cat([visible, mask_tokens], dim=1)
+        patches = torch.gather(patches, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, hidden))  # unshuffle
+        if num_cls:
+            if self.config.decoder_cls_from_encoder:
+                cls = hidden_states[:, :1]
+            else:
+                cls = self.decoder_cls_token.expand(batch, -1, -1).to(patches.dtype)
+            patches = torch.cat([cls, patches], dim=1)
+        hidden_states = patches + self.position_embeddings_for(grid)
+
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, **kwargs)
+        hidden_states = self.decoder_norm(hidden_states)
+        return self.decoder_pred(hidden_states)[:, num_cls:]
+
+
+class MAESTPreTrainedModel(PreTrainedModel):
+    config: MAESTConfig
+    config_class = MAESTConfig
+    base_model_prefix = "mae_st"
+    main_input_name = "pixel_values"
+    input_modalities = "video"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MAESTEmbeddings", "MAESTLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_record_outputs = {
+        "hidden_states": MAESTLayer,
+        "attentions": MAESTAttention,
+    }
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Initialization of the official code (facebookresearch/mae_st `models_mae.py`)."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            # xavier_uniform, following the official JAX ViT
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv3d):
+            # xavier_uniform on the flattened kernel as in the official code; the bias keeps PyTorch's default
+            # rule, which the official code never overrides
+            init.xavier_uniform_(module.weight.view(module.weight.shape[0], -1))
+            if module.bias is not None:
+                bound = 1 / math.sqrt(math.prod(module.weight.shape[1:]))
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, (MAESTEmbeddings, MAESTDecoder)):
+            for name, param in module.named_parameters(recurse=False):
+                if name == "mask_token":
+                    init.normal_(param, std=std)
+                elif name == "decoder_cls_token":
+                    init.zeros_(param)  # never initialized by the official code
+                else:
+                    init.trunc_normal_(param, std=std)
+        elif isinstance(module, MAESTForVideoClassification):
+            init.normal_(module.classifier.weight, std=std)
+            init.zeros_(module.classifier.bias)
+
+
+class MAESTModel(MAESTPreTrainedModel):
+    """
+    The MAE-ST ViT encoder. Without masking arguments it encodes every patch (fine-tuning, features). With `noise`,
+    `mask_ratio` or `bool_masked_pos` it encodes only the visible patches, as during pretraining.
+    """
+
+    def __init__(self, config: MAESTConfig):
+        super().__init__(config)
+        self.config = config
+        self.embeddings = MAESTEmbeddings(config)
+        drop_path = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        self.layers = nn.ModuleList(
+            [
+                MAESTLayer(
+                    config,
+                    config.hidden_size,
+                    config.num_attention_heads,
+                    config.intermediate_size,
+                    drop_path=drop_path[i],
+                )
+                for i in range(config.num_hidden_layers)
+            ]
+        )
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embeddings.patch_embeddings
+
+    @merge_with_config_defaults
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        mask_ratio: float | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MAESTModelOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, frames, channels, height, width)`):
+                Normalized clips, e.g. from [`MAESTVideoProcessor`].
+            noise (`torch.FloatTensor` of shape `(batch, num_patches)`, *optional*):
+                Uniform noise whose sort chooses the visible patches (smallest kept); masks with `mask_ratio`.
+            bool_masked_pos (`torch.BoolTensor` of shape `(batch, num_patches)`, *optional*):
+                Your own mask, True = hidden; the same count in every sample.
+            mask_ratio (`float`, *optional*):
+                Mask this fraction at random. With `noise` and no ratio, `config.mask_ratio` is used.
+            interpolate_pos_encoding (`bool`, defaults to `False`):
+                Interpolate the position embeddings to the input's frame count and resolution.
+
+        Raises:
+            ValueError: when `pixel_values` does not have the expected shape.
+        """
+        if pixel_values is None:
+            raise ValueError("pixel_values of shape (batch, frames, channels, height, width) are required.")
+        embeddings, _ = self.embeddings(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+
+        mask = ids_restore = None
+        if bool_masked_pos is not None:
+            embeddings, mask, ids_restore, _ = masking_from_bool(embeddings, bool_masked_pos)
+        elif noise is not None or mask_ratio is not None:
+            ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
+            embeddings, mask, ids_restore, _ = random_masking(embeddings, ratio, noise)
+
+        num_cls = int(self.config.use_cls_token)
+        if num_cls:
+            cls = self.embeddings.cls_embedding().expand(embeddings.shape[0], -1, -1)
+            embeddings = torch.cat([cls, embeddings], dim=1)
+
+        hidden_states = embeddings
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, **kwargs)
+
+        # The classifier pools before the final norm; the MAE decoder reads normed tokens. One LayerNorm serves both.
+        pooled = self.layernorm(hidden_states[:, num_cls:].mean(dim=1))
+        return MAESTModelOutput(
+            last_hidden_state=self.layernorm(hidden_states),
+            pooler_output=pooled,
+            mask=mask,
+            ids_restore=ids_restore,
+        )
+
+    @torch.no_grad()
+    def get_video_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """
+        One vector per clip, `(batch, hidden)`: no masking, mean of the patch tokens, then the encoder's final
+        LayerNorm (the pooling the classifier uses).
+        """
+        return self(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding).pooler_output
+
+
+class MAESTForPreTraining(MAESTPreTrainedModel):
+    """The MAE-ST encoder with the MAE decoder and the pixel reconstruction loss, as the official pretraining model."""
+
+    def __init__(self, config: MAESTConfig):
+        super().__init__(config)
+        self.mae_st = MAESTModel(config)
+        self.decoder = MAESTDecoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.mae_st.embeddings.patch_embeddings
+
+    def target_frame_indices(self, num_frames: int, device: torch.device | None = None) -> torch.Tensor:
+        """
+        Indices of the input frames the target is made of, `(num_target_frames,)`: `pred_t_dim` frames for the
+        configured clip length (scaled with it for other lengths), by `linspace` (mae_st) or a stride (PySlowFast).
+        """
+        tokens_in_time = num_frames // self.config.tubelet_size
+        count = tokens_in_time * self.config.predicted_frames_per_token
+        if self.config.target_frame_sampling == "stride":
+            return torch.arange(0, num_frames, num_frames // count, device=device)[:count]
+        return torch.linspace(0, num_frames - 1, count, device=device).long()
+
+    def patchify(self, frames: torch.Tensor) -> torch.Tensor:
+        """
+        Cut target frames into per-token pixel vectors.
+
+        Args:
+            frames: `(batch, t * u, channels, height, width)` where `u = config.predicted_frames_per_token`.
+
+        Returns:
+            `(batch, t*h*w, u * patch_size**2 * channels)`, each vector ordered (frame, row, column, channel) as the
+            official `patchify`.
+        """
+        batch, num_frames, channels, height, width = frames.shape
+        p, u = self.config.patch_size, self.config.predicted_frames_per_token
+        t, h, w = num_frames // u, height // p, width // p
+        x = frames.reshape(batch, t, u, channels, h, p, w, p)
+        x = torch.einsum("btucipjq->btijupqc", x)
+        return x.reshape(batch, t * h * w, u * p * p * channels)
+
+    def unpatchify(self, patches: torch.Tensor, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
+        """
+        Inverse of [`patchify`]: `(batch, t*h*w, u * p * p * channels)` to frames `(batch, t*u, channels, H, W)`.
+        `grid` `(t, h, w)` defaults to the configured input size.
+        """
+        if grid is None:
+            side = self.config.image_size // self.config.patch_size
+            grid = (self.config.num_frames // self.config.tubelet_size, side, side)
+        t, h, w = grid
+        batch = patches.shape[0]
+        p, u, c = self.config.patch_size, self.config.predicted_frames_per_token, self.config.num_channels
+        x = patches.reshape(batch, t, h, w, u, p, p, c)
+        x = torch.einsum("btijupqc->btucipjq", x)
+        return x.reshape(batch, t * u, c, h * p, w * p)
+
+    def target_patches(self, pixel_values: torch.Tensor, normalize: bool | None = None) -> torch.Tensor:
+        """
+        The reconstruction target `(batch, num_patches, u * p * p * channels)`: target frames patchified and, when
+        `norm_pix_loss` (or `normalize`), normalized per patch by its mean and unbiased variance (eps 1e-6).
+        """
+        indices = self.target_frame_indices(pixel_values.shape[1], device=pixel_values.device)
+        target = self.patchify(pixel_values.index_select(1, indices))
+        if self.config.norm_pix_loss if normalize is None else normalize:
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1.0e-6) ** 0.5
+        return target
+
+    def forward_loss(self, pixel_values: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean over masked patches of the per-patch mean squared error. `mask`: `(batch, num_patches)`, 1 = masked."""
+        target = self.target_patches(pixel_values)
+        loss = ((logits.float() - target.float()) ** 2).mean(dim=-1)  # (batch, num_patches)
+        mask = mask.to(loss.dtype)
+        return (loss * mask).sum() / mask.sum()
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        mask_ratio: float | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MAESTForPreTrainingOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, frames, channels, height, width)`).
+            noise (`torch.FloatTensor` of shape `(batch, num_patches)`, *optional*): fixes the random mask.
+            bool_masked_pos (`torch.BoolTensor` of shape `(batch, num_patches)`, *optional*): your own mask.
+            mask_ratio (`float`, *optional*): defaults to `config.mask_ratio`.
+            interpolate_pos_encoding (`bool`, defaults to `False`): run on other frame counts or resolutions.
+        """
+        if bool_masked_pos is None and mask_ratio is None:
+            mask_ratio = self.config.mask_ratio
+        outputs = self.mae_st(
+            pixel_values,
+            noise=noise,
+            bool_masked_pos=bool_masked_pos,
+            mask_ratio=mask_ratio,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            **kwargs,
+        )
+        _, frames, _, height, width = pixel_values.shape
+        p = self.config.patch_size
+        grid = (frames // self.config.tubelet_size, height // p, width // p)
+        logits = self.decoder(outputs.last_hidden_state, outputs.ids_restore, grid)
+        loss = self.forward_loss(pixel_values, logits, outputs.mask)
+        return MAESTForPreTrainingOutput(
+            loss=loss,
+            logits=logits,
+            mask=outputs.mask,
+            ids_restore=outputs.ids_restore,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        pixel_values: torch.Tensor,
+        logits: torch.Tensor,
+        mask: torch.Tensor,
+        patch_statistics: str = "visible",
+        num_neighbours: int = 4,
+    ) -> dict[str, torch.Tensor]:
+        """
+        What people want to look at: the target frames, the masked input and the reconstruction (visible patches as
+        they were, predicted patches in place of the hidden ones), all `(batch, target_frames, channels, H, W)` in
+        the input's (normalized) pixel space.
+
+        With `norm_pix_loss` the model predicts each patch normalized by its own mean and variance, which a hidden
+        patch does not reveal. `patch_statistics` says where they come from:
+            - `"visible"` (default, honest): the mean of the statistics of the `num_neighbours` nearest visible
+              patches in the (t, h, w) grid.
+            - `"target"`: the hidden patch's own statistics, as the official demos do. This leaks information about
+              the hidden pixels and makes reconstructions look better than they are.
+        Without `norm_pix_loss` predictions are pixels already and `patch_statistics` is ignored.
+        """
+        if patch_statistics not in ("visible", "target"):
+            raise ValueError(f"patch_statistics must be 'visible' or 'target', got {patch_statistics!r}.")
+        _, frames, _, height, width = pixel_values.shape
+        p = self.config.patch_size
+        grid = (frames // self.config.tubelet_size, height // p, width // p)
+        raw = self.target_patches(pixel_values, normalize=False).float()
+        predicted = logits.float()
+        if self.config.norm_pix_loss:
+            mean = raw.mean(dim=-1, keepdim=True)
+            std = (raw.var(dim=-1, keepdim=True) + 1.0e-6) ** 0.5
+            if patch_statistics == "visible":
+                mean, std = _neighbour_statistics(mean, std, mask, grid, num_neighbours)
+            predicted = predicted * std + mean
+        keep = (1 - mask.float()).unsqueeze(-1)
+        return {
+            "original": self.unpatchify(raw, grid),
+            "masked": self.unpatchify(raw * keep, grid),
+            "reconstruction": self.unpatchify(raw * keep + predicted * (1 - keep), grid),
+        }
+
+
+def _neighbour_statistics(
+    mean: torch.Tensor, std: torch.Tensor, mask: torch.Tensor, grid: tuple[int, int, int], num_neighbours: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace the statistics of masked patches by the average over their nearest visible patches."""
+    t, h, w = grid
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij"), dim=-1
+    ).reshape(-1, 3).to(mean.device, torch.float32)
+    distance = torch.cdist(coords, coords)  # (num_patches, num_patches)
+    new_mean, new_std = mean.clone(), std.clone()
+    for b in range(mask.shape[0]):
+        visible = (mask[b] == 0).nonzero().squeeze(1)
+        hidden = (mask[b] != 0).nonzero().squeeze(1)
+        if len(visible) == 0 or len(hidden) == 0:
+            continue
+        k = min(num_neighbours, len(visible))
+        nearest = visible[distance[hidden][:, visible].topk(k, largest=False).indices]  # (num_hidden, k)
+        new_mean[b, hidden] = mean[b, nearest].mean(dim=1)
+        new_std[b, hidden] = std[b, nearest].mean(dim=1)
+    return new_mean, new_std
+
+
+class MAESTForVideoClassification(MAESTPreTrainedModel):
+    """
+    The official fine-tuning model: mean of the encoder's patch tokens, the encoder's final LayerNorm, dropout and a
+    linear classifier.
+
+    The official code averages `tokens[:, 1:]` even when there is no cls token, silently dropping the first patch;
+    this model averages all patch tokens (and excludes the cls token when there is one).
+    """
+
+    def __init__(self, config: MAESTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.mae_st = MAESTModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.mae_st.embeddings.patch_embeddings
+
+    @torch.no_grad()
+    def get_video_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """One vector per clip, `(batch, hidden)`: the pooled, normed encoder output the classifier reads."""
+        return self.mae_st.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> ImageClassifierOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, frames, channels, height, width)`).
+            labels (`torch.LongTensor` of shape `(batch,)` or `torch.FloatTensor` of shape `(batch, num_labels)`,
+                *optional*): class indices, or soft targets (mixup/cutmix, label smoothing) whose rows sum to 1,
+                for a cross-entropy loss. `config.problem_type` "regression" or "multi_label_classification"
+                selects mean squared error or binary cross-entropy instead.
+        """
+        outputs = self.mae_st(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = None
+        if labels is not None:
+            loss = self.classification_loss(logits, labels.to(logits.device))
+        return ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy for class indices or soft targets; MSE or BCE when `config.problem_type` asks for it."""
+        if self.config.problem_type == "regression" or (self.config.problem_type is None and self.num_labels == 1):
+            return F.mse_loss(logits.squeeze(-1).float(), labels.squeeze(-1).float())
+        if self.config.problem_type == "multi_label_classification":
+            return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        if labels.is_floating_point() and labels.shape == logits.shape:
+            return torch.sum(-labels.float() * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+        return F.cross_entropy(logits.float().view(-1, self.num_labels), labels.view(-1).long())
+
+
+__all__ = [
+    "MAESTModel",
+    "MAESTForPreTraining",
+    "MAESTForVideoClassification",
+    "MAESTPreTrainedModel",
+    "MAESTModelOutput",
+    "MAESTForPreTrainingOutput",
+]
