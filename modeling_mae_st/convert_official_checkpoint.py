@@ -18,6 +18,11 @@ arguments whose defaults are the released models'. Conversion is strict: a key t
 was not filled, is an error that names it.
 
     python -m modeling_mae_st.convert_official_checkpoint --checkpoint VIT_L_16x4_MAE_PT.pyth --output_dir mae-st-vit-l
+
+The output folder is a complete Hub repository (`hub.save_for_hub`): safetensors weights, config, the video processor
+config, the code files with `auto_map` (loads with `trust_remote_code=True` where this package is not installed) and,
+for a released checkpoint (recognised by its published md5 prefix or file name), a model card. `--push_to_hub`
+uploads it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Any
 import torch
 
 from .configuration_mae_st import PRESETS, MAESTConfig
+from .hub import default_video_processor, push_to_hub, save_for_hub
+from .model_card import build_model_card, find_released_checkpoint
 from .modeling_mae_st import MAESTForPreTraining, MAESTForVideoClassification, MAESTModel, MAESTPreTrainedModel
 
 
@@ -337,11 +344,13 @@ def convert_official_checkpoint(
     num_attention_heads: int | None = None,
     decoder_num_attention_heads: int | None = None,
     num_frames: int = 16,
+    repo_id: str | None = None,
     **config_overrides: Any,
 ) -> MAESTPreTrainedModel:
     """
     Convert an official checkpoint (a path, or an already loaded state dict) into a model of this package, and save
-    it with `save_pretrained` when `output_dir` is given.
+    it as a complete Hub folder ([`~modeling_mae_st.hub.save_for_hub`]: weights, config, video processor, code and,
+    for a released pretraining checkpoint, its model card naming `repo_id`) when `output_dir` is given.
 
     A checkpoint with decoder weights becomes [`MAESTForPreTraining`], one with a classification head
     [`MAESTForVideoClassification`], an encoder alone [`MAESTModel`].
@@ -382,7 +391,11 @@ def convert_official_checkpoint(
     model.load_state_dict(converted, strict=True)
     model.eval()
     if output_dir is not None:
-        model.save_pretrained(output_dir)
+        card = None
+        release = None if isinstance(checkpoint, dict) else find_released_checkpoint(checkpoint)
+        if release is not None and model_class is MAESTForPreTraining:
+            card = build_model_card("converted", config, repo_id or release.name, release=release)
+        save_for_hub(model, output_dir, video_processor=default_video_processor(), card=card)
         logger.info("Saved %s converted from %s to %s", model_class.__name__, source, output_dir)
     return model
 
@@ -415,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--allow_pickle", action="store_true",
                         help="Allow full unpickling for files that need it (only for files you trust).")
+    hub = parser.add_argument_group("Hugging Face Hub")
+    hub.add_argument("--push_to_hub", action="store_true", help="Upload the output folder to the Hub.")
+    hub.add_argument("--hub_model_id", default=None,
+                     help="Repository to push to (default: the output folder's name under your user).")
+    hub.add_argument("--hub_token", default=None, help="Hub token (default: the one `hf auth login` stored).")
+    hub.add_argument("--private", action="store_true", help="Create the repository private.")
     return parser
 
 
@@ -431,8 +450,14 @@ def main(argv: list[str] | None = None) -> None:
         norm_pix_loss=args.norm_pix_loss,
         mask_ratio=args.mask_ratio,
         target_frame_sampling=args.target_frame_sampling,
+        repo_id=args.hub_model_id,
     )
     print(f"Converted {args.checkpoint} into {type(model).__name__} at {args.output_dir}")
+    if args.push_to_hub:
+        repo_id = args.hub_model_id or Path(args.output_dir).resolve().name
+        commit = push_to_hub(args.output_dir, repo_id, token=args.hub_token, private=args.private,
+                             commit_message=f"Convert {Path(args.checkpoint).name}")
+        print(f"Pushed to {commit.commit_url}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,269 @@
+"""
+Folders that load anywhere, and pushing them to the Hugging Face Hub.
+
+A folder written by [`save_for_hub`] holds everything a Hub repository of this package needs:
+
+- `model.safetensors` and `config.json` (`save_pretrained`),
+- `video_preprocessor_config.json` when a video processor is given,
+- `README.md`, the model card, when one is given, and any pictures (`extra_files`),
+- the code: `configuration_mae_st.py`, `modeling_mae_st.py` and, with a processor, `video_processing_mae_st.py` and
+  the modules it imports, with `auto_map` entries in `config.json` and the processor config, so that
+  `AutoModel.from_pretrained(folder, trust_remote_code=True)` works where this package is not installed.
+
+[`push_to_hub`] uploads such a folder in one commit, leaving out training state (`checkpoint-*`, `step_*`, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import importlib.util
+import json
+import logging
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
+from transformers.utils import CONFIG_NAME, VIDEO_PROCESSOR_NAME
+
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_NAME = PACKAGE_DIR.name
+
+# `auto_map` entries: Auto class -> (module file stem, class name).
+MODEL_AUTO_MAP = {
+    "AutoConfig": ("configuration_mae_st", "MAESTConfig"),
+    "AutoModel": ("modeling_mae_st", "MAESTModel"),
+    "AutoModelForPreTraining": ("modeling_mae_st", "MAESTForPreTraining"),
+    "AutoModelForVideoClassification": ("modeling_mae_st", "MAESTForVideoClassification"),
+}
+VIDEO_PROCESSOR_AUTO_MAP = {"AutoVideoProcessor": ("video_processing_mae_st", "MAESTVideoProcessor")}
+
+# Training state that a push leaves out: Accelerate `save_state` folders and per-step/epoch snapshots.
+DEFAULT_IGNORE_PATTERNS = (
+    "checkpoint-*",
+    "checkpoint_*",
+    "step_*",
+    "epoch_*",
+    "runs/*",
+    "*.pyc",
+    "__pycache__/*",
+    ".git/*",
+    ".cache/*",
+)
+
+
+class RemoteCodeError(ValueError):
+    """A module that cannot run from a Hub folder: it imports this package absolutely, or a missing sibling."""
+
+
+def module_closure(stems: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """
+    The package modules that `stems` need, following relative imports (`from .x import y`) recursively, sorted.
+
+    Raises:
+        FileNotFoundError: a module, or one it imports relatively, is not in `package_dir`.
+        RemoteCodeError: a module imports this package by its absolute name (it would fail where the package is not
+            installed) or uses a parent-relative import (`from .. import`), which a flat Hub folder cannot serve.
+    """
+    needed: dict[str, Path] = {}
+    pending = list(stems)
+    while pending:
+        stem = pending.pop()
+        if stem in needed:
+            continue
+        path = package_dir / f"{stem}.py"
+        if not path.is_file():
+            raise FileNotFoundError(f"Remote code needs {path}, which does not exist.")
+        needed[stem] = path
+        pending.extend(_relative_imports(path))
+    return sorted(needed.values())
+
+
+def _relative_imports(path: Path) -> list[str]:
+    """Stems of the sibling modules `path` imports relatively; raise on imports a flat folder cannot serve."""
+    stems = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == PACKAGE_NAME:
+                    raise RemoteCodeError(f"{path.name} imports `{alias.name}` absolutely; use a relative import.")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if (node.module or "").split(".")[0] == PACKAGE_NAME:
+                    raise RemoteCodeError(f"{path.name} imports from `{node.module}` absolutely; use `from .`.")
+            elif node.level > 1 or not node.module:
+                raise RemoteCodeError(
+                    f"{path.name} line {node.lineno}: `from {'.' * node.level}{node.module or ''} import ...` "
+                    "cannot be served from a flat Hub folder; import a sibling module as `from .module import name`."
+                )
+            else:
+                stems.append(node.module.split(".")[0])
+    return stems
+
+
+def write_remote_code(output_dir: str | Path) -> list[str]:
+    """
+    Copy the code a saved folder needs beside its weights and point `auto_map` at it.
+
+    `config.json` gets `auto_map` for AutoConfig, AutoModel, AutoModelForPreTraining and
+    AutoModelForVideoClassification; when the folder has a `video_preprocessor_config.json`, the video processor
+    module (and what it imports) is copied too and both files get the `AutoVideoProcessor` entry.
+
+    Returns:
+        The names of the copied `.py` files, sorted.
+
+    Raises:
+        FileNotFoundError: `output_dir` has no `config.json` (call `save_pretrained` first).
+        RemoteCodeError: see [`module_closure`].
+    """
+    output_dir = Path(output_dir)
+    config_path = output_dir / CONFIG_NAME
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} does not exist: save the model with save_pretrained first.")
+    processor_path = output_dir / VIDEO_PROCESSOR_NAME
+    auto_map = dict(MODEL_AUTO_MAP)
+    if processor_path.is_file():
+        auto_map.update(VIDEO_PROCESSOR_AUTO_MAP)
+    files = module_closure({stem for stem, _ in auto_map.values()})
+    for path in files:
+        shutil.copyfile(path, output_dir / path.name)
+    entries = {auto_class: f"{stem}.{name}" for auto_class, (stem, name) in auto_map.items()}
+    _update_json(config_path, {"auto_map": entries})
+    if processor_path.is_file():
+        _update_json(processor_path, {"auto_map": {"AutoVideoProcessor": entries["AutoVideoProcessor"]}})
+    return [path.name for path in files]
+
+
+def _update_json(path: Path, values: dict) -> None:
+    content = json.loads(path.read_text(encoding="utf-8"))
+    content.update(values)
+    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def save_for_hub(
+    model,
+    output_dir: str | Path,
+    video_processor=None,
+    card: ModelCard | None = None,
+    extra_files: Sequence[str | Path] = (),
+) -> Path:
+    """
+    Write a complete Hub repository folder: safetensors weights and config (`model.save_pretrained`), the video
+    processor config, the model card as `README.md`, `extra_files` (pictures, logs) copied in by name, and the remote
+    code ([`write_remote_code`]).
+
+    Args:
+        model: a [`MAESTPreTrainedModel`] (any of the three heads).
+        output_dir: created if missing; files of the same names are overwritten.
+        video_processor: a `MAESTVideoProcessor` (or any processor with `save_pretrained`), *optional*.
+        card: a `huggingface_hub.ModelCard`, e.g. from [`~modeling_mae_st.model_card.build_model_card`], *optional*.
+        extra_files: files to copy into the folder's top level; a file already inside it is left where it is.
+
+    Returns:
+        `output_dir` as a `Path`.
+
+    Raises:
+        FileNotFoundError: an entry of `extra_files` does not exist.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir, safe_serialization=True)
+    if video_processor is not None:
+        video_processor.save_pretrained(output_dir)
+    if card is not None:
+        card.save(output_dir / "README.md")
+    for extra in map(Path, extra_files):
+        if not extra.is_file():
+            raise FileNotFoundError(f"Extra file {extra} for {output_dir} does not exist.")
+        target = output_dir / extra.name
+        if extra.resolve() != target.resolve():
+            shutil.copyfile(extra, target)
+    write_remote_code(output_dir)
+    return output_dir
+
+
+def default_video_processor(config=None):
+    """
+    A `MAESTVideoProcessor` with the official settings, for clips of `config`'s frames and size when given (the
+    short side scaled as the official 256 for 224); `None` while this package has no video processor module.
+    """
+    if importlib.util.find_spec(f"{__package__}.video_processing_mae_st") is None:
+        return None
+    from .video_processing_mae_st import MAESTVideoProcessor
+
+    if config is None:
+        return MAESTVideoProcessor()
+    return MAESTVideoProcessor(
+        num_frames=config.num_frames,
+        crop_size=config.image_size,
+        short_side_size=round(config.image_size * 256 / 224),
+    )
+
+
+def files_to_push(output_dir: str | Path, ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS) -> list[str]:
+    """
+    The files [`push_to_hub`] uploads: every file under `output_dir` (POSIX paths relative to it, sorted) except
+    those matching an `ignore_patterns` glob, either on the whole relative path or on its first folder.
+    """
+    root = Path(output_dir)
+    files = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        top = relative.split("/")[0]
+        if any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(top, p) for p in ignore_patterns):
+            continue
+        files.append(relative)
+    return files
+
+
+def push_to_hub(
+    output_dir: str | Path,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload MAE-ST model",
+    ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS,
+) -> CommitInfo:
+    """
+    Create the model repository `repo_id` (if it does not exist) and upload the folder in one commit: weights,
+    configs, card, pictures and code; training state matching `ignore_patterns` stays local.
+
+    Args:
+        output_dir: a folder written by [`save_for_hub`].
+        repo_id: `"user/name"` or `"name"` (under the token's user).
+        token: a Hub token; `None` uses the one `hf auth login` stored.
+        private: create the repository private (an existing repository keeps its visibility).
+
+    Returns:
+        The `CommitInfo` of the upload.
+
+    Raises:
+        FileNotFoundError: `output_dir` has no `config.json`, so it is not a saved model.
+    """
+    output_dir = Path(output_dir)
+    if not (output_dir / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{output_dir} has no {CONFIG_NAME}: write it with save_for_hub first.")
+    api = HfApi(token=token)
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    files = files_to_push(output_dir, ignore_patterns)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in files]
+    logger.info("Uploading %d files from %s to %s", len(files), output_dir, repo_url.repo_id)
+    return api.create_commit(repo_id=repo_url.repo_id, operations=operations, commit_message=commit_message)
+
+
+__all__ = [
+    "DEFAULT_IGNORE_PATTERNS",
+    "RemoteCodeError",
+    "default_video_processor",
+    "files_to_push",
+    "module_closure",
+    "push_to_hub",
+    "save_for_hub",
+    "write_remote_code",
+]
