@@ -19,8 +19,8 @@ the official code uses (batch, channels, frames, height, width). Tokens are orde
 `(t * h + i) * w + j` is the patch at temporal index `t`, row `i`, column `j`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here, as in transformers' own modeling files: transformers reads the
+# `**kwargs: Unpack[TransformersKwargs]` annotations at runtime (e.g. to know a model accepts `output_attentions`).
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -555,7 +555,9 @@ class MAESTModel(MAESTPreTrainedModel):
         super().__init__(config)
         self.config = config
         self.embeddings = MAESTEmbeddings(config)
-        drop_path = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        # on the CPU explicitly: under a `torch.device("meta")` context (loading, `init_empty_weights`) `.tolist()`
+        # of a meta tensor fails
+        drop_path = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers, device="cpu").tolist()
         self.layers = nn.ModuleList(
             [
                 MAESTLayer(
