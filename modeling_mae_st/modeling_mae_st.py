@@ -653,6 +653,12 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.mae_st.embeddings.patch_embeddings
 
+    def patch_grid(self, pixel_values: torch.Tensor) -> tuple[int, int, int]:
+        """The `(t, h, w)` patch grid of `pixel_values` `(batch, frames, channels, height, width)`."""
+        _, frames, _, height, width = pixel_values.shape
+        p = self.config.patch_size
+        return (frames // self.config.tubelet_size, height // p, width // p)
+
     def target_frame_indices(self, num_frames: int, device: torch.device | None = None) -> torch.Tensor:
         """
         Indices of the input frames the target is made of, `(num_target_frames,)`: `pred_t_dim` frames for the
@@ -745,10 +751,7 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
             interpolate_pos_encoding=interpolate_pos_encoding,
             **kwargs,
         )
-        _, frames, _, height, width = pixel_values.shape
-        p = self.config.patch_size
-        grid = (frames // self.config.tubelet_size, height // p, width // p)
-        logits = self.decoder(outputs.last_hidden_state, outputs.ids_restore, grid)
+        logits = self.decoder(outputs.last_hidden_state, outputs.ids_restore, self.patch_grid(pixel_values))
         loss = self.forward_loss(pixel_values, logits, outputs.mask)
         return MAESTForPreTrainingOutput(
             loss=loss,
@@ -783,9 +786,7 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
         """
         if patch_statistics not in ("visible", "target"):
             raise ValueError(f"patch_statistics must be 'visible' or 'target', got {patch_statistics!r}.")
-        _, frames, _, height, width = pixel_values.shape
-        p = self.config.patch_size
-        grid = (frames // self.config.tubelet_size, height // p, width // p)
+        grid = self.patch_grid(pixel_values)
         raw = self.target_patches(pixel_values, normalize=False).float()
         predicted = logits.float()
         if self.config.norm_pix_loss:
