@@ -21,7 +21,22 @@ AutoModelForPreTraining.register(MAESTConfig, MAESTForPreTraining, exist_ok=True
 AutoModelForVideoClassification.register(MAESTConfig, MAESTForVideoClassification, exist_ok=True)
 
 # --- video data (issue 3) ---
-
+from .data import (
+    BadVideoTracker,
+    TooManyBadVideosError,
+    VideoClipTransform,
+    build_video_dataloader,
+    collate_video_clips,
+    get_label_names,
+    label_mappings,
+    load_video_dataset,
+    load_video_folder,
+    load_video_index,
+    prepare_video_dataset,
+)
+from .synthetic import make_synthetic_pretraining_videos, make_synthetic_video_dataset
+from .video_decoding import VideoDecodingError, VideoInfo, decode_frames, open_video, read_video_info
+from .video_processing_mae_st import MAESTVideoProcessor
 # --- end video data ---
 
 __version__ = "0.1.0"

@@ -1,0 +1,572 @@
+"""
+Video datasets for MAE-ST with 🤗 datasets: build them, decode on the fly, batch them, and account for bad videos.
+
+Every builder returns datasets with a `video` column (a file path, encoded bytes, or a `{"path", "bytes"}` cell) and,
+when labeled, a `label` column of type `ClassLabel`, whose names give `label2id`:
+
+- [`load_video_folder`]: a folder with one subfolder per class (optionally under `train/`, `val/`, `test/` ...);
+- [`load_video_index`]: CSV or JSONL files of path and label, including the official Kinetics layout
+  (`<path> <label id>` per line, space-separated, no header);
+- [`prepare_video_dataset`]: any `datasets` dataset with a column of video paths or bytes, from the Hub, from disk,
+  streaming or not; [`load_video_dataset`] picks the right one of the three for a name or path.
+
+Videos are decoded when read: [`VideoClipTransform`] (for `with_transform`, or `map` on a streaming dataset) turns
+each example into the clips of an [`MAESTVideoProcessor`], and [`collate_video_clips`] batches them, flattening
+repeated-augmentation clips. A video that cannot be decoded is logged with its file name, dropped from the batch and
+counted in the batch (`num_skipped`, `skipped_videos`); it is never replaced by another video. The training loop
+feeds each batch to a [`BadVideoTracker`], which raises once more than `max_bad_fraction` of the videos failed.
+[`build_video_dataloader`] puts these together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from torch.utils.data import DataLoader
+
+from .video_decoding import VideoDecodingError, video_name
+from .video_processing_mae_st import MAESTVideoProcessor
+
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv", ".3gp")
+# Folder and index-file names of each split (the official Kinetics files are train.csv, val.csv, test.csv).
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
+               "validation": "validation", "test": "test"}  # fmt: skip
+VIDEO_COLUMN = "video"
+LABEL_COLUMN = "label"
+
+AnyDataset = datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset | datasets.IterableDatasetDict
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building datasets
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _video_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def load_video_folder(data_dir: str | Path) -> datasets.DatasetDict:
+    """
+    Build a dataset from a folder of videos.
+
+    Accepted layouts (video files are recognised by the extensions in `VIDEO_EXTENSIONS`):
+
+        data_dir/<class>/<video>               one "train" split, labeled
+        data_dir/<split>/<class>/<video>       splits named train, val or validation, test
+        data_dir/[<split>/]<video>             unlabeled (for pretraining): no "label" column
+
+    Class names are the sorted subfolder names over all splits, so label ids agree between splits.
+
+    Returns:
+        `DatasetDict` with a `video` column (absolute paths) and, when labeled, a `label` `ClassLabel` column.
+
+    Raises:
+        FileNotFoundError: `data_dir` is not a folder.
+        ValueError: no videos, or a split folder mixing videos and class folders.
+    """
+    data_dir = Path(data_dir).resolve()
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"Video folder {data_dir} does not exist or is not a folder.")
+    split_dirs = {SPLIT_NAMES[path.name]: path for path in sorted(data_dir.iterdir()) if path.name in SPLIT_NAMES}
+    if not split_dirs:
+        split_dirs = {"train": data_dir}
+    rows: dict[str, tuple[list[str], list[str] | None]] = {}
+    for split, split_dir in split_dirs.items():
+        loose = _video_files(split_dir)
+        class_dirs = [path for path in sorted(split_dir.iterdir()) if path.is_dir() and _video_files(path)]
+        if loose and class_dirs:
+            raise ValueError(
+                f"{split_dir} has both video files and class folders ({[path.name for path in class_dirs]}); put "
+                "every video in a class folder (labeled) or none (unlabeled)."
+            )
+        if class_dirs:
+            videos = [(str(video), class_dir.name) for class_dir in class_dirs for video in _video_files(class_dir)]
+            rows[split] = ([video for video, _ in videos], [label for _, label in videos])
+        else:
+            rows[split] = ([str(video) for video in loose], None)
+    if not any(videos for videos, _ in rows.values()):
+        raise ValueError(f"No video files ({', '.join(VIDEO_EXTENSIONS)}) found under {data_dir}.")
+    labeled = {labels is not None for videos, labels in rows.values() if videos}
+    if len(labeled) > 1:
+        raise ValueError(f"Some splits under {data_dir} have class folders and others do not.")
+    class_names = sorted({label for _, labels in rows.values() for label in labels or []})
+    splits = {}
+    for split, (videos, labels) in rows.items():
+        if labels is None:
+            features = datasets.Features({VIDEO_COLUMN: datasets.Value("string")})
+            splits[split] = datasets.Dataset.from_dict({VIDEO_COLUMN: videos}, features=features)
+        else:
+            features = datasets.Features(
+                {VIDEO_COLUMN: datasets.Value("string"), LABEL_COLUMN: datasets.ClassLabel(names=class_names)}
+            )
+            label_ids = [class_names.index(label) for label in labels]
+            columns = {VIDEO_COLUMN: videos, LABEL_COLUMN: label_ids}
+            splits[split] = datasets.Dataset.from_dict(columns, features=features)
+    return datasets.DatasetDict(splits)
+
+
+def _index_files(data_files: str | Path | Mapping[str, str | Path]) -> dict[str, Path]:
+    """Split name -> index file, from one file, a mapping, or a folder holding `train.csv`, `val.jsonl` ..."""
+    if isinstance(data_files, Mapping):
+        return {SPLIT_NAMES.get(split, split): Path(path) for split, path in data_files.items()}
+    path = Path(data_files)
+    if path.is_file():
+        return {"train": path}
+    if not path.is_dir():
+        raise FileNotFoundError(f"Index file or folder {path} does not exist.")
+    found = {
+        SPLIT_NAMES[file.stem]: file
+        for file in sorted(path.iterdir())
+        if file.stem in SPLIT_NAMES and file.suffix in (".csv", ".jsonl", ".json")
+    }
+    if not found:
+        raise ValueError(f"No index files (train/val/test .csv or .jsonl) in {path}.")
+    return found
+
+
+def _index_builder(path: Path) -> tuple[str, dict[str, Any]]:
+    """`datasets` builder name and arguments for an index file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Index file {path} does not exist.")
+    if path.suffix in (".jsonl", ".json"):
+        return "json", {}
+    with open(path, newline="") as handle:
+        first_line = handle.readline()
+    if "," in first_line:  # a CSV with a header naming its columns
+        return "csv", {}
+    # The official Kinetics layout: "<path> <label id>", space-separated, no header.
+    return "csv", {"sep": " ", "header": None, "column_names": ["path", LABEL_COLUMN]}
+
+
+def load_video_index(
+    data_files: str | Path | Mapping[str, str | Path],
+    video_root: str | Path | None = None,
+    label_names: Sequence[str] | None = None,
+    streaming: bool = False,
+    path_column: str = "path",
+    label_column: str = LABEL_COLUMN,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """
+    Build a dataset from CSV or JSONL index files listing a video path and a label per row.
+
+    Formats: JSONL (`{"path": ..., "label": ...}` per line), CSV with a header naming the columns, or the official
+    Kinetics CSV (`<path> <label id>` per line, space-separated, no header). Labels may be class names or ids.
+
+    Args:
+        data_files: one index file (the "train" split), a mapping split -> file, or a folder with the official
+            `train.csv`, `val.csv`, `test.csv` (or `.jsonl`); `val` becomes the "validation" split.
+        video_root: folder that relative video paths are relative to; by default each index file's folder.
+        label_names: class names in label-id order; needed for integer labels to have names, and for string
+            labels when streaming (the data cannot be scanned for them).
+        streaming: return an `IterableDatasetDict` that reads the index lazily.
+        path_column, label_column: column names in the index files.
+
+    Returns:
+        `DatasetDict` (or `IterableDatasetDict`) with `video` (resolved paths) and `label` (`ClassLabel`) columns.
+    """
+    files = _index_files(data_files)
+    builders = [_index_builder(path) for path in files.values()]
+    if any(builder != builders[0] for builder in builders):
+        raise ValueError(
+            f"Index files {[str(path) for path in files.values()]} mix formats (JSONL, CSV with a header, official "
+            "CSV without one); use one format for all splits."
+        )
+    name, builder_kwargs = builders[0]
+    dataset = datasets.load_dataset(
+        name, data_files={split: str(path) for split, path in files.items()}, streaming=streaming, **builder_kwargs
+    )
+    resolved = {}
+    for split, split_dataset in dataset.items():
+        root = Path(video_root) if video_root is not None else files[split].resolve().parent
+        if path_column not in split_dataset.column_names:
+            raise ValueError(
+                f"Index file {files[split]} has no {path_column!r} column (columns: {split_dataset.column_names})."
+            )
+        resolve = partial(_resolve_paths, root=str(root), path_column=path_column)
+        if streaming:  # declare the output columns, which a lazy map cannot know
+            features = datasets.Features({**split_dataset.features, VIDEO_COLUMN: datasets.Value("string")})
+            del features[path_column]
+            map_kwargs = {"features": features}
+        else:
+            map_kwargs = {"keep_in_memory": True}
+        resolved[split] = split_dataset.map(resolve, batched=True, remove_columns=[path_column], **map_kwargs)
+    container = datasets.IterableDatasetDict if streaming else datasets.DatasetDict
+    return prepare_video_dataset(container(resolved), label_column=label_column, label_names=label_names)
+
+
+def _resolve_paths(batch: dict[str, list], root: str, path_column: str) -> dict[str, list]:
+    return {VIDEO_COLUMN: [os.path.join(root, path) for path in batch[path_column]]}
+
+
+def prepare_video_dataset(
+    dataset: AnyDataset,
+    video_column: str = VIDEO_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
+    label_names: Sequence[str] | None = None,
+) -> AnyDataset:
+    """
+    Give any `datasets` dataset the columns MAE-ST reads: `video` and, if labeled, `label` as a `ClassLabel`.
+
+    Args:
+        dataset: a `Dataset`, `DatasetDict`, `IterableDataset` or `IterableDatasetDict` (e.g. from `load_dataset`,
+            `load_from_disk`, or `load_dataset(..., streaming=True)`). The video column holds file paths, encoded
+            bytes, or `datasets.Video` cells (read undecoded, as `{"path", "bytes"}`).
+        video_column: name of the video column.
+        label_column: name of the label column, or `None` for unlabeled data; a missing label column also means
+            unlabeled.
+        label_names: class names in id order. Without them, names come from a `ClassLabel` column, or from the sorted
+            distinct string labels, or are the ids as strings for integer labels (not possible when streaming).
+
+    Returns:
+        The same kind of dataset with the columns renamed and typed.
+
+    Raises:
+        ValueError: no video column, or streaming labels without known names.
+    """
+    if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        label_names = label_names or _scan_label_names(dataset, label_column)
+        return type(dataset)(
+            {
+                split: prepare_video_dataset(split_dataset, video_column, label_column, label_names)
+                for split, split_dataset in dataset.items()
+            }
+        )
+    # A streaming dataset may not know its columns before reading; then the given names are trusted.
+    columns = dataset.column_names or [video_column, label_column]
+    if video_column not in columns:
+        raise ValueError(f"The dataset has no video column {video_column!r} (columns: {columns}).")
+    if video_column != VIDEO_COLUMN:
+        dataset = dataset.rename_column(video_column, VIDEO_COLUMN)
+    features = dataset.features or {}
+    if isinstance(features.get(VIDEO_COLUMN), datasets.Video):
+        # Decoding through `datasets.Video` needs torchcodec; MAE-ST decodes the file or bytes itself.
+        dataset = dataset.cast_column(VIDEO_COLUMN, datasets.Video(decode=False))
+    if label_column is None or label_column not in columns:
+        return dataset
+    if label_column != LABEL_COLUMN:
+        dataset = dataset.rename_column(label_column, LABEL_COLUMN)
+    label_feature = (dataset.features or {}).get(LABEL_COLUMN)
+    if isinstance(label_feature, datasets.ClassLabel) and label_names in (None, label_feature.names):
+        return dataset
+    label_names = label_names or _scan_label_names(dataset, LABEL_COLUMN)
+    class_label = datasets.ClassLabel(names=list(label_names))
+    if isinstance(dataset, datasets.IterableDataset):
+        # `cast_column` on a lazily mapped stream keeps the strings; encode them with an explicit map.
+        features = datasets.Features({**(dataset.features or {}), LABEL_COLUMN: class_label})
+        return dataset.map(partial(_encode_labels, class_label=class_label), batched=True, features=features)
+    return dataset.cast_column(LABEL_COLUMN, class_label)
+
+
+def _encode_labels(batch: dict[str, list], class_label: datasets.ClassLabel) -> dict[str, list]:
+    """Class names or ids -> ids, checked against `class_label`."""
+    ids = []
+    for value in batch[LABEL_COLUMN]:
+        ids.append(class_label.str2int(value) if isinstance(value, str) else class_label.encode_example(value))
+    return {LABEL_COLUMN: ids}
+
+
+def _scan_label_names(dataset: AnyDataset, label_column: str | None) -> list[str] | None:
+    """Class names of a dataset (all splits): from its `ClassLabel`, else from the values (not when streaming)."""
+    splits = list(dataset.values()) if isinstance(dataset, Mapping) else [dataset]
+    splits = [split for split in splits if label_column in (split.column_names or [])]
+    if not splits:
+        return None
+    feature = (splits[0].features or {}).get(label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    if any(isinstance(split, datasets.IterableDataset) for split in splits):
+        raise ValueError(
+            f"Label column {label_column!r} of a streaming dataset is not a ClassLabel: pass `label_names` (class "
+            "names in label-id order)."
+        )
+    values = {value for split in splits for value in split.unique(label_column)}
+    if all(isinstance(value, str) for value in values):
+        return sorted(values)
+    if all(isinstance(value, int) and value >= 0 for value in values):
+        return [str(index) for index in range(max(values) + 1)]
+    raise ValueError(
+        f"Label column {label_column!r} must hold class names or non-negative ids, got {sorted(values, key=str)[:5]}."
+    )
+
+
+def load_video_dataset(
+    name_or_path: str | Path,
+    video_column: str = VIDEO_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
+    label_names: Sequence[str] | None = None,
+    streaming: bool = False,
+    **load_kwargs: Any,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """
+    Load a video dataset from any of the supported sources:
+
+    - a folder saved with `save_to_disk` -> `datasets.load_from_disk`;
+    - a folder with official index files (`train.csv`, `val.csv` ... or `.jsonl`), or one such file ->
+      [`load_video_index`];
+    - any other folder -> [`load_video_folder`];
+    - anything else -> `datasets.load_dataset(name_or_path, streaming=streaming, **load_kwargs)` (a Hub dataset).
+
+    Every result goes through [`prepare_video_dataset`], so it has the `video` and `label` columns.
+    """
+    path = Path(name_or_path)
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists()):
+        dataset = datasets.load_from_disk(str(path))
+        if streaming:
+            dataset = _to_iterable(dataset)
+    elif path.is_file() or (path.is_dir() and _has_index_files(path)):
+        return load_video_index(path, label_names=label_names, streaming=streaming)
+    elif path.is_dir():
+        dataset = load_video_folder(path)
+        if streaming:
+            dataset = _to_iterable(dataset)
+    else:
+        dataset = datasets.load_dataset(str(name_or_path), streaming=streaming, **load_kwargs)
+    if isinstance(dataset, (datasets.Dataset, datasets.IterableDataset)):
+        dataset = (datasets.IterableDatasetDict if streaming else datasets.DatasetDict)({"train": dataset})
+    return prepare_video_dataset(dataset, video_column, label_column, label_names)
+
+
+def _has_index_files(path: Path) -> bool:
+    return any(
+        file.stem in SPLIT_NAMES and file.suffix in (".csv", ".jsonl", ".json") for file in path.iterdir()
+    )
+
+
+def _to_iterable(dataset: datasets.Dataset | datasets.DatasetDict) -> datasets.IterableDatasetDict:
+    if isinstance(dataset, datasets.Dataset):
+        return datasets.IterableDatasetDict({"train": dataset.to_iterable_dataset()})
+    return datasets.IterableDatasetDict({split: part.to_iterable_dataset() for split, part in dataset.items()})
+
+
+def get_label_names(dataset: AnyDataset) -> list[str] | None:
+    """Class names (in label-id order) of a dataset built here, or `None` if it is unlabeled."""
+    split = next(iter(dataset.values())) if isinstance(dataset, Mapping) else dataset
+    feature = (split.features or {}).get(LABEL_COLUMN)
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+
+
+def label_mappings(label_names: Sequence[str]) -> tuple[dict[str, int], dict[int, str]]:
+    """`(label2id, id2label)` for a model config, from class names in id order."""
+    return {name: index for index, name in enumerate(label_names)}, dict(enumerate(label_names))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoding on the fly, batching, bad-video accounting
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class VideoClipTransform:
+    """
+    Batch transform for `Dataset.with_transform` / `set_transform`, or for `IterableDataset.map(batched=True)`.
+
+    Turns a batch `{"video": [...], "label": [...]}` into
+    `{"pixel_values": [...], "labels": [...], "video_name": [...], "decode_error": [...]}`, where each
+    `pixel_values` entry is a float tensor `(num_clips, num_frames, 3, crop_size, crop_size)` from
+    `processor.process_video`, or `None` for a video that cannot be decoded; that video is logged (file name and
+    cause) and its `decode_error` says why. [`collate_video_clips`] drops and counts such entries.
+
+    Args:
+        processor: the [`MAESTVideoProcessor`] whose settings (mode, clips, augmentation) apply.
+    """
+
+    def __init__(self, processor: MAESTVideoProcessor):
+        self.processor = processor
+
+    def __call__(self, batch: Mapping[str, list]) -> dict[str, list]:
+        output: dict[str, list] = {"pixel_values": [], "video_name": [], "decode_error": []}
+        for video in batch[VIDEO_COLUMN]:
+            try:
+                clips, error = self.processor.process_video(video), None
+            except VideoDecodingError as err:
+                logger.warning("Skipping video %s: %s", err.video, err.reason)
+                clips, error = None, err.reason
+            output["pixel_values"].append(clips)
+            output["video_name"].append(video_name(video))
+            output["decode_error"].append(error)
+        if LABEL_COLUMN in batch:
+            output["labels"] = list(batch[LABEL_COLUMN])
+        return output
+
+
+def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bool = True) -> dict[str, Any]:
+    """
+    Batch the outputs of [`VideoClipTransform`], leaving out the videos that failed to decode.
+
+    Args:
+        examples: dicts with `pixel_values` (`(num_clips, num_frames, 3, H, W)` or `None`), `video_name` and, if
+            labeled, `labels`.
+        flatten_clips: `True` (training, single-view evaluation): `pixel_values` is `(batch * num_clips, num_frames,
+            3, H, W)` with each label repeated `num_clips` times, so repeated-augmentation clips are ordinary
+            samples. `False` (multi-view evaluation): `(batch, num_clips, num_frames, 3, H, W)`, one label per video.
+
+    Returns:
+        `{"pixel_values", ["labels",] "num_videos", "num_skipped", "skipped_videos"}`: `num_videos` counts the
+        videos asked for, `num_skipped` those left out and `skipped_videos` names them. If every video failed,
+        `pixel_values` (and `labels`) are `None`: skip that step.
+    """
+    kept = [example for example in examples if example["pixel_values"] is not None]
+    skipped = [example["video_name"] for example in examples if example["pixel_values"] is None]
+    batch: dict[str, Any] = {"num_videos": len(examples), "num_skipped": len(skipped), "skipped_videos": skipped}
+    labeled = "labels" in examples[0]
+    if not kept:
+        batch["pixel_values"] = None
+        if labeled:
+            batch["labels"] = None
+        return batch
+    pixel_values = torch.stack([example["pixel_values"] for example in kept])  # (batch, num_clips, T, C, H, W)
+    num_clips = pixel_values.shape[1]
+    if flatten_clips:
+        pixel_values = pixel_values.flatten(0, 1)  # (batch * num_clips, T, C, H, W)
+    batch["pixel_values"] = pixel_values
+    if labeled:
+        labels = torch.tensor([example["labels"] for example in kept], dtype=torch.long)
+        batch["labels"] = labels.repeat_interleave(num_clips) if flatten_clips else labels
+    return batch
+
+
+class TooManyBadVideosError(RuntimeError):
+    """More videos failed to decode than the tracker's `max_bad_fraction` allows."""
+
+
+class BadVideoTracker:
+    """
+    Counts the videos skipped during a run (from the `num_videos`, `num_skipped`, `skipped_videos` entries of
+    [`collate_video_clips`] batches) and raises once too many failed.
+
+    It raises [`TooManyBadVideosError`] when `num_skipped > max_bad_fraction * max(num_videos, min_videos)`: the
+    fraction of bad videos seen so far, with `min_videos` keeping the first few batches from deciding alone (with
+    the defaults, up to 5 bad videos pass before 100 videos were seen). `max_bad_fraction=0` fails on the first
+    bad video. Counts are per process; sum them over processes for a run-wide figure.
+
+    Attributes:
+        num_videos: videos asked for so far.
+        num_skipped: videos skipped so far (a video failing in two epochs counts twice).
+        skipped_videos: distinct names of the skipped videos, in order of first failure.
+    """
+
+    def __init__(self, max_bad_fraction: float = 0.05, min_videos: int = 100):
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}.")
+        self.max_bad_fraction = max_bad_fraction
+        self.min_videos = min_videos
+        self.num_videos = 0
+        self.num_skipped = 0
+        self._skipped: dict[str, None] = {}  # insertion-ordered set
+
+    @property
+    def skipped_videos(self) -> list[str]:
+        return list(self._skipped)
+
+    def update(self, batch: Mapping[str, Any]) -> int:
+        """
+        Count one batch; returns how many of its videos were skipped.
+
+        Raises:
+            TooManyBadVideosError: the skipped videos now exceed the allowed fraction.
+        """
+        self.num_videos += batch["num_videos"]
+        self.num_skipped += batch["num_skipped"]
+        self._skipped.update(dict.fromkeys(batch["skipped_videos"]))
+        if batch["num_skipped"]:
+            logger.warning(
+                "Skipped %d unreadable video(s) in this batch (%d of %d so far): %s",
+                batch["num_skipped"],
+                self.num_skipped,
+                self.num_videos,
+                ", ".join(batch["skipped_videos"]),
+            )
+        if self.num_skipped > self.max_bad_fraction * max(self.num_videos, self.min_videos):
+            raise TooManyBadVideosError(
+                f"{self.num_skipped} of {self.num_videos} videos could not be decoded, more than max_bad_fraction="
+                f"{self.max_bad_fraction}; first ones: {', '.join(list(self._skipped)[:10])}."
+            )
+        return batch["num_skipped"]
+
+
+def build_video_dataloader(
+    dataset: datasets.Dataset | datasets.IterableDataset,
+    processor: MAESTVideoProcessor,
+    batch_size: int,
+    shuffle: bool | None = None,
+    num_workers: int = 10,
+    seed: int | None = None,
+    drop_last: bool | None = None,
+    flatten_clips: bool | None = None,
+    pin_memory: bool = True,
+    timeout: float = 0.0,
+    shuffle_buffer_size: int = 1000,
+) -> DataLoader:
+    """
+    A `DataLoader` that decodes and augments videos in worker processes.
+
+    Args:
+        dataset: one split with a `video` column (see the builders above); a streaming `IterableDataset` too.
+        processor: decides the clips and augmentation (`mode="train"` for training).
+        batch_size: videos per batch (a training batch holds `batch_size * repeat_aug` clips).
+        shuffle: shuffle the videos; default: in training. A streaming dataset is shuffled with a buffer of
+            `shuffle_buffer_size` examples.
+        num_workers: worker processes (official: 10). Each worker draws its random choices from torch's generator,
+            which the DataLoader seeds per worker; with `num_workers=0`, seed torch's global generator instead.
+        seed: seed of the shuffling and of the workers' random choices.
+        drop_last: drop a last incomplete batch; default: in training (as the official pretraining).
+        flatten_clips: see [`collate_video_clips`]; default: flatten unless evaluating several views per video.
+        pin_memory: page-lock batches for faster host-to-GPU copies (official: on).
+        timeout: seconds to wait for a worker's batch before raising (0 = forever); a guard against a decoder that
+            hangs inside C code.
+
+    Returns:
+        `DataLoader` of [`collate_video_clips`] batches; feed each to a [`BadVideoTracker`].
+    """
+    training = processor.mode == "train"
+    shuffle = training if shuffle is None else shuffle
+    drop_last = training if drop_last is None else drop_last
+    flatten_clips = (training or processor.num_clips == 1) if flatten_clips is None else flatten_clips
+    transform = VideoClipTransform(processor)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    if isinstance(dataset, datasets.IterableDataset):
+        if shuffle:
+            dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
+        dataset = dataset.map(transform, batched=True, batch_size=1, remove_columns=dataset.column_names)
+        shuffle = False  # the iterable dataset shuffles itself
+    else:
+        dataset = dataset.with_transform(transform)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=partial(collate_video_clips, flatten_clips=flatten_clips),
+        drop_last=drop_last,
+        generator=generator,
+        pin_memory=pin_memory and torch.cuda.is_available(),
+        timeout=timeout,
+    )
+
+
+__all__ = [
+    "LABEL_COLUMN",
+    "VIDEO_COLUMN",
+    "VIDEO_EXTENSIONS",
+    "BadVideoTracker",
+    "TooManyBadVideosError",
+    "VideoClipTransform",
+    "build_video_dataloader",
+    "collate_video_clips",
+    "get_label_names",
+    "label_mappings",
+    "load_video_dataset",
+    "load_video_folder",
+    "load_video_index",
+    "prepare_video_dataset",
+]

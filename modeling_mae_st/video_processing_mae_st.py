@@ -1,0 +1,445 @@
+"""
+Video processor for MAE-ST: from a video file (or decoded frames) to `pixel_values`.
+
+[`MAESTVideoProcessor`] decodes only the frames its clips need (see `video_decoding.py`), samples clips and augments
+them as the official Kinetics loader does (see `video_transforms.py`), and returns
+`pixel_values` of shape `(batch, num_frames, channels, height, width)`, or
+`(batch, num_clips, num_frames, channels, height, width)` when each video gives several clips (`repeat_aug > 1` in
+training, several views in evaluation).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from collections.abc import Mapping
+from typing import Any, TypedDict, Unpack
+
+import numpy as np
+import PIL.Image
+import torch
+from huggingface_hub.dataclasses import validate_typed_dict
+from transformers.image_processing_utils import BatchFeature
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor
+from transformers.video_processing_utils import BaseVideoProcessor
+
+from .configuration_mae_st import MAESTConfig
+from .video_decoding import BACKENDS, VideoInfo, decode_frames
+from .video_transforms import (
+    RANDOM_ERASING_MODES,
+    RandAugment,
+    horizontal_flip,
+    normalize,
+    random_crop,
+    random_erasing,
+    random_resized_crop,
+    random_short_side_scale_jitter,
+    resize_short_side,
+    sample_clip_indices,
+    uniform_crop,
+)
+
+
+MODES = ("train", "eval")
+
+Number = int | float
+
+
+class MAESTVideoProcessorKwargs(TypedDict, total=False):
+    """Settings of [`MAESTVideoProcessor`], each also accepted as a call-time override."""
+
+    mode: str
+    num_frames: int
+    sampling_rate: int
+    target_fps: Number
+    repeat_aug: int
+    num_temporal_views: int
+    num_spatial_crops: int
+    crop_size: int
+    short_side_size: int
+    do_random_resized_crop: bool
+    jitter_scales_relative: list[Number] | tuple[Number, ...]
+    jitter_aspect_relative: list[Number] | tuple[Number, ...]
+    train_jitter_scales: list[int] | tuple[int, ...]
+    do_horizontal_flip: bool
+    do_rand_augment: bool
+    rand_augment_policy: str
+    do_random_erasing: bool
+    random_erasing_prob: Number
+    random_erasing_mode: str
+    random_erasing_count: int
+    do_normalize: bool
+    image_mean: list[Number] | tuple[Number, ...]
+    image_std: list[Number] | tuple[Number, ...]
+    do_sample_frames: bool
+    decoding_backend: str | None
+
+
+_TUPLE_SETTINGS = (
+    "jitter_scales_relative",
+    "jitter_aspect_relative",
+    "train_jitter_scales",
+    "image_mean",
+    "image_std",
+)
+
+
+class MAESTVideoProcessor(BaseVideoProcessor):
+    r"""
+    Turns videos into MAE-ST `pixel_values`, with the clip sampling and augmentation of the official Kinetics loader
+    (facebookresearch/mae_st `util/kinetics.py`). Defaults are the official values; `mode="eval"` with one view is
+    the default so that a plain call gives one deterministic clip per video.
+
+    Args:
+        mode (`str`, defaults to `"eval"`): `"train"` (random windows and augmentation) or `"eval"`
+            (evenly spaced windows, fixed crops).
+        num_frames (`int`, defaults to 16): frames per clip.
+        sampling_rate (`int`, defaults to 4): stride between clip frames, in frames at `target_fps`; a clip spans
+            `num_frames * sampling_rate / target_fps` seconds.
+        target_fps (`int` or `float`, defaults to 30): frame rate the stride refers to; the window is scaled by
+            each video's own fps.
+        repeat_aug (`int`, defaults to 1): training clips per video, each with its own window and augmentation,
+            from one decode. The official pretraining uses 4.
+        num_temporal_views (`int`, defaults to 1): evaluation windows per video, evenly spaced. The official test
+            script uses 10 (the paper reports 7).
+        num_spatial_crops (`int`, defaults to 1): evaluation crops per window: 1 (center crop of frames resized to
+            `short_side_size`) or 3 (left/center/right, or top/center/bottom for portrait, of frames resized to
+            `crop_size`). The official test script uses 3.
+        crop_size (`int`, defaults to 224): height and width of the output frames.
+        short_side_size (`int`, defaults to 256): short side, in pixels, of the frames that training crops and the
+            single evaluation crop are taken from (official `train_jitter_scales[0]`, applied while decoding).
+        do_random_resized_crop (`bool`, defaults to `True`): training crop is a random resized crop with relative
+            area in `jitter_scales_relative` and aspect ratio in `jitter_aspect_relative`; if `False`, the short
+            side is drawn from `train_jitter_scales` and a random `crop_size` crop is taken.
+        jitter_scales_relative (`tuple[float, float]`, defaults to `(0.5, 1.0)`): area range of the random resized
+            crop, relative to the frame.
+        jitter_aspect_relative (`tuple[float, float]`, defaults to `(0.75, 1.3333)`): aspect-ratio range of the
+            random resized crop.
+        train_jitter_scales (`tuple[int, int]`, defaults to `(256, 320)`): short-side range of the scale jitter used
+            when `do_random_resized_crop=False`.
+        do_horizontal_flip (`bool`, defaults to `True`): mirror training clips with probability 0.5.
+        do_rand_augment (`bool`, defaults to `False`): RandAugment training clips (official fine-tuning option).
+        rand_augment_policy (`str`, defaults to `"rand-m7-n4-mstd0.5-inc1"`): the RandAugment policy.
+        do_random_erasing (`bool`, defaults to `False`): random erasing of training clips (official fine-tuning
+            option, used with RandAugment).
+        random_erasing_prob (`float`, defaults to 0.25), random_erasing_mode (`str`, defaults to `"pixel"`),
+            random_erasing_count (`int`, defaults to 1): probability, fill mode and maximum number of erased boxes.
+        do_normalize (`bool`, defaults to `True`): output `(x / 255 - image_mean) / image_std`; otherwise `x / 255`.
+        image_mean (`tuple[float, ...]`, defaults to `(0.45, 0.45, 0.45)`), image_std (`tuple[float, ...]`,
+            defaults to `(0.225, 0.225, 0.225)`): per-channel normalization.
+        do_sample_frames (`bool`, defaults to `True`): sample clips from decoded-frame inputs too; with `False`, all
+            given frames form the clip. Video files are always sampled (whole videos are never decoded).
+        decoding_backend (`str`, *optional*): `"decord"` (falls back to PyAV on failure) or `"pyav"`; by default
+            decord where it is installed.
+
+    Output clips per video: `repeat_aug` in training, `num_temporal_views * num_spatial_crops` in evaluation
+    (ordered window-major: view `v` is window `v // num_spatial_crops`, crop `v % num_spatial_crops`).
+    """
+
+    model_input_names = ["pixel_values"]
+    valid_kwargs = MAESTVideoProcessorKwargs
+
+    mode = "eval"
+    num_frames = 16
+    sampling_rate = 4
+    target_fps = 30
+    repeat_aug = 1
+    num_temporal_views = 1
+    num_spatial_crops = 1
+    crop_size = 224
+    short_side_size = 256
+    do_random_resized_crop = True
+    jitter_scales_relative = (0.5, 1.0)
+    jitter_aspect_relative = (0.75, 1.3333)
+    train_jitter_scales = (256, 320)
+    do_horizontal_flip = True
+    do_rand_augment = False
+    rand_augment_policy = "rand-m7-n4-mstd0.5-inc1"
+    do_random_erasing = False
+    random_erasing_prob = 0.25
+    random_erasing_mode = "pixel"
+    random_erasing_count = 1
+    do_normalize = True
+    image_mean = (0.45, 0.45, 0.45)
+    image_std = (0.225, 0.225, 0.225)
+    do_sample_frames = True
+    decoding_backend = None
+
+    def __init__(self, **kwargs: Unpack[MAESTVideoProcessorKwargs]) -> None:
+        super().__init__(**kwargs)
+        self._check_settings()
+
+    def _standardize_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        # MAE-ST crops are square: `crop_size` stays an int (the base class would turn it into a size dict).
+        for name in _TUPLE_SETTINGS:
+            if kwargs.get(name) is not None:
+                kwargs[name] = tuple(kwargs[name])
+        return kwargs
+
+    def _check_settings(self) -> None:
+        """Raise `ValueError` naming the first invalid setting."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
+        for name in ("num_frames", "sampling_rate", "target_fps", "repeat_aug", "num_temporal_views", "crop_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.num_spatial_crops not in (1, 3):
+            raise ValueError(f"num_spatial_crops must be 1 or 3, got {self.num_spatial_crops}.")
+        if self.short_side_size < self.crop_size:
+            raise ValueError(
+                f"short_side_size ({self.short_side_size}) must be at least crop_size ({self.crop_size})."
+            )
+        if min(self.train_jitter_scales) < self.crop_size:
+            raise ValueError(
+                f"train_jitter_scales {self.train_jitter_scales} must not go below crop_size ({self.crop_size})."
+            )
+        if self.decoding_backend is not None and self.decoding_backend not in BACKENDS:
+            raise ValueError(f"decoding_backend must be one of {BACKENDS} or None, got {self.decoding_backend!r}.")
+        if not 0.0 <= self.random_erasing_prob <= 1.0:
+            raise ValueError(f"random_erasing_prob must be in [0, 1], got {self.random_erasing_prob}.")
+        if self.random_erasing_mode not in RANDOM_ERASING_MODES:
+            raise ValueError(
+                f"random_erasing_mode must be one of {RANDOM_ERASING_MODES}, got {self.random_erasing_mode!r}."
+            )
+        if self.do_rand_augment:
+            RandAugment.from_policy(self.rand_augment_policy)
+
+    @property
+    def num_clips(self) -> int:
+        """Clips per video: `repeat_aug` in training, `num_temporal_views * num_spatial_crops` in evaluation."""
+        return self.repeat_aug if self.mode == "train" else self.num_temporal_views * self.num_spatial_crops
+
+    def with_settings(self, **overrides: Any) -> MAESTVideoProcessor:
+        """
+        A copy with some settings changed (for example `mode="train", repeat_aug=4`).
+
+        Raises:
+            ValueError: an unknown setting or an invalid value.
+        """
+        unknown = sorted(set(overrides) - set(self.valid_kwargs.__annotations__))
+        if unknown:
+            raise ValueError(
+                f"Unknown MAESTVideoProcessor setting(s) {unknown}; expected some of "
+                f"{sorted(self.valid_kwargs.__annotations__)}."
+            )
+        validate_typed_dict(self.valid_kwargs, overrides)
+        processor = copy.copy(self)
+        for name, value in self._standardize_kwargs(**overrides).items():
+            setattr(processor, name, value)
+        processor._check_settings()
+        return processor
+
+    def preprocess(
+        self,
+        videos: Any,
+        seed: int | None = None,
+        return_tensors: str | None = None,
+        **kwargs: Unpack[MAESTVideoProcessorKwargs],
+    ) -> BatchFeature:
+        """
+        Process a batch of videos.
+
+        Args:
+            videos: one video or a list of videos. A video is a file path, the encoded file's bytes, a `datasets`
+                video cell (`{"path": ..., "bytes": ...}`), or decoded uint8 RGB frames: an array or tensor of shape
+                `(frames, height, width, channels)` or `(frames, channels, height, width)`, or a list of PIL images
+                or of `(height, width, channels)` arrays. A 5-D array is a batch of decoded videos.
+            seed: seed of the call's random choices (windows, crops, flips, RandAugment, erasing); by default they
+                are drawn from torch's global generator, so `torch.manual_seed` also makes them reproducible.
+            return_tensors: `"pt"` (default behaviour: torch tensors) or `"np"`.
+            kwargs: any setting of the processor, for this call only (the video-classification pipeline passes
+                `num_frames` and `do_sample_frames`).
+
+        Returns:
+            [`BatchFeature`] with `pixel_values`, float32, shape `(batch, num_frames, 3, crop_size, crop_size)`, or
+            `(batch, num_clips, num_frames, 3, crop_size, crop_size)` when [`num_clips`] > 1.
+
+        Raises:
+            VideoDecodingError: a video file cannot be decoded (the message names it and says why).
+            ValueError, TypeError: invalid settings or inputs.
+        """
+        processor = self.with_settings(**kwargs) if kwargs else self
+        rng = random.Random(seed) if seed is not None else None
+        clips = [processor.process_video(video, rng=rng) for video in make_video_list(videos)]
+        pixel_values = torch.stack(clips)  # (batch, num_clips, num_frames, channels, height, width)
+        if processor.num_clips == 1:
+            pixel_values = pixel_values.squeeze(1)
+        return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
+
+    def process_video(self, video: Any, rng: random.Random | None = None) -> torch.Tensor:
+        """
+        All clips of one video (see [`preprocess`] for the accepted inputs).
+
+        Args:
+            video: one video.
+            rng: source of the random choices; by default seeded from torch's global generator.
+
+        Returns:
+            float32 tensor of shape `(num_clips, num_frames, 3, crop_size, crop_size)`.
+
+        Raises:
+            VideoDecodingError: the video file cannot be decoded.
+        """
+        rng = rng if rng is not None else random.Random(int(torch.randint(2**62, ()).item()))
+        frames = self._sample_frames(video, rng)  # (num_windows, num_frames, height, width, 3) uint8
+        windows = torch.from_numpy(frames).permute(0, 1, 4, 2, 3)  # (num_windows, num_frames, 3, height, width)
+        if self.mode == "train":
+            clips = [self._augment_train(window, rng) for window in windows]
+        else:
+            clips = [clip for window in windows for clip in self._crop_eval(window)]
+        return torch.stack(clips)
+
+    def _window_indices(self, info: VideoInfo, rng: random.Random) -> np.ndarray:
+        """Frame indices of every window, shape `(num_windows, num_frames)`."""
+        views = [None] * self.repeat_aug if self.mode == "train" else list(range(self.num_temporal_views))
+        return np.stack(
+            [
+                sample_clip_indices(
+                    info.num_frames,
+                    info.fps,
+                    num_frames=self.num_frames,
+                    sampling_rate=self.sampling_rate,
+                    target_fps=self.target_fps,
+                    view_index=view,
+                    num_temporal_views=self.num_temporal_views,
+                    rng=rng,
+                )
+                for view in views
+            ]
+        )
+
+    def _sample_frames(self, video: Any, rng: random.Random) -> np.ndarray:
+        """`(num_windows, num_frames, height, width, 3)` uint8 frames of every window of `video`."""
+        if _is_encoded_video(video):
+            if not self.do_sample_frames:
+                raise ValueError(
+                    "do_sample_frames=False applies to decoded frames only: video files are always sampled, never "
+                    f"decoded whole (got {video if isinstance(video, (str, os.PathLike)) else type(video)})."
+                )
+            frames, _ = decode_frames(
+                video, lambda info: self._window_indices(info, rng), backend=self.decoding_backend
+            )
+            return frames
+        frames = frames_to_array(video)  # (frames, height, width, 3)
+        num_windows = self.repeat_aug if self.mode == "train" else self.num_temporal_views
+        if not self.do_sample_frames:
+            return np.repeat(frames[None], num_windows, axis=0)
+        # Decoded frames carry no frame rate: they are taken to be at `target_fps`.
+        info = VideoInfo(num_frames=len(frames), fps=float(self.target_fps), backend="frames")
+        return frames[self._window_indices(info, rng)]
+
+    def _augment_train(self, frames: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """uint8 `(num_frames, 3, H, W)` -> float `(num_frames, 3, crop_size, crop_size)`, randomly augmented."""
+        if self.do_random_resized_crop:
+            frames = resize_short_side(frames, self.short_side_size)
+        else:
+            frames = random_short_side_scale_jitter(frames, *self.train_jitter_scales, rng)
+        if self.do_rand_augment:
+            frames = RandAugment.from_policy(self.rand_augment_policy)(frames, rng)
+        if self.do_random_resized_crop:
+            frames = random_resized_crop(
+                frames, self.crop_size, self.jitter_scales_relative, self.jitter_aspect_relative, rng
+            )
+        else:
+            frames = random_crop(frames, self.crop_size, rng)
+        if self.do_horizontal_flip:
+            frames = horizontal_flip(frames, 0.5, rng)
+        frames = self._to_float(frames)
+        if self.do_random_erasing:
+            frames = random_erasing(
+                frames,
+                self.random_erasing_prob,
+                rng,
+                mode=self.random_erasing_mode,
+                max_count=self.random_erasing_count,
+            )
+        return frames
+
+    def _crop_eval(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """uint8 `(num_frames, 3, H, W)` -> `num_spatial_crops` float `(num_frames, 3, crop_size, crop_size)`."""
+        if self.num_spatial_crops == 1:
+            return [self._to_float(uniform_crop(resize_short_side(frames, self.short_side_size), self.crop_size, 1))]
+        frames = resize_short_side(frames, self.crop_size)
+        return [self._to_float(uniform_crop(frames, self.crop_size, index)) for index in range(3)]
+
+    def _to_float(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.do_normalize:
+            return normalize(frames, self.image_mean, self.image_std)
+        return frames.float().div_(255.0).contiguous()
+
+
+def _is_encoded_video(video: Any) -> bool:
+    return isinstance(video, (str, os.PathLike, bytes, bytearray, Mapping))
+
+
+def make_video_list(videos: Any) -> list[Any]:
+    """
+    Split the `videos` argument of [`MAESTVideoProcessor.preprocess`] into a list of single videos.
+
+    Raises:
+        ValueError: an empty list or an array of the wrong number of dimensions.
+        TypeError: an input type that is not a video.
+    """
+    if _is_encoded_video(videos):
+        return [videos]
+    if isinstance(videos, (np.ndarray, torch.Tensor)):
+        if videos.ndim == 4:
+            return [videos]
+        if videos.ndim == 5:
+            return list(videos)
+        raise ValueError(
+            f"A video array must have 4 dimensions (frames, height, width, channels) or 5 for a batch; got shape "
+            f"{tuple(videos.shape)}."
+        )
+    if isinstance(videos, (list, tuple)):
+        if len(videos) == 0:
+            raise ValueError("No videos given (empty list).")
+        first = videos[0]
+        if isinstance(first, PIL.Image.Image) or (isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim == 3):
+            return [videos]  # the frames of one video
+        return list(videos)
+    raise TypeError(
+        f"Cannot read a video from {type(videos).__name__}; expected a path, bytes, a datasets video cell, frames "
+        "as an array, tensor or list of PIL images, or a list of those."
+    )
+
+
+def frames_to_array(video: Any) -> np.ndarray:
+    """
+    Decoded frames as a uint8 array of shape `(frames, height, width, 3)`.
+
+    Accepts `(frames, height, width, channels)` or `(frames, channels, height, width)` arrays and tensors and lists
+    of PIL images or `(height, width, channels)` arrays, with 1 (grey), 3 (RGB) or 4 (RGBA, alpha dropped) channels.
+
+    Raises:
+        TypeError: the frames are not uint8 (float frames are ambiguous between [0, 1] and [0, 255]).
+        ValueError: the shape is not that of a video.
+    """
+    if isinstance(video, (list, tuple)):
+        if not video:
+            raise ValueError("A video given as a list of frames needs at least one frame.")
+        frames = [np.asarray(frame.convert("RGB")) if isinstance(frame, PIL.Image.Image) else frame for frame in video]
+        video = np.stack([frame.numpy() if isinstance(frame, torch.Tensor) else frame for frame in frames])
+    elif isinstance(video, torch.Tensor):
+        video = video.numpy(force=True)
+    if video.dtype != np.uint8:
+        raise TypeError(
+            f"Decoded frames must be uint8 RGB values in [0, 255], got dtype {video.dtype}; convert with "
+            "(frames * 255).round().astype(np.uint8) if they are floats in [0, 1]."
+        )
+    if video.ndim != 4 or (video.shape[-1] not in (1, 3, 4) and video.shape[1] not in (1, 3, 4)):
+        raise ValueError(
+            f"Decoded frames must have shape (frames, height, width, channels) or (frames, channels, height, width) "
+            f"with 1, 3 or 4 channels; got {video.shape}."
+        )
+    if video.shape[-1] not in (1, 3, 4):
+        video = video.transpose(0, 2, 3, 1)
+    if video.shape[-1] == 1:
+        video = np.repeat(video, 3, axis=-1)
+    return np.ascontiguousarray(video[..., :3])
+
+
+AutoVideoProcessor.register(MAESTConfig, video_processor_class=MAESTVideoProcessor, exist_ok=True)
+
+__all__ = ["MAESTVideoProcessor", "MAESTVideoProcessorKwargs", "frames_to_array", "make_video_list"]

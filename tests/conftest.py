@@ -1,0 +1,104 @@
+"""Shared pytest setup and fixtures."""
+
+import sys
+from pathlib import Path
+
+
+# --- transformers' common model tests (tests/fetch_transformers_tests.py) ---
+# `python tests/fetch_transformers_tests.py` extracts them into .transformers_tests/transformers_tests (git-ignored);
+# with that folder on sys.path tests import `transformers_tests.test_modeling_common` and friends.
+TRANSFORMERS_TESTS_DIR = Path(__file__).resolve().parent.parent / ".transformers_tests"
+if str(TRANSFORMERS_TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TRANSFORMERS_TESTS_DIR))
+
+# markers the common tests use, registered by transformers' own conftest.py (not shipped in the sdist)
+TRANSFORMERS_TEST_MARKERS = {
+    "accelerate_tests": "tests that need accelerate on several devices",
+    "flash_attn_test": "tests that need flash attention 2",
+    "flash_attn_3_test": "tests that need flash attention 3",
+    "flash_attn_4_test": "tests that need flash attention 4",
+    "slow": "slow tests, run with RUN_SLOW=1",
+    "torch_compile_test": "tests that run torch.compile",
+}
+
+
+def pytest_configure(config):
+    for name, description in TRANSFORMERS_TEST_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+# --- end transformers' common model tests ---
+
+
+# --- video data (issue 3) ---
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from modeling_mae_st.synthetic import make_synthetic_video_dataset, render_motion_video, write_video  # noqa: E402
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor  # noqa: E402
+
+
+DEMO_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "videos" / "demo.avi"
+
+
+@pytest.fixture(scope="session")
+def demo_video() -> Path:
+    """The official demo clip (853x480 MPEG-4 in AVI, 30 fps; header says 301 frames, decoders give 300)."""
+    if not DEMO_VIDEO.is_file():
+        pytest.skip(f"demo clip not found at {DEMO_VIDEO} (it ships in ../shared/videos/ beside the repository)")
+    return DEMO_VIDEO
+
+
+@pytest.fixture(scope="session")
+def codec_videos(tmp_path_factory) -> dict[str, Path]:
+    """One real encoded video per codec and size: name -> path. Content is a moving textured shape."""
+    folder = tmp_path_factory.mktemp("codec_videos")
+    rng = np.random.default_rng(0)
+    specs = {
+        "mpeg4_96x64.mp4": ("mpeg4", (96, 64), 40),
+        "h264_64x48.mp4": ("libx264", (64, 48), 30),
+        "vp9_64x48.webm": ("libvpx-vp9", (64, 48), 24),
+        "mjpeg_80x64.avi": ("mjpeg", (80, 64), 20),
+        "h264_portrait_64x96.mp4": ("libx264", (64, 96), 30),
+        # decord cannot read frames narrower than 64 pixels (its frame copy fails); PyAV can.
+        "mpeg4_narrow_48x64.mp4": ("mpeg4", (48, 64), 20),
+    }
+    return {
+        name: write_video(folder / name, render_motion_video("right", num_frames, size, rng), fps=30, codec=codec)
+        for name, (codec, size, num_frames) in specs.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def broken_videos(tmp_path_factory, codec_videos) -> dict[str, Path]:
+    """Files that are not readable videos: name -> path (the "missing" one does not exist)."""
+    folder = tmp_path_factory.mktemp("broken_videos")
+    good = codec_videos["h264_64x48.mp4"].read_bytes()
+    files = {
+        "empty": (folder / "empty.mp4", b""),
+        "not_a_video": (folder / "notes.mp4", b"this is a text file, not a video\n" * 10),
+        # MP4 keeps its index (moov) at the end: cut in half, the file has no index at all.
+        "truncated": (folder / "truncated.mp4", good[: len(good) // 2]),
+    }
+    for path, content in files.values():
+        path.write_bytes(content)
+    return {name: path for name, (path, _) in files.items()} | {"missing": folder / "missing.mp4"}
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset_dir(tmp_path_factory) -> Path:
+    """A small labeled synthetic dataset (4 motion classes, 2 train + 1 validation videos each, 64x48, 24 frames)."""
+    folder = tmp_path_factory.mktemp("synthetic_dataset")
+    make_synthetic_video_dataset(
+        folder, num_videos_per_class=2, num_validation_videos_per_class=1, num_frames=24, size=(64, 48), seed=0
+    )
+    return folder
+
+
+@pytest.fixture
+def small_processor() -> MAESTVideoProcessor:
+    """Official pipeline at test size: 4 frames with stride 2, 32x32 crops of frames with a 40-pixel short side."""
+    return MAESTVideoProcessor(
+        num_frames=4, sampling_rate=2, crop_size=32, short_side_size=40, train_jitter_scales=(40, 48)
+    )
+# --- end video data ---

@@ -1,0 +1,205 @@
+"""datasets integration: three sources (folder, CSV/JSONL, any datasets dataset incl. streaming), on-the-fly decoding,
+repeated-augmentation collate, DataLoader workers, and bad-video accounting."""
+
+import json
+import logging
+import shutil
+
+import datasets
+import pytest
+import torch
+
+from modeling_mae_st.data import (
+    BadVideoTracker,
+    TooManyBadVideosError,
+    VideoClipTransform,
+    build_video_dataloader,
+    collate_video_clips,
+    get_label_names,
+    label_mappings,
+    load_video_dataset,
+    load_video_folder,
+    load_video_index,
+    prepare_video_dataset,
+)
+
+
+CLASSES = ["down", "left", "right", "up"]
+
+
+def _labels_by_class(dataset: datasets.Dataset) -> dict[str, str]:
+    names = get_label_names(dataset)
+    return {video.split("/")[-2]: names[label] for video, label in zip(dataset["video"], dataset["label"])}
+
+
+def test_folder_source_labels_videos_by_subfolder(synthetic_dataset_dir):
+    dataset = load_video_folder(synthetic_dataset_dir)
+    assert set(dataset) == {"train", "validation"}
+    assert (dataset["train"].num_rows, dataset["validation"].num_rows) == (8, 4)
+    assert get_label_names(dataset) == CLASSES
+    assert all(folder == label for folder, label in _labels_by_class(dataset["train"]).items())
+    label2id, id2label = label_mappings(get_label_names(dataset))
+    assert label2id["up"] == 3 and id2label[3] == "up"
+
+
+def test_folder_of_class_folders_without_splits_and_unlabeled_folder(synthetic_dataset_dir, tmp_path):
+    one_split = load_video_folder(synthetic_dataset_dir / "train")
+    assert list(one_split) == ["train"] and get_label_names(one_split) == CLASSES
+    for path in (synthetic_dataset_dir / "train" / "left").iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    unlabeled = load_video_folder(tmp_path)
+    assert unlabeled["train"].column_names == ["video"] and unlabeled["train"].num_rows == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="No video files"):
+        load_video_folder(empty)
+
+
+@pytest.mark.parametrize("index_format", ["official_csv", "jsonl", "header_csv"])
+def test_index_file_source_resolves_paths_and_labels(synthetic_dataset_dir, tmp_path, index_format):
+    if index_format == "header_csv":
+        rows = [json.loads(line) for line in (synthetic_dataset_dir / "train.jsonl").read_text().splitlines()]
+        index = tmp_path / "train.csv"
+        index.write_text("path,label\n" + "".join(f"{synthetic_dataset_dir / r['path']},{r['label']}\n" for r in rows))
+        dataset = load_video_index(index)
+    elif index_format == "jsonl":
+        dataset = load_video_index(
+            {"train": synthetic_dataset_dir / "train.jsonl", "val": synthetic_dataset_dir / "val.jsonl"}
+        )
+    else:  # the official Kinetics layout: a folder with train.csv and val.csv of "<path> <label id>"
+        dataset = load_video_index(synthetic_dataset_dir, label_names=CLASSES)
+    assert get_label_names(dataset) == CLASSES
+    assert dataset["train"].num_rows == 8
+    assert all(folder == label for folder, label in _labels_by_class(dataset["train"]).items())
+    assert all(video.startswith(str(synthetic_dataset_dir)) for video in dataset["train"]["video"])
+
+
+def test_saved_datasets_dataset_with_paths_bytes_or_video_feature(synthetic_dataset_dir, tmp_path, small_processor):
+    folder = load_video_folder(synthetic_dataset_dir)["train"]
+    paths, labels = list(folder["video"]), [CLASSES[label] for label in folder["label"]]
+    variants = {
+        "paths": datasets.Dataset.from_dict({"clip": paths, "action": labels}),
+        "bytes": datasets.Dataset.from_dict(
+            {"clip": [open(path, "rb").read() for path in paths], "action": labels},
+            features=datasets.Features({"clip": datasets.Value("binary"), "action": datasets.Value("string")}),
+        ),
+        "video_feature": datasets.Dataset.from_dict({"clip": paths, "action": labels}).cast_column(
+            "clip", datasets.Video()
+        ),
+    }
+    for name, dataset in variants.items():
+        dataset.save_to_disk(tmp_path / name)
+        loaded = load_video_dataset(tmp_path / name, video_column="clip", label_column="action")
+        assert get_label_names(loaded) == CLASSES
+        example = loaded["train"].with_transform(VideoClipTransform(small_processor))[0]
+        assert example["pixel_values"].shape == (1, 4, 3, 32, 32), name
+        assert CLASSES[example["labels"]] == labels[0]
+
+
+def test_streaming_sources_decode_on_the_fly(synthetic_dataset_dir, tmp_path, small_processor):
+    streamed = load_video_index(synthetic_dataset_dir / "train.jsonl", streaming=True, label_names=CLASSES)
+    assert isinstance(streamed["train"], datasets.IterableDataset)
+    example = next(iter(streamed["train"]))
+    assert CLASSES[example["label"]] == example["video"].split("/")[-2]
+    with pytest.raises(ValueError, match="label_names"):
+        load_video_index(synthetic_dataset_dir / "train.jsonl", streaming=True)
+
+    load_video_folder(synthetic_dataset_dir).save_to_disk(tmp_path / "saved")
+    from_disk = load_video_dataset(tmp_path / "saved", streaming=True)
+    loader = build_video_dataloader(from_disk["train"], small_processor, batch_size=3, num_workers=0)
+    batches = list(loader)
+    assert sum(batch["num_videos"] for batch in batches) == 8
+    assert batches[0]["pixel_values"].shape == (3, 4, 3, 32, 32) and batches[0]["labels"].shape == (3,)
+
+
+def test_any_load_dataset_source_with_a_path_column(synthetic_dataset_dir, tmp_path, small_processor):
+    """The generic branch (what a Hub dataset takes): `datasets.load_dataset(name, ...)`, streaming or not."""
+    rows = [json.loads(line) for line in (synthetic_dataset_dir / "train.jsonl").read_text().splitlines()]
+    index = tmp_path / "clips.jsonl"
+    index.write_text("".join(json.dumps({"file": str(synthetic_dataset_dir / r["path"]), "action": r["label"]}) + "\n"
+                             for r in rows))  # fmt: skip
+    in_memory = load_video_dataset("json", data_files=str(index), video_column="file", label_column="action")
+    assert get_label_names(in_memory) == CLASSES and in_memory["train"].num_rows == 8
+    streamed = load_video_dataset(
+        "json", data_files=str(index), video_column="file", label_column="action", label_names=CLASSES, streaming=True
+    )
+    batch = next(iter(build_video_dataloader(streamed["train"], small_processor, batch_size=2, num_workers=1)))
+    assert batch["pixel_values"].shape == (2, 4, 3, 32, 32)
+    assert [CLASSES[label] for label in batch["labels"]] == [rows[0]["label"], rows[1]["label"]]
+
+
+def test_collate_flattens_repeated_augmentation_clips_and_repeats_labels():
+    examples = [
+        {"pixel_values": torch.full((4, 2, 3, 8, 8), float(index)), "labels": index, "video_name": f"v{index}.mp4"}
+        for index in range(3)
+    ]
+    batch = collate_video_clips(examples)
+    assert batch["pixel_values"].shape == (12, 2, 3, 8, 8)
+    assert batch["labels"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    assert torch.equal(batch["pixel_values"][:, 0, 0, 0, 0], batch["labels"].float())
+    views = collate_video_clips(examples, flatten_clips=False)
+    assert views["pixel_values"].shape == (3, 4, 2, 3, 8, 8) and views["labels"].tolist() == [0, 1, 2]
+
+
+def test_bad_videos_are_skipped_counted_and_named_across_worker_processes(
+    synthetic_dataset_dir, broken_videos, small_processor, caplog
+):
+    good = load_video_folder(synthetic_dataset_dir)["train"]
+    bad = [str(broken_videos[name]) for name in ("empty", "not_a_video", "truncated", "missing")]
+    dataset = datasets.Dataset.from_dict(
+        {"video": list(good["video"]) + bad, "label": list(good["label"]) + [0] * len(bad)}, features=good.features
+    )
+    processor = small_processor.with_settings(mode="train", repeat_aug=2)
+    loader = build_video_dataloader(dataset, processor, batch_size=4, num_workers=2, seed=0, drop_last=False)
+    tracker = BadVideoTracker(max_bad_fraction=0.5, min_videos=1)
+    clips = 0
+    with caplog.at_level(logging.WARNING, logger="modeling_mae_st.data"):
+        for batch in loader:
+            tracker.update(batch)
+            if batch["pixel_values"] is not None:
+                assert batch["pixel_values"].shape[0] == batch["labels"].shape[0] == 2 * (
+                    batch["num_videos"] - batch["num_skipped"]
+                )
+                clips += batch["pixel_values"].shape[0]
+    assert tracker.num_videos == 12 and tracker.num_skipped == 4
+    assert sorted(tracker.skipped_videos) == sorted(bad)
+    assert clips == 2 * 8  # never replaced by other videos
+    assert all(name in caplog.text for name in bad)
+
+
+def test_tracker_raises_once_too_many_videos_failed():
+    tracker = BadVideoTracker(max_bad_fraction=0.1, min_videos=20)
+    batch = {"num_videos": 4, "num_skipped": 1, "skipped_videos": ["broken.mp4"]}
+    tracker.update(batch)  # 1 of 4 seen, but fewer than min_videos: 1 <= 0.1 * 20
+    tracker.update(batch)
+    with pytest.raises(TooManyBadVideosError, match="3 of 12 videos could not be decoded.*broken.mp4"):
+        tracker.update(batch)
+    strict = BadVideoTracker(max_bad_fraction=0.0)
+    with pytest.raises(TooManyBadVideosError):
+        strict.update(batch)
+
+
+def test_dataloader_workers_are_reproducible_with_a_seed(synthetic_dataset_dir, small_processor):
+    dataset = load_video_folder(synthetic_dataset_dir)["train"]
+    processor = small_processor.with_settings(mode="train", repeat_aug=2)
+
+    def run(seed):
+        loader = build_video_dataloader(dataset, processor, batch_size=4, num_workers=2, seed=seed)
+        return torch.cat([batch["pixel_values"] for batch in loader]), torch.cat([batch["labels"] for batch in loader])
+
+    (first, first_labels), (again, again_labels) = run(0), run(0)
+    assert torch.equal(first, again) and torch.equal(first_labels, again_labels)
+    assert not torch.equal(first, run(1)[0])
+
+
+def test_multi_view_eval_loader_keeps_views_per_video(synthetic_dataset_dir, small_processor):
+    dataset = load_video_folder(synthetic_dataset_dir)["validation"]
+    processor = small_processor.with_settings(num_temporal_views=2, num_spatial_crops=3)
+    batch = next(iter(build_video_dataloader(dataset, processor, batch_size=4, num_workers=0)))
+    assert batch["pixel_values"].shape == (4, 6, 4, 3, 32, 32)
+    assert batch["labels"].tolist() == list(dataset["label"])  # not shuffled in evaluation
+
+
+def test_prepare_rejects_a_dataset_without_the_video_column():
+    with pytest.raises(ValueError, match="no video column 'video'"):
+        prepare_video_dataset(datasets.Dataset.from_dict({"path": ["a.mp4"], "label": [0]}))

@@ -1,0 +1,133 @@
+"""Decoding real files with decord and PyAV: same frames, robust counts, clear errors, fallback, guards."""
+
+import pickle
+import time
+
+import av
+import numpy as np
+import pytest
+
+from modeling_mae_st.video_decoding import (
+    VideoDecodingError,
+    decode_frames,
+    default_backend,
+    open_video,
+    read_video_info,
+)
+
+
+CODEC_VIDEOS = ["mpeg4_96x64.mp4", "h264_64x48.mp4", "vp9_64x48.webm", "mjpeg_80x64.avi", "h264_portrait_64x96.mp4"]
+
+
+@pytest.fixture(scope="module")
+def truncated_indexed_mp4(tmp_path_factory):
+    """An H.264 MP4 of noise frames written with its index (moov) first ("faststart"), then cut in half: the early
+    frames decode, the last listed one is cut."""
+    path = tmp_path_factory.mktemp("truncated") / "faststart.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in np.random.default_rng(1).integers(0, 256, size=(60, 48, 64, 3), dtype=np.uint8):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("name", CODEC_VIDEOS)
+def test_decord_and_pyav_give_identical_frames_for_the_same_indices(codec_videos, name):
+    path = codec_videos[name]
+    indices = np.random.default_rng(0).integers(0, 40, size=(3, 8))  # some past the end, to be clamped
+    with open_video(path, "decord") as decord_reader, open_video(path, "pyav") as pyav_reader:
+        assert decord_reader.info.num_frames == pyav_reader.info.num_frames
+        assert decord_reader.info.fps == pytest.approx(pyav_reader.info.fps) == 30
+        decord_frames = decord_reader.get_frames(indices)
+        pyav_frames = pyav_reader.get_frames(indices)
+    width, height = (int(side) for side in name.rsplit("_", 1)[1].split(".")[0].split("x"))
+    assert decord_frames.shape == (3, 8, height, width, 3)
+    assert decord_frames.dtype == np.uint8
+    np.testing.assert_array_equal(decord_frames, pyav_frames)
+
+
+def test_demo_clip_frame_count_comes_from_the_decoders_not_the_header(demo_video):
+    with av.open(str(demo_video)) as container:
+        assert container.streams.video[0].frames == 301  # the header's count
+    decord_info, pyav_info = read_video_info(demo_video, "decord"), read_video_info(demo_video, "pyav")
+    assert decord_info.num_frames == pyav_info.num_frames == 300
+    assert decord_info.fps == pyav_info.fps == 30
+    # Index 300 (which the header promises) clamps to the last decodable frame, in both decoders.
+    indices = np.array([0, 150, 299, 300])
+    with open_video(demo_video, "decord") as decord_reader, open_video(demo_video, "pyav") as pyav_reader:
+        decord_frames, pyav_frames = decord_reader.get_frames(indices), pyav_reader.get_frames(indices)
+    assert decord_frames.shape == (4, 480, 853, 3)
+    np.testing.assert_array_equal(decord_frames, pyav_frames)
+    np.testing.assert_array_equal(decord_frames[2], decord_frames[3])
+
+
+def test_pyav_reads_only_the_frames_it_needs(truncated_indexed_mp4):
+    with open_video(truncated_indexed_mp4, "pyav") as reader:
+        assert reader.get_frames(np.array([0, 3, 5])).shape == (3, 48, 64, 3)  # early frames: no need to go further
+        with pytest.raises(VideoDecodingError, match="faststart.mp4"):
+            reader.get_frames(np.array([reader.info.num_frames - 1]))
+
+
+@pytest.mark.parametrize("source", ["truncated_indexed_mp4", "narrow_video"])
+def test_decord_failure_falls_back_to_pyav(request, codec_videos, source):
+    path = codec_videos["mpeg4_narrow_48x64.mp4"] if source == "narrow_video" else request.getfixturevalue(source)
+    with pytest.raises(VideoDecodingError, match="decord"):
+        with open_video(path, "decord") as reader:
+            reader.get_frames(np.arange(4))
+    frames, info = decode_frames(path, lambda info: np.arange(4), backend="decord")
+    assert info.backend == "pyav"
+    assert frames.shape[0] == 4 and frames.shape[-1] == 3
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+@pytest.mark.parametrize("name", ["empty", "not_a_video", "truncated", "missing"])
+def test_broken_files_raise_one_error_type_naming_file_and_cause(broken_videos, backend, name):
+    path = broken_videos[name]
+    start = time.monotonic()
+    with pytest.raises(VideoDecodingError) as error:
+        decode_frames(path, lambda info: np.arange(4), backend=backend)
+    assert time.monotonic() - start < 5
+    assert error.value.video == str(path)
+    assert str(path) in str(error.value)
+    expected = {"empty": "empty", "missing": "no such file", "not_a_video": "cannot open", "truncated": "cannot open"}
+    assert expected[name] in error.value.reason
+    if backend == "decord" and name in ("not_a_video", "truncated"):
+        assert "decord" in error.value.reason and "PyAV" in error.value.reason  # both were tried
+
+
+def test_in_memory_bytes_and_datasets_cells_decode_like_the_file(codec_videos):
+    path = codec_videos["h264_64x48.mp4"]
+    indices = lambda info: np.array([1, 7, 20])  # noqa: E731
+    expected, _ = decode_frames(path, indices, backend="pyav")
+    for source in (path.read_bytes(), {"bytes": path.read_bytes(), "path": None}, {"bytes": None, "path": str(path)}):
+        for backend in ("decord", "pyav"):
+            frames, _ = decode_frames(source, indices, backend=backend)
+            np.testing.assert_array_equal(frames, expected)
+    with pytest.raises(VideoDecodingError, match="in-memory video of 0 bytes"):
+        decode_frames(b"", indices)
+
+
+@pytest.mark.parametrize("timeout_s", [0.0, 0.05])
+def test_pyav_gives_up_at_its_deadline(demo_video, timeout_s):
+    # Decoding all 300 frames of the demo clip takes about a second here: both limits cut it short.
+    start = time.monotonic()
+    with pytest.raises(VideoDecodingError, match=f"took longer than {timeout_s:g} s") as error:
+        decode_frames(demo_video, lambda info: np.arange(info.num_frames), backend="pyav", timeout_s=timeout_s)
+    assert time.monotonic() - start < 0.5
+    assert error.value.video == str(demo_video)
+
+
+def test_decoding_error_survives_pickling_across_workers():
+    error = pickle.loads(pickle.dumps(VideoDecodingError("a.mp4", "no such file")))
+    assert (error.video, error.reason) == ("a.mp4", "no such file")
+    assert str(error) == "Cannot decode video a.mp4: no such file"
+
+
+def test_backend_choice():
+    assert default_backend() == "decord"  # installed in this environment
+    with pytest.raises(ValueError, match="'opencv'"):
+        decode_frames("x.mp4", lambda info: np.arange(1), backend="opencv")

@@ -1,0 +1,139 @@
+"""MAESTVideoProcessor: shapes, normalization, modes, inputs, determinism, save/load, Auto class and pipeline."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from transformers import pipeline
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor
+
+from modeling_mae_st import MAESTConfig, MAESTForVideoClassification
+from modeling_mae_st.synthetic import render_motion_video, write_video
+from modeling_mae_st.video_decoding import VideoDecodingError
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_default_processor_gives_one_16x3x224x224_clip_per_video(demo_video, backend):
+    processor = MAESTVideoProcessor(decoding_backend=backend)
+    pixel_values = processor(videos=[str(demo_video)], return_tensors="pt")["pixel_values"]
+    assert pixel_values.shape == (1, 16, 3, 224, 224)
+    assert pixel_values.dtype == torch.float32
+    # Normalized with mean 0.45 and std 0.225: values span about [-2, 2.4].
+    assert -2.01 <= pixel_values.min() < -1 and 1 < pixel_values.max() <= 2.45
+
+
+def test_both_backends_give_the_same_eval_clip(codec_videos, small_processor):
+    path = codec_videos["h264_64x48.mp4"]
+    clips = [small_processor(path, decoding_backend=backend)["pixel_values"] for backend in ("decord", "pyav")]
+    torch.testing.assert_close(clips[0], clips[1], rtol=0, atol=0)
+
+
+def test_normalization_uses_mean_045_std_0225():
+    frames = np.full((8, 48, 64, 3), 200, dtype=np.uint8)
+    processor = MAESTVideoProcessor(num_frames=4, crop_size=32, short_side_size=40)
+    pixel_values = processor(frames)["pixel_values"]
+    torch.testing.assert_close(pixel_values, torch.full_like(pixel_values, (200 / 255 - 0.45) / 0.225))
+    unnormalized = processor(frames, do_normalize=False)["pixel_values"]
+    torch.testing.assert_close(unnormalized, torch.full_like(unnormalized, 200 / 255))
+
+
+@pytest.mark.parametrize("name", ["mpeg4_96x64.mp4", "vp9_64x48.webm", "mjpeg_80x64.avi", "h264_portrait_64x96.mp4"])
+def test_any_codec_size_and_aspect_ratio_gives_the_configured_shape(codec_videos, small_processor, name):
+    pixel_values = small_processor([codec_videos[name], codec_videos[name]])["pixel_values"]
+    assert pixel_values.shape == (2, 4, 3, 32, 32)
+
+
+def test_videos_smaller_than_the_crop_and_shorter_than_the_window(tmp_path, small_processor):
+    path = write_video(tmp_path / "tiny.mp4", render_motion_video("up", 5, (16, 12), np.random.default_rng(0)))
+    processor = small_processor.with_settings(num_frames=16, sampling_rate=4)  # a 64-frame window on 5 frames
+    assert processor(path)["pixel_values"].shape == (1, 16, 3, 32, 32)
+    assert processor(path, mode="train", repeat_aug=2)["pixel_values"].shape == (1, 2, 16, 3, 32, 32)
+
+
+def test_train_mode_gives_repeat_aug_clips_each_with_its_own_window_and_augmentation(codec_videos, small_processor):
+    processor = small_processor.with_settings(mode="train", repeat_aug=4)
+    pixel_values = processor(codec_videos["mpeg4_96x64.mp4"], seed=0)["pixel_values"]
+    assert pixel_values.shape == (1, 4, 4, 3, 32, 32)
+    clips = pixel_values[0]
+    assert all(not torch.equal(clips[0], clips[index]) for index in range(1, 4))
+
+
+def test_seed_makes_training_clips_reproducible(codec_videos, small_processor):
+    processor = small_processor.with_settings(
+        mode="train", repeat_aug=2, do_rand_augment=True, do_random_erasing=True, random_erasing_prob=1.0
+    )
+    path = codec_videos["h264_64x48.mp4"]
+    first, again = processor(path, seed=7)["pixel_values"], processor(path, seed=7)["pixel_values"]
+    assert torch.equal(first, again)
+    assert not torch.equal(first, processor(path, seed=8)["pixel_values"])
+    torch.manual_seed(3)
+    from_torch_seed = processor(path)["pixel_values"]
+    torch.manual_seed(3)
+    assert torch.equal(from_torch_seed, processor(path)["pixel_values"])
+
+
+def test_eval_views_cover_windows_and_crops_in_window_major_order(codec_videos, small_processor):
+    processor = small_processor.with_settings(num_temporal_views=2, num_spatial_crops=3)
+    path = codec_videos["h264_portrait_64x96.mp4"]
+    views = processor(path)["pixel_values"]
+    assert views.shape == (1, 6, 4, 3, 32, 32)
+    assert torch.equal(views, processor(path)["pixel_values"])  # deterministic without a seed
+    # Portrait frames resized to a 32-pixel short side are 48 high: the top and bottom crops overlap in 16 rows.
+    torch.testing.assert_close(views[0, 0, :, :, 16:], views[0, 2, :, :, :16])
+    assert not torch.equal(views[0, 0], views[0, 3])  # same crop, second window
+
+
+def test_decoded_frames_inputs(small_processor):
+    frames = render_motion_video("left", 12, (64, 48), np.random.default_rng(0))  # (12, 48, 64, 3) uint8
+    expected = small_processor(frames)["pixel_values"]
+    assert expected.shape == (1, 4, 3, 32, 32)
+    channels_first = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    assert torch.equal(small_processor(channels_first)["pixel_values"], expected)
+    assert torch.equal(small_processor([PIL.Image.fromarray(frame) for frame in frames])["pixel_values"], expected)
+    assert small_processor(np.stack([frames, frames]))["pixel_values"].shape == (2, 4, 3, 32, 32)
+    assert small_processor(frames[:6], do_sample_frames=False)["pixel_values"].shape == (1, 6, 3, 32, 32)
+    with pytest.raises(TypeError, match="uint8"):
+        small_processor(frames.astype(np.float32) / 255)
+
+
+def test_invalid_settings_and_inputs_raise_clear_errors(codec_videos, small_processor):
+    with pytest.raises(ValueError, match="num_spatial_crops must be 1 or 3, got 2"):
+        small_processor.with_settings(num_spatial_crops=2)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        MAESTVideoProcessor(mode="test")
+    with pytest.raises(ValueError, match="Unknown MAESTVideoProcessor setting"):
+        small_processor(codec_videos["h264_64x48.mp4"], num_frame=8)
+    with pytest.raises(ValueError, match="do_sample_frames=False applies to decoded frames only"):
+        small_processor(codec_videos["h264_64x48.mp4"], do_sample_frames=False)
+
+
+def test_unreadable_video_raises_decoding_error_naming_it(broken_videos, small_processor):
+    with pytest.raises(VideoDecodingError, match="notes.mp4"):
+        small_processor([broken_videos["not_a_video"]])
+
+
+def test_save_pretrained_round_trip_and_auto_video_processor(tmp_path, small_processor):
+    processor = small_processor.with_settings(mode="train", repeat_aug=4, do_rand_augment=True)
+    processor.save_pretrained(tmp_path)
+    loaded = MAESTVideoProcessor.from_pretrained(tmp_path)
+    assert loaded.to_dict() == processor.to_dict()
+    assert (loaded.mode, loaded.repeat_aug, loaded.crop_size) == ("train", 4, 32)
+    assert loaded.jitter_scales_relative == (0.5, 1.0)
+    auto_loaded = AutoVideoProcessor.from_pretrained(tmp_path)
+    assert type(auto_loaded) is MAESTVideoProcessor and auto_loaded.to_dict() == processor.to_dict()
+
+
+def test_video_classification_pipeline_runs_on_a_file(codec_videos, small_processor):
+    config = MAESTConfig(
+        image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, decoder_hidden_size=32, decoder_num_hidden_layers=1, decoder_num_attention_heads=2,
+        decoder_intermediate_size=64, pred_t_dim=2, id2label={0: "left", 1: "right"},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    classifier = pipeline(
+        "video-classification", model=MAESTForVideoClassification(config).eval(), video_processor=small_processor
+    )
+    predictions = classifier(str(codec_videos["h264_64x48.mp4"]))
+    assert [prediction["label"] for prediction in predictions] in (["left", "right"], ["right", "left"])
+    assert sum(prediction["score"] for prediction in predictions) == pytest.approx(1.0)
