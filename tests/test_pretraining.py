@@ -1,0 +1,262 @@
+"""Tests of `training/run_pretraining.py` and `modeling_mae_st/optimization.py`: tiny models, real encoded videos."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from safetensors.torch import load_file
+
+from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
+from modeling_mae_st.optimization import (
+    get_warmup_cosine_schedule,
+    param_groups_layer_decay,
+    param_groups_weight_decay,
+    scaled_learning_rate,
+)
+from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "training"))
+import run_pretraining  # noqa: E402
+
+
+TINY_MODEL = dict(
+    image_size=32, num_frames=4, tubelet_size=2, pred_t_dim=4, hidden_size=32, num_hidden_layers=2,
+    num_attention_heads=2, intermediate_size=64, decoder_hidden_size=32, decoder_num_hidden_layers=1,
+    decoder_num_attention_heads=2, decoder_intermediate_size=64,
+)  # fmt: skip
+TINY_OVERRIDES = ",".join(f"{key}={value}" for key, value in TINY_MODEL.items())
+
+
+def tiny_arguments(data_dir: Path, output_dir: Path, max_train_steps: int, **overrides) -> list[str]:
+    arguments = {
+        "dataset_name": data_dir, "output_dir": output_dir, "preset": "vit-b", "config_overrides": TINY_OVERRIDES,
+        "per_device_train_batch_size": 2, "repeat_aug": 2, "dataloader_num_workers": 0, "num_visualization_clips": 1,
+        "learning_rate": 1e-3, "warmup_epochs": 1, "logging_steps": 1, "visualization_steps": 1000,
+        "checkpointing_steps": 0, "max_train_steps": max_train_steps, **overrides,
+    }  # fmt: skip
+    return [f"--{key}={value}" for key, value in arguments.items()]
+
+
+def run_in_process(arguments: list[str]) -> Path:
+    """`main(arguments)` with a fresh Accelerate state, as a new process would have."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    return run_pretraining.main(arguments)
+
+
+def log_history(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (output_dir / "log_history.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory) -> Path:
+    """Nine short unlabeled videos: one held out for the pictures, eight to train on (3 steps per pass at 2 x 2)."""
+    folder = tmp_path_factory.mktemp("videos")
+    make_synthetic_pretraining_videos(folder, num_videos=9, num_frames=16, size=(48, 32), seed=0)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# optimization.py
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def tiny_config(**kwargs) -> MAESTConfig:
+    return MAESTConfig(**{**TINY_MODEL, **kwargs})
+
+
+def test_weight_decay_groups_skip_biases_and_norms_but_decay_tokens_and_position_tables():
+    model = MAESTForPreTraining(tiny_config())
+    no_decay, decay = param_groups_weight_decay(model, weight_decay=0.05)
+    names = {id(param): name for name, param in model.named_parameters()}
+    decayed = {names[id(param)] for param in decay["params"]}
+    undecayed = {names[id(param)] for param in no_decay["params"]}
+    assert (no_decay["weight_decay"], decay["weight_decay"]) == (0.0, 0.05)
+    assert decayed | undecayed == set(names.values()) and not decayed & undecayed
+    assert all(name.endswith(".bias") or "norm" in name for name in undecayed)
+    for name in ("mae_st.embeddings.cls_token", "mae_st.embeddings.position_embeddings_spatial",
+                 "decoder.mask_token", "mae_st.layers.0.attention.q_proj.weight"):  # fmt: skip
+        assert name in decayed
+
+
+def test_layer_decay_scales_each_encoder_layer_and_leaves_position_tables_undecayed():
+    model = MAESTForVideoClassification(tiny_config(num_labels=3))
+    groups = param_groups_layer_decay(model, weight_decay=0.05, layer_decay=0.75)
+    names = {id(param): name for name, param in model.named_parameters()}
+    scale_of = {names[id(p)]: (group["lr_scale"], group["weight_decay"]) for group in groups for p in group["params"]}
+    depth = model.config.num_hidden_layers
+    assert scale_of["mae_st.embeddings.patch_embeddings.projection.weight"] == (0.75 ** (depth + 1), 0.05)
+    assert scale_of["mae_st.embeddings.position_embeddings_spatial"] == (0.75 ** (depth + 1), 0.0)
+    assert scale_of["mae_st.embeddings.cls_token"] == (0.75 ** (depth + 1), 0.0)
+    assert scale_of["mae_st.layers.0.mlp.fc1.weight"] == (0.75**depth, 0.05)
+    assert scale_of[f"mae_st.layers.{depth - 1}.mlp.fc1.bias"] == (0.75, 0.0)
+    assert scale_of["classifier.weight"] == (1.0, 0.05)
+    assert scale_of["mae_st.layernorm.weight"] == (1.0, 0.0)
+
+
+def official_lr(epoch: float, lr: float, min_lr: float, warmup_epochs: float, epochs: float) -> float:
+    """facebookresearch/mae_st `util/lr_sched.py::adjust_learning_rate`, for reference."""
+    if epoch < warmup_epochs:
+        return lr * epoch / warmup_epochs
+    return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / (epochs - warmup_epochs)))
+
+
+def test_warmup_cosine_schedule_matches_the_official_per_iteration_schedule():
+    model = torch.nn.Linear(2, 2)
+    groups = param_groups_weight_decay(model)
+    groups[1]["lr_scale"] = 0.5  # a layer-decayed group follows the same curve at half height
+    for group in groups:
+        group["lr"] = 1e-3 * group["lr_scale"]
+    optimizer = torch.optim.AdamW(groups)
+    steps_per_epoch, warmup_epochs, epochs = 10, 2, 7
+    scheduler = get_warmup_cosine_schedule(optimizer, warmup_epochs * steps_per_epoch, epochs * steps_per_epoch, 1e-5)
+    for step in range(epochs * steps_per_epoch):
+        expected = official_lr(step / steps_per_epoch, 1e-3, 1e-5, warmup_epochs, epochs)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+        assert optimizer.param_groups[1]["lr"] == pytest.approx(0.5 * expected, rel=1e-9, abs=1e-15)
+        optimizer.step()
+        scheduler.step()
+
+
+def test_learning_rate_scales_linearly_with_the_video_batch():
+    assert scaled_learning_rate(1.6e-3, 512) == pytest.approx(3.2e-3)
+    with pytest.raises(ValueError, match="effective_batch_size"):
+        scaled_learning_rate(1.6e-3, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# run_pretraining.py
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_unknown_preset_fails_before_any_work(tmp_path, video_dir):
+    with pytest.raises(ValueError, match="Unknown preset 'vit-xl'"):
+        run_in_process(tiny_arguments(video_dir, tmp_path / "out", 1, preset="vit-xl", config_overrides=""))
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_data_path_fails_before_any_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+        run_in_process(tiny_arguments(tmp_path / "no-such-folder", tmp_path / "out", 1))
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_data_folder_fails_before_training(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No video files"):
+        run_in_process(tiny_arguments(tmp_path / "empty", tmp_path / "out", 1))
+    assert not (tmp_path / "out" / "log_history.jsonl").exists()
+
+
+def test_quick_start_values_apply_only_to_arguments_left_at_their_defaults():
+    model_args = run_pretraining.ModelArguments()
+    data_args = run_pretraining.DataArguments()
+    training_args = run_pretraining.PretrainingArguments(per_device_train_batch_size=3)
+    run_pretraining.apply_quickstart_defaults(model_args, data_args, training_args)
+    assert training_args.per_device_train_batch_size == 3
+    assert training_args.output_dir == f"./{run_pretraining.QUICKSTART_DIR}"
+    assert "hidden_size=192" in model_args.config_overrides
+    assert (data_args.repeat_aug, training_args.max_grad_norm) == (4, 0.02)  # the recipe stays
+
+
+def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_without_training_state(
+    tmp_path, video_dir, monkeypatch
+):
+    data_dir = tmp_path / "videos"
+    data_dir.mkdir()
+    for video in sorted(video_dir.iterdir())[:8]:
+        (data_dir / video.name).symlink_to(video)
+    (data_dir / "video_9999.mp4").write_bytes(b"not a video at all")
+    pushed = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        pushed["repo_id"] = repo_id
+        from huggingface_hub import RepoUrl
+
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        pushed["files"] = sorted(operation.path_in_repo for operation in operations)
+
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    output_dir = tmp_path / "out"
+    # One video held out, 8 to train on (one broken) at 2 per step: 4 steps per pass read the broken one once.
+    run_in_process(
+        tiny_arguments(data_dir, output_dir, 4, checkpointing_steps=2, visualization_steps=2, report_to="tensorboard")
+        + ["--push_to_hub", "--hub_model_id=me/mae-st-tiny"]
+    )
+    history = log_history(output_dir)
+    assert [entry["step"] for entry in history] == [1, 2, 3, 4]
+    assert history[-1]["skipped_videos"] == 1
+    assert all(math.isfinite(entry["loss"]) and entry["clips_per_second"] > 0 for entry in history)
+    for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "README.md",
+                 "reconstruction.png", "reconstructions/step_0000002.png", "checkpoint-2", "checkpoint-4"):  # fmt: skip
+        assert (output_dir / name).exists(), name
+    assert list((output_dir / "runs").rglob("events.out.tfevents.*"))  # scalars and pictures for TensorBoard
+    reloaded = MAESTForPreTraining.from_pretrained(output_dir)
+    assert reloaded.config.hidden_size == 32 and reloaded.config.mask_ratio == 0.9
+    assert pushed["repo_id"] == "me/mae-st-tiny"
+    assert {"model.safetensors", "config.json", "README.md", "reconstruction.png"} <= set(pushed["files"])
+    assert not [name for name in pushed["files"] if name.startswith(("checkpoint-", "data_order"))]
+
+
+def test_resumed_run_reproduces_the_losses_and_weights_of_an_uninterrupted_run(tmp_path, video_dir):
+    # 8 training videos at 2 per step: 4 steps per pass. The checkpoint at step 6 is in the middle of the second
+    # pass and the resumed run crosses into the third; one decoding worker exercises the per-video seeding.
+    common = {"dataloader_num_workers": 1, "checkpointing_steps": 6}
+    uninterrupted = run_in_process(tiny_arguments(video_dir, tmp_path / "full", 10, **common))
+    resumed = run_in_process(
+        tiny_arguments(video_dir, tmp_path / "resumed", 10, resume_from_checkpoint=uninterrupted / "checkpoint-6",
+                       **common)
+    )  # fmt: skip
+    full_losses = [entry["loss"] for entry in log_history(uninterrupted)]
+    resumed_losses = [entry["loss"] for entry in log_history(resumed)]
+    assert [entry["step"] for entry in log_history(resumed)] == [7, 8, 9, 10]
+    assert resumed_losses == full_losses[6:]
+    full_weights, resumed_weights = (load_file(path / "model.safetensors") for path in (uninterrupted, resumed))
+    assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_process_cpu_run_shards_the_videos_and_keeps_the_weights_identical(tmp_path, video_dir):
+    output_dir = tmp_path / "ddp"
+    # `accelerate launch --cpu` alone starts several processes through mpirun only; with ACCELERATE_USE_CPU the
+    # torchrun launcher of --multi_gpu starts them on CPU, and Accelerate picks the gloo backend.
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={free_port()}",
+        str(REPO_ROOT / "training" / "run_pretraining.py"),
+        *tiny_arguments(video_dir, output_dir, 4, record_data_order=True, per_device_train_batch_size=1),
+    ]  # fmt: skip
+    environment = {
+        **os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+        "ACCELERATE_USE_CPU": "true",
+    }  # fmt: skip
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads((output_dir / "data_order" / f"process_{i}.json").read_text()) for i in range(2)]
+    # 4 steps of 1 video per process: each process read 4 videos, none read by the other (a pass is 4 steps).
+    read = [[name for batch in record["videos"] for name in batch] for record in records]
+    assert [len(names) for names in read] == [4, 4]
+    assert not set(read[0]) & set(read[1])
+    assert records[0]["weights_sha256"] == records[1]["weights_sha256"]
+    assert [entry["step"] for entry in log_history(output_dir)] == [1, 2, 3, 4]
