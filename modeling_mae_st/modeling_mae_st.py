@@ -451,18 +451,20 @@ class MAESTDecoder(nn.Module):
         pixels_per_token = config.predicted_frames_per_token * config.patch_size**2 * config.num_channels
         self.decoder_pred = nn.Linear(hidden, pixels_per_token)
 
-    def position_embeddings_for(self, grid: tuple[int, int, int]) -> torch.Tensor:
-        """`(1, [1 +] t*h*w, decoder_hidden)`: cls slot first when the config has a cls token."""
+    def patch_position_embeddings(self, grid: tuple[int, int, int]) -> torch.Tensor:
+        """`(1, t*h*w, decoder_hidden)` for the patch tokens of an input with patch grid `grid`."""
         if self.config.decoder_separate_position_embeddings:
-            table = separate_position_embeddings(
+            return separate_position_embeddings(
                 self.position_embeddings_spatial, self.position_embeddings_temporal, grid, self.trained_grid
             )
-            if self.config.use_cls_token:
-                table = torch.cat([self.position_embeddings_cls, table], dim=1)
-            return table
-        num_cls = int(self.config.use_cls_token)
-        patches = resize_joint_position_embeddings(self.position_embeddings[:, num_cls:], grid, self.trained_grid)
-        return torch.cat([self.position_embeddings[:, :num_cls], patches], dim=1)
+        table = self.position_embeddings[:, int(self.config.use_cls_token) :]
+        return resize_joint_position_embeddings(table, grid, self.trained_grid)
+
+    def cls_position_embedding(self) -> torch.Tensor:
+        """`(1, 1, decoder_hidden)`, the position embedding of the cls slot."""
+        if self.config.decoder_separate_position_embeddings:
+            return self.position_embeddings_cls
+        return self.position_embeddings[:, :1]
 
     def forward(
         self, hidden_states: torch.Tensor, ids_restore: torch.Tensor, grid: tuple[int, int, int], **kwargs
@@ -483,13 +485,15 @@ class MAESTDecoder(nn.Module):
         mask_tokens = self.mask_token.expand(batch, ids_restore.shape[1] - visible.shape[1], -1).to(visible.dtype)
         patches = torch.cat([visible, mask_tokens], dim=1)
         patches = torch.gather(patches, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, hidden))  # unshuffle
+        patches = patches + self.patch_position_embeddings(grid)
         if num_cls:
             if self.config.decoder_cls_from_encoder:
                 cls = hidden_states[:, :1]
             else:
                 cls = self.decoder_cls_token.expand(batch, -1, -1).to(patches.dtype)
-            patches = torch.cat([cls, patches], dim=1)
-        hidden_states = patches + self.position_embeddings_for(grid)
+            # position embeddings are added before concatenating so that each table's gradient keeps its own layout
+            patches = torch.cat([cls + self.cls_position_embedding(), patches], dim=1)
+        hidden_states = patches
 
         for layer in self.layers:
             hidden_states = layer(hidden_states, **kwargs)
