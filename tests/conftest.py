@@ -1,6 +1,10 @@
 """Shared pytest setup and fixtures."""
 
+import os
 import sys
+
+# No test may reach the Hub: set before transformers or huggingface_hub read it at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
 from pathlib import Path
 
 
