@@ -5,7 +5,8 @@ import sys
 
 # No test may reach the Hub: set before transformers or huggingface_hub read it at import.
 os.environ["HF_HUB_OFFLINE"] = "1"
-from pathlib import Path
+
+from pathlib import Path  # noqa: E402
 
 
 # --- transformers' common model tests (tests/fetch_transformers_tests.py) ---
