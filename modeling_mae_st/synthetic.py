@@ -31,11 +31,14 @@ CODEC_EXTENSIONS = {"mpeg4": ".mp4", "libx264": ".mp4", "libvpx-vp9": ".webm", "
 _PIXEL_FORMATS = {"mjpeg": "yuvj420p"}
 
 
-def _texture(height: int, width: int, rng: np.random.Generator, cell: int) -> np.ndarray:
-    """Smooth random colour field plus fine noise, uint8 `(height, width, 3)`."""
+def _texture(
+    height: int, width: int, rng: np.random.Generator, cell: int, noise_amplitude: int = 24
+) -> np.ndarray:
+    """Smooth random colour field (one random colour every `cell` pixels) plus uniform per-pixel noise of at most
+    `noise_amplitude` levels, uint8 `(height, width, 3)`."""
     coarse = rng.integers(0, 256, size=(max(height // cell, 1) + 1, max(width // cell, 1) + 1, 3), dtype=np.uint8)
     smooth = np.asarray(PIL.Image.fromarray(coarse).resize((width, height), PIL.Image.BILINEAR), dtype=np.int16)
-    noise = rng.integers(-24, 25, size=(height, width, 3), dtype=np.int16)
+    noise = rng.integers(-noise_amplitude, noise_amplitude + 1, size=(height, width, 3), dtype=np.int16)
     return np.clip(smooth + noise, 0, 255).astype(np.uint8)
 
 
@@ -56,6 +59,8 @@ def render_motion_video(
     num_frames: int = 32,
     size: tuple[int, int] = (96, 64),
     rng: np.random.Generator | None = None,
+    texture_scale: float = 1.0,
+    noise_amplitude: int = 24,
 ) -> np.ndarray:
     """
     Frames of one synthetic video whose class is `motion`.
@@ -67,6 +72,10 @@ def render_motion_video(
         num_frames: frames to render.
         size: `(width, height)` in pixels.
         rng: source of the random appearance and speed.
+        texture_scale: size of the colour cells of the background and shape textures, relative to the default
+            (a new colour every 8 pixels of a 64-pixel short side for the background, every third of the shape
+            for the shape); larger is smoother.
+        noise_amplitude: per-pixel noise added to the textures, in levels of 0-255 (0: none).
 
     Returns:
         uint8 RGB frames, shape `(num_frames, height, width, 3)`.
@@ -77,9 +86,10 @@ def render_motion_video(
     width, height = size
     scale = min(width, height) / 64.0
     # A muted background and a full-contrast shape keep the moving shape visible.
-    background = _texture(height, width, rng, cell=max(int(8 * scale), 2)) // 2 + 64
+    background_cell = max(int(8 * scale * texture_scale), 2)
+    background = _texture(height, width, rng, background_cell, noise_amplitude) // 2 + 64
     shape_size = max(int(min(width, height) * rng.uniform(0.4, 0.55)), 4)
-    shape_texture = _texture(shape_size, shape_size, rng, cell=max(shape_size // 3, 2))
+    shape_texture = _texture(shape_size, shape_size, rng, max(int(shape_size / 3 * texture_scale), 2), noise_amplitude)
     shape_mask = _shape_mask(shape_size, rng)
     shape_rgba = np.dstack([shape_texture, shape_mask.astype(np.uint8) * 255])
     shape_image = PIL.Image.fromarray(shape_rgba, mode="RGBA").rotate(rng.uniform(0, 360))
@@ -116,12 +126,16 @@ def _extension(codec: str) -> str:
     return CODEC_EXTENSIONS[codec]
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int = 30, codec: str = "mpeg4") -> Path:
+def write_video(
+    path: str | Path, frames: np.ndarray, fps: int = 30, codec: str = "mpeg4", bit_rate: int | None = None
+) -> Path:
     """
     Encode uint8 RGB `frames` of shape `(num_frames, height, width, 3)` into `path` with PyAV.
 
     Args:
         codec: an encoder of [`CODEC_EXTENSIONS`]; the container follows the file extension.
+        bit_rate: target bits per second; `None` leaves the encoder's default (for `mpeg4`, low enough to make
+            visible blocks in small noisy frames).
 
     Raises:
         ValueError: unknown codec, or odd width or height (the 4:2:0 pixel formats need even sizes).
@@ -136,6 +150,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 30, codec: str 
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
         stream.pix_fmt = _PIXEL_FORMATS.get(codec, "yuv420p")
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
         stream.thread_count = 1  # single-threaded encoding keeps the bytes reproducible
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
@@ -218,11 +234,15 @@ def make_synthetic_pretraining_videos(
     fps: int = 30,
     codec: str = "mpeg4",
     seed: int = 0,
+    texture_scale: float = 1.0,
+    noise_amplitude: int = 24,
+    bit_rate: int | None = None,
 ) -> list[Path]:
     """
     Write unlabeled videos (random motions) directly into `output_dir`, for pretraining: `video_0000<ext>`, ...
 
-    Arguments are those of [`make_synthetic_video_dataset`]. Returns the written paths.
+    Arguments are those of [`make_synthetic_video_dataset`], plus `texture_scale` and `noise_amplitude` of
+    [`render_motion_video`] and `bit_rate` of [`write_video`]. Returns the written paths.
     """
     output_dir = Path(output_dir)
     rng = np.random.default_rng(seed)
@@ -230,8 +250,9 @@ def make_synthetic_pretraining_videos(
     paths = []
     for index in range(num_videos):
         motion = MOTIONS[rng.integers(len(MOTIONS))]
-        frames = render_motion_video(motion, num_frames, size, rng)
-        paths.append(write_video(output_dir / f"video_{index:04d}{extension}", frames, fps=fps, codec=codec))
+        frames = render_motion_video(motion, num_frames, size, rng, texture_scale, noise_amplitude)
+        path = output_dir / f"video_{index:04d}{extension}"
+        paths.append(write_video(path, frames, fps=fps, codec=codec, bit_rate=bit_rate))
     return paths
 
 

@@ -203,7 +203,7 @@ class PretrainingArguments:
 # pixel targets (`norm_pix_loss=False`, the official choice for visualization models), whose loss and pictures show
 # progress within minutes.
 QUICKSTART_MODEL = dict(
-    image_size=64, num_frames=8, tubelet_size=2, pred_t_dim=8, hidden_size=192, num_hidden_layers=4,
+    image_size=64, patch_size=8, num_frames=8, tubelet_size=2, pred_t_dim=8, hidden_size=192, num_hidden_layers=4,
     num_attention_heads=3, intermediate_size=768, decoder_hidden_size=128, decoder_num_hidden_layers=2,
     decoder_num_attention_heads=4, decoder_intermediate_size=512, norm_pix_loss=False,
 )  # fmt: skip
@@ -220,7 +220,11 @@ QUICKSTART_ARGUMENTS = {
     "checkpointing_steps": 0,
     "dataloader_num_workers": 0,  # decoding 4 tiny videos takes less than starting a worker every pass
 }
-QUICKSTART_DATA = {"num_videos": 48, "num_frames": 32, "size": (96, 64), "seed": 0}
+QUICKSTART_DATA = {
+    "num_videos": 48, "num_frames": 32, "size": (96, 64), "seed": 0, "texture_scale": 4.0, "noise_amplitude": 0,
+    "bit_rate": 1_000_000,
+}  # fmt: skip
+QUICKSTART_PROCESSOR = {"short_side_size": QUICKSTART_MODEL["image_size"]}
 
 
 def apply_quickstart_defaults(*arguments) -> None:
@@ -396,6 +400,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     # The clips: the official Kinetics pretraining loader (random resized crop, flip), sized by the model's config.
     video_processor = default_video_processor(config).with_settings(sampling_rate=data_args.sampling_rate)
+    if quick_start:
+        video_processor = video_processor.with_settings(**QUICKSTART_PROCESSOR)
     train_processor = video_processor.with_settings(mode="train", repeat_aug=data_args.repeat_aug)
 
     # --- Data ---
