@@ -1,0 +1,242 @@
+"""
+Evaluation of a video classifier: top-1 / top-5 accuracy through the `evaluate` modules shipped in this package,
+the multi-view protocol of the official test (softmax averaged over temporal clips x spatial crops per video), a
+confusion-matrix picture and a per-class accuracy table.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+
+METRICS_DIR = Path(__file__).parent / "metrics"
+
+
+@functools.cache
+def load_metric(name: str) -> evaluate.EvaluationModule:
+    """
+    Load one of the `evaluate` modules shipped in `modeling_mae_st/metrics/` (`"accuracy"`, `"top_k_accuracy"`) by
+    path, so that nothing is downloaded.
+
+    Raises:
+        FileNotFoundError: for a name with no module in the package.
+    """
+    path = METRICS_DIR / name / f"{name}.py"
+    if not path.is_file():
+        available = sorted(p.name for p in METRICS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+        raise FileNotFoundError(f"No metric {name!r} in {METRICS_DIR}; available: {available}.")
+    return evaluate.load(str(path.parent))
+
+
+def classification_metrics(
+    scores: np.ndarray | torch.Tensor, labels: Iterable[int], top_k: int = 5
+) -> dict[str, float]:
+    """
+    Top-1 and top-k accuracy in percent.
+
+    Args:
+        scores: `(num_videos, num_labels)` logits or probabilities.
+        labels: `(num_videos,)` class indices.
+        top_k: the k of the second number (5, as in the paper); capped at the number of classes.
+
+    Returns:
+        `{"top1": ..., "top5": ...}` (the key follows `top_k`).
+    """
+    scores = np.asarray(scores.float().cpu() if isinstance(scores, torch.Tensor) else scores, dtype=np.float32)
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else list(labels), dtype=np.int64)
+    top1 = load_metric("accuracy").compute(predictions=scores.argmax(axis=1), references=labels)["accuracy"]
+    top_k_result = load_metric("top_k_accuracy").compute(predictions=scores, references=labels, k=top_k)
+    return {"top1": 100.0 * top1, f"top{top_k}": 100.0 * next(iter(top_k_result.values()))}
+
+
+def split_views(pixel_values: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """
+    Flatten the views of a multi-view batch for the model.
+
+    Args:
+        pixel_values: `(batch, views, frames, channels, height, width)`, or `(batch, frames, channels, height,
+            width)` for one view.
+
+    Returns:
+        `(clips of shape (batch * views, frames, channels, height, width), views)`.
+    """
+    if pixel_values.ndim == 5:
+        return pixel_values, 1
+    if pixel_values.ndim != 6:
+        raise ValueError(
+            "Expected pixel_values of shape (batch, [views,] frames, channels, height, width), got "
+            f"{tuple(pixel_values.shape)}."
+        )
+    batch, views = pixel_values.shape[:2]
+    return pixel_values.flatten(0, 1), views
+
+
+@torch.no_grad()
+def predict_views(model: torch.nn.Module, pixel_values: torch.Tensor, max_clips_per_forward: int | None = None):
+    """
+    Class probabilities of each video, the softmax averaged over its views (the official `engine_test.py`).
+
+    Args:
+        model: a video classifier returning `.logits` of shape `(clips, num_labels)`.
+        pixel_values: `(batch, views, frames, channels, height, width)` or one view `(batch, frames, ...)`.
+        max_clips_per_forward: run the flattened clips in chunks of at most this many (memory), all at once if None.
+
+    Returns:
+        `(batch, num_labels)` float32 probabilities.
+    """
+    clips, views = split_views(pixel_values)
+    chunk = max_clips_per_forward or clips.shape[0]
+    probs = torch.cat([model(pixel_values=part).logits.float().softmax(-1) for part in clips.split(chunk)])
+    return probs.view(-1, views, probs.shape[-1]).mean(dim=1)  # (batch, num_labels)
+
+
+@torch.no_grad()
+def evaluate_classifier(model: torch.nn.Module, dataloader: Iterable[Mapping], accelerator=None, top_k: int = 5):
+    """
+    Run a classifier over a loader of `{"pixel_values", "labels"}` batches (one or several views per video).
+
+    With an `accelerate.Accelerator`, predictions are gathered from every process with `gather_for_metrics` (which
+    drops the samples duplicated to even out the last batch).
+
+    Returns:
+        `(metrics, probabilities (num_videos, num_labels), labels (num_videos,))` with `metrics` from
+        [`classification_metrics`].
+
+    Raises:
+        ValueError: when the loader yields no video.
+    """
+    was_training = model.training
+    model.eval()
+    all_probs, all_labels = [], []
+    for batch in dataloader:
+        if batch["pixel_values"] is None:  # every video of the batch failed to decode (counted by the data loader)
+            continue
+        probs = predict_views(model, batch["pixel_values"])
+        labels = batch["labels"]
+        if accelerator is not None:
+            probs, labels = accelerator.gather_for_metrics((probs, labels))
+        all_probs.append(probs.cpu())
+        all_labels.append(labels.cpu())
+    model.train(was_training)
+    if not all_probs:
+        raise ValueError("The evaluation loader yielded no video; check the evaluation split.")
+    probs, labels = torch.cat(all_probs), torch.cat(all_labels)
+    return classification_metrics(probs, labels, top_k=top_k), probs, labels
+
+
+def confusion_matrix(predictions: Iterable[int], labels: Iterable[int], num_labels: int) -> np.ndarray:
+    """`(num_labels, num_labels)` counts; row = true class, column = predicted class."""
+    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(list(labels)), np.asarray(list(predictions))), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix: np.ndarray, id2label: Mapping[int, str]) -> list[dict]:
+    """One row per class: `label`, `videos`, `correct`, `accuracy` (percent, NaN with no video)."""
+    rows = []
+    for index in range(matrix.shape[0]):
+        videos, correct = int(matrix[index].sum()), int(matrix[index, index])
+        rows.append(
+            {
+                "label": id2label.get(index, str(index)),
+                "videos": videos,
+                "correct": correct,
+                "accuracy": 100.0 * correct / videos if videos else float("nan"),
+            }
+        )
+    return rows
+
+
+def write_per_class_table(rows: list[dict], path: str | Path) -> Path:
+    """Write [`per_class_accuracy`] rows as CSV (`.csv`) or a Markdown table (any other suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["label", "videos", "correct", "accuracy"])
+            writer.writeheader()
+            writer.writerows({**row, "accuracy": f"{row['accuracy']:.2f}"} for row in rows)
+    else:
+        lines = ["| label | videos | correct | accuracy (%) |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['label']} | {r['videos']} | {r['correct']} | {r['accuracy']:.2f} |" for r in rows]
+        path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def save_confusion_matrix(
+    matrix: np.ndarray, id2label: Mapping[int, str], path: str | Path, cell_size: int = 40, max_label_chars: int = 16
+) -> Path:
+    """
+    Draw the row-normalized confusion matrix as a PNG heat map (white = 0, dark blue = all of the row), with the
+    counts in the cells when there is room and the class names on both axes. Drawn with Pillow, so no plotting
+    library is needed.
+    """
+    num_labels = matrix.shape[0]
+    names = [id2label.get(i, str(i))[:max_label_chars] for i in range(num_labels)]
+    font = ImageFont.load_default()
+    margin = 8 * max(len(n) for n in names) + 24
+    side = cell_size * num_labels
+    footer = "rows: true class, columns: predicted class"
+    image = Image.new("RGB", (margin + max(side, 7 * len(footer)) + 8, margin + side + 24), "white")
+    draw = ImageDraw.Draw(image)
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    for row in range(num_labels):
+        for col in range(num_labels):
+            shade = rates[row, col]
+            color = tuple(int(255 - shade * (255 - c)) for c in (8, 48, 107))
+            x0, y0 = margin + col * cell_size, margin + row * cell_size
+            draw.rectangle([x0, y0, x0 + cell_size - 1, y0 + cell_size - 1], fill=color, outline=(200, 200, 200))
+            if cell_size >= 24:
+                ink = "white" if shade > 0.5 else "black"
+                draw.text((x0 + 4, y0 + cell_size // 3), str(matrix[row, col]), fill=ink, font=font)
+    for index, name in enumerate(names):
+        draw.text((4, margin + index * cell_size + cell_size // 3), name, fill="black", font=font)
+        label = Image.new("RGB", (margin - 8, 12), "white")
+        ImageDraw.Draw(label).text((0, 0), name, fill="black", font=font)
+        image.paste(label.rotate(90, expand=True), (margin + index * cell_size + cell_size // 3, 4))
+    draw.text((margin, margin + side + 6), footer, fill="black", font=font)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def save_evaluation_report(
+    probabilities: torch.Tensor, labels: torch.Tensor, id2label: Mapping[int, str], output_dir: str | Path, prefix: str
+) -> dict[str, Path]:
+    """
+    Save `{prefix}_confusion_matrix.png`, `{prefix}_per_class_accuracy.csv` and `.md` in `output_dir`.
+
+    Returns:
+        the paths written, by kind.
+    """
+    output_dir = Path(output_dir)
+    matrix = confusion_matrix(probabilities.argmax(-1).tolist(), labels.tolist(), probabilities.shape[-1])
+    rows = per_class_accuracy(matrix, id2label)
+    return {
+        "confusion_matrix": save_confusion_matrix(matrix, id2label, output_dir / f"{prefix}_confusion_matrix.png"),
+        "per_class_csv": write_per_class_table(rows, output_dir / f"{prefix}_per_class_accuracy.csv"),
+        "per_class_md": write_per_class_table(rows, output_dir / f"{prefix}_per_class_accuracy.md"),
+    }
+
+
+__all__ = [
+    "classification_metrics",
+    "confusion_matrix",
+    "evaluate_classifier",
+    "load_metric",
+    "per_class_accuracy",
+    "predict_views",
+    "save_confusion_matrix",
+    "save_evaluation_report",
+    "split_views",
+    "write_per_class_table",
+]

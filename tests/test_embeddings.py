@@ -1,0 +1,80 @@
+"""Video embeddings: `get_video_features` pooling and the sliding-window API and command."""
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from modeling_mae_st import MAESTConfig, MAESTForVideoClassification, MAESTModel
+from modeling_mae_st.embeddings import embed_video, main, sliding_windows
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+from test_finetuning import TINY
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder_folder(tmp_path_factory):
+    """A tiny encoder and its processor saved together, as a fine-tuned or pretrained folder holds them."""
+    folder = tmp_path_factory.mktemp("tiny_encoder")
+    torch.manual_seed(0)
+    MAESTModel(MAESTConfig(**TINY)).save_pretrained(folder)
+    MAESTVideoProcessor(num_frames=4, crop_size=32, short_side_size=36).save_pretrained(folder)
+    return folder
+
+
+def test_video_features_are_the_normed_mean_of_patch_tokens_the_classifier_reads():
+    torch.manual_seed(0)
+    classifier = MAESTForVideoClassification(MAESTConfig(**TINY, num_labels=3)).eval()
+    pixel_values = torch.randn(2, 4, 3, 32, 32)
+    features = classifier.get_video_features(pixel_values)
+    tokens = classifier.mae_st(pixel_values).last_hidden_state  # normed tokens, cls first
+    encoder = classifier.mae_st
+    hidden = encoder.embeddings(pixel_values)[0]
+    hidden = torch.cat([encoder.embeddings.cls_embedding().expand(2, -1, -1), hidden], dim=1)
+    for layer in encoder.layers:
+        hidden = layer(hidden)
+    assert features.shape == (2, TINY["hidden_size"]) and tokens.shape[1] == 1 + 2 * 2 * 2
+    assert torch.allclose(features, encoder.layernorm(hidden[:, 1:].mean(1)), atol=1e-5)
+    logits = classifier(pixel_values).logits
+    assert torch.allclose(logits, classifier.classifier(features), atol=1e-5)
+
+
+def test_sliding_windows_step_by_the_stride_and_cover_the_end():
+    indices, times = sliding_windows(
+        num_video_frames=300, fps=30.0, num_frames=4, window_seconds=2.0, stride_seconds=1.0
+    )
+    assert indices.shape == (9, 4)
+    assert indices[0].tolist() == [0, 20, 39, 59] and indices[-1, -1] == 299
+    assert np.allclose(times[:, 0], np.arange(9)) and np.allclose(times[:, 1] - times[:, 0], 2.0)
+    # a tail longer than half a stride gets a last window ending at the last frame
+    indices, _ = sliding_windows(num_video_frames=100, fps=10.0, num_frames=4, window_seconds=3.0, stride_seconds=2.5)
+    assert indices[:, 0].tolist() == [0, 25, 50, 70] and indices[-1, -1] == 99
+    short, _ = sliding_windows(num_video_frames=10, fps=30.0, num_frames=4, window_seconds=2.0, stride_seconds=1.0)
+    assert short.tolist() == [[0, 3, 6, 9]]
+    with pytest.raises(ValueError, match="stride_seconds"):
+        sliding_windows(300, 30.0, 4, 2.0, 0.0)
+
+
+def test_embed_video_gives_one_vector_per_window_and_their_mean(tiny_encoder_folder, demo_video):
+    model = MAESTModel.from_pretrained(tiny_encoder_folder)
+    processor = MAESTVideoProcessor.from_pretrained(tiny_encoder_folder)
+    result = embed_video(
+        model, processor, demo_video, window_seconds=2.0, stride_seconds=2.0, batch_size=2, progress=False
+    )
+    assert result.window_embeddings.shape == (5, TINY["hidden_size"])  # 10 s of video
+    assert torch.allclose(result.video_embedding, result.window_embeddings.mean(0))
+    # a window embeds like the processor's clip of the same frames through get_video_features
+    from modeling_mae_st.video_decoding import decode_frames
+
+    frames, _ = decode_frames(demo_video, lambda info: result.window_frames[1].numpy())
+    clip = processor([frames], do_sample_frames=False, return_tensors="pt")["pixel_values"]
+    assert torch.allclose(result.window_embeddings[1], model.get_video_features(clip)[0], atol=1e-5)
+
+
+def test_embed_command_writes_embeddings_per_video(tiny_encoder_folder, demo_video, tmp_path):
+    output = tmp_path / "embeddings.safetensors"
+    main([str(demo_video), "--model_name_or_path", str(tiny_encoder_folder), "--output", str(output),
+          "--window_seconds", "4", "--stride_seconds", "3", "--batch_size", "4"])  # fmt: skip
+    with safe_open(str(output), "pt") as f:
+        assert f.metadata() == {"0": str(demo_video)}
+        assert f.get_tensor("0/window_embeddings").shape == (3, TINY["hidden_size"])
+        assert f.get_tensor("0/video_embedding").shape == (TINY["hidden_size"],)

@@ -1,0 +1,258 @@
+"""Fine-tuning: mixup/cutmix, shipped metrics, multi-view evaluation, and the Accelerate script end to end."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from modeling_mae_st import MAESTConfig, MAESTForPreTraining
+from modeling_mae_st.evaluation import (
+    classification_metrics,
+    confusion_matrix,
+    load_metric,
+    per_class_accuracy,
+    predict_views,
+    save_evaluation_report,
+)
+from modeling_mae_st.mixup import VideoMixup, smooth_one_hot
+from modeling_mae_st.synthetic import make_synthetic_video_dataset
+from mae_st_training import run_video_classification as script
+
+
+TINY = dict(
+    image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
+    num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_num_hidden_layers=1,
+    decoder_num_attention_heads=2, decoder_intermediate_size=32, pred_t_dim=4,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """A folder as our pretraining writes it: a tiny `MAESTForPreTraining` (4 frames of 32x32)."""
+    folder = tmp_path_factory.mktemp("tiny_pretrained")
+    torch.manual_seed(0)
+    MAESTForPreTraining(MAESTConfig(**TINY)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def motion_videos(tmp_path_factory) -> Path:
+    """Synthetic motion classes as MPEG-4 files: train/<class>/ (3 each), validation/<class>/ (1 each), indexes."""
+    folder = tmp_path_factory.mktemp("motion_videos")
+    make_synthetic_video_dataset(
+        folder, num_videos_per_class=3, num_validation_videos_per_class=1, num_frames=16, size=(40, 32)
+    )
+    return folder
+
+
+def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--model_name_or_path", str(pretrained), "--train_dir", str(data / "train"),
+        "--validation_dir", str(data / "validation"), "--output_dir", str(output),
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--num_train_epochs", "2",
+        "--num_temporal_views", "2", "--logging_steps", "1", "--preprocessing_num_workers", "0", *extra,
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mixup / CutMix
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_smoothed_targets_put_the_official_values_on_and_off_the_class():
+    targets = smooth_one_hot(torch.tensor([2, 0]), num_labels=4, smoothing=0.1)
+    assert torch.allclose(targets.sum(-1), torch.ones(2))
+    assert targets[0, 2].item() == pytest.approx(0.9 + 0.025) and targets[0, 0].item() == pytest.approx(0.025)
+
+
+def test_mixup_mixes_clips_and_targets_with_the_same_coefficient():
+    torch.manual_seed(0)
+    clips = torch.randn(4, 2, 3, 8, 8)
+    mix = VideoMixup(num_labels=3, mixup_alpha=0.8, cutmix_alpha=0.0, label_smoothing=0.0)
+    mixed, targets = mix(clips, torch.tensor([0, 1, 2, 0]))
+    lam = targets[1, 1].item()  # clip 1 (class 1) is mixed with the mirrored clip 2 (class 2)
+    assert torch.allclose(mixed[1], lam * clips[1] + (1 - lam) * clips[2], atol=1e-6)
+    assert torch.allclose(targets.sum(-1), torch.ones(4))
+
+
+def test_cutmix_pastes_one_box_through_every_frame_and_corrects_the_coefficient():
+    torch.manual_seed(1)
+    clips = torch.stack([torch.zeros(3, 3, 16, 16), torch.ones(3, 3, 16, 16)])
+    mix = VideoMixup(num_labels=2, mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.0)
+    mixed, targets = mix(clips, torch.tensor([0, 1]))
+    pasted = mixed[0] == 1  # clip 0 received clip 1's box
+    assert torch.equal(pasted, pasted[:1].expand_as(pasted))  # same box in every frame and channel
+    assert targets[0, 1].item() == pytest.approx(pasted.float().mean().item())
+
+
+def test_mixup_off_gives_smoothed_one_hot_targets_and_untouched_clips():
+    clips = torch.randn(2, 2, 3, 8, 8)
+    mixed, targets = VideoMixup(num_labels=3, mixup_alpha=0.0, cutmix_alpha=0.0)(clips, torch.tensor([1, 2]))
+    assert torch.equal(mixed, clips)
+    assert torch.allclose(targets, smooth_one_hot(torch.tensor([1, 2]), 3, 0.1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics and evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_shipped_metrics_load_by_path_without_the_network(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    accuracy = load_metric("accuracy").compute(predictions=[0, 1, 1], references=[0, 1, 0])["accuracy"]
+    top2 = load_metric("top_k_accuracy").compute(
+        predictions=[[0.1, 0.7, 0.2], [0.5, 0.1, 0.4]], references=[2, 2], k=2
+    )
+    assert accuracy == pytest.approx(2 / 3) and top2 == {"top_2_accuracy": 1.0}
+    with pytest.raises(FileNotFoundError, match="available"):
+        load_metric("bleu")
+
+
+def test_top1_and_top5_in_percent():
+    scores = np.eye(6)[[0, 1, 2, 3, 4, 5]] + np.linspace(0, 0.5, 6)  # argmax = class, ranks by the ramp next
+    metrics = classification_metrics(scores, [0, 1, 2, 3, 4, 1])  # the last is 2nd from the bottom: in the top 5
+    assert metrics == {"top1": pytest.approx(500 / 6), "top5": pytest.approx(100.0)}
+
+
+def test_multi_view_prediction_averages_softmax_over_each_videos_views():
+    class Echo(torch.nn.Module):  # logits = the clip's first three values
+        def forward(self, pixel_values):
+            return type("Out", (), {"logits": pixel_values.flatten(1)[:, :3]})()
+
+    views = torch.randn(2, 5, 1, 3, 1, 1)  # (batch, views, frames, channels, height, width)
+    probs = predict_views(Echo(), views, max_clips_per_forward=3)
+    expected = views.flatten(2).softmax(-1).mean(1)
+    assert torch.allclose(probs, expected, atol=1e-6)
+
+
+def test_confusion_matrix_picture_and_per_class_table(tmp_path):
+    matrix = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], num_labels=3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    rows = per_class_accuracy(matrix, {0: "left", 1: "right", 2: "up"})
+    assert [row["accuracy"] for row in rows] == [100.0, 100.0, 50.0]
+    paths = save_evaluation_report(
+        torch.eye(3)[[0, 1, 1, 2]], torch.tensor([0, 1, 2, 2]), {0: "a", 1: "b", 2: "c"}, tmp_path, "val"
+    )
+    assert paths["confusion_matrix"].read_bytes()[:4] == b"\x89PNG"
+    assert "| c | 2 | 1 | 50.00 |" in paths["per_class_md"].read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Accelerate script
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_defaults_are_the_official_recipe():
+    parser = script.HfArgumentParser((script.ModelArguments, script.DataArguments, script.FinetuningArguments))
+    model, data, training = parser.parse_args_into_dataclasses(args=["--model_name_or_path", "x"])
+    assert (model.drop_path_rate, model.classifier_dropout, model.head_init_std) == (0.2, 0.3, 2e-5)
+    assert (data.rand_augment, data.random_erasing_prob, data.repeat_aug) == ("rand-m7-mstd0.5-inc1", 0.25, 2)
+    assert tuple(data.jitter_scales_relative) == (0.08, 1.0)
+    assert (data.num_temporal_views, data.num_spatial_crops) == (10, 3)
+    assert (training.base_learning_rate, training.warmup_epochs, training.layer_decay) == (2.4e-3, 5, 0.75)
+    assert (training.adam_beta1, training.adam_beta2, training.weight_decay) == (0.9, 0.999, 0.05)
+    assert (training.mixup, training.cutmix, training.mixup_prob, training.mixup_switch_prob) == (0.8, 1.0, 1.0, 0.5)
+    assert (training.label_smoothing, training.max_grad_norm, training.min_learning_rate) == (0.1, 5.0, 1e-6)
+
+
+def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretrained, motion_videos, tmp_path):
+    output = tmp_path / "run"
+    results = script.main(finetune_args(tiny_pretrained, motion_videos, output, "--checkpointing_steps", "epoch"))
+
+    assert results["completed_steps"] == 6 and results["skipped_videos"] == 0
+    assert set(results["multi_view"]) == {"top1", "top5"}
+    config = json.loads((output / "config.json").read_text())
+    assert config["id2label"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
+    assert config["drop_path_rate"] == 0.2 and config["classifier_dropout"] == 0.3
+    resolved = json.loads((output / "finetuning_args.json").read_text())["resolved"]
+    assert resolved["effective_batch_size"] == 4 * 2  # repeat_aug copies are counted
+    assert resolved["learning_rate"] == pytest.approx(2.4e-3 * 8 / 256)
+    for name in ("model.safetensors", "video_preprocessor_config.json", "eval_confusion_matrix.png",
+                 "eval_per_class_accuracy.csv", "epoch_0/progress.json"):  # fmt: skip
+        assert (output / name).is_file(), name
+    card = (output / "README.md").read_text()
+    assert "model-index" in card and f"value: {round(results['multi_view']['top1'], 2)}" in card
+
+
+def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(tiny_pretrained, motion_videos, tmp_path):
+    # With DataLoader workers the augmentation runs in seeded workers and the checkpoint restores the main RNG.
+    common = ("--checkpointing_steps", "4", "--preprocessing_num_workers", "1", "--eval_every_epoch", "false",
+              "--num_temporal_views", "1", "--num_spatial_crops", "1")  # fmt: skip
+    script.main(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common))
+    script.main(
+        finetune_args(tiny_pretrained, motion_videos, tmp_path / "resumed", *common, "--resume_from_checkpoint",
+                      str(tmp_path / "full" / "step_4"))
+    )  # fmt: skip
+    full = load_file(tmp_path / "full" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(full[name], resumed[name]) for name in full)
+
+
+def test_a_broken_file_in_a_label_folder_is_skipped_counted_and_logged(
+    tiny_pretrained, motion_videos, tmp_path, caplog
+):
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos / "train", data / "train")
+    (data / "train" / "left" / "broken.mp4").write_bytes(b"not a video" * 20)
+    args = finetune_args(tiny_pretrained, data, tmp_path / "run", "--num_train_epochs", "1")
+    args[args.index("--validation_dir") : args.index("--validation_dir") + 2] = []
+    with caplog.at_level("WARNING"):
+        results = script.main(args)
+    assert results["skipped_videos"] >= 1 and any("broken.mp4" in name for name in results["skipped_video_names"])
+    assert "broken.mp4" in caplog.text
+
+
+def test_bad_inputs_fail_clearly_before_training(tiny_pretrained, motion_videos, tmp_path):
+    empty = tmp_path / "empty" / "left"
+    empty.mkdir(parents=True)
+    with pytest.raises(ValueError, match="No video files"):
+        script.main(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(empty.parent)])
+
+    with pytest.raises(ValueError, match="no label column 'category'"):
+        script.main(["--model_name_or_path", str(tiny_pretrained), "--train_file", str(motion_videos / "train.jsonl"),
+                     "--label_column_name", "category", "--output_dir", str(tmp_path / "x")])  # fmt: skip
+
+    with pytest.raises(ValueError, match="built for 4-frame clips of 32x32"):
+        script.main(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
+                     "--num_frames", "8", "--output_dir", str(tmp_path / "y")])  # fmt: skip
+
+
+@pytest.mark.parametrize("source", ["jsonl", "csv", "dataset", "streaming"])
+def test_labels_come_from_index_files_and_datasets_too(source, tiny_pretrained, motion_videos, tmp_path):
+    import datasets
+
+    from modeling_mae_st.data import load_video_folder
+
+    if source in ("jsonl", "csv"):
+        suffix = ".jsonl" if source == "jsonl" else ".csv"
+        data = [
+            "--train_file",
+            str(motion_videos / f"train{suffix}"),
+            "--validation_file",
+            str(motion_videos / f"val{suffix}"),
+        ]
+    else:
+        saved = tmp_path / "saved"
+        splits = load_video_folder(motion_videos)
+        splits = datasets.DatasetDict({name: split.rename_column("video", "clip") for name, split in splits.items()})
+        splits.save_to_disk(str(saved))
+        data = ["--dataset_name", str(saved), "--video_column_name", "clip"]
+        data += ["--streaming", "--max_train_steps", "2"] if source == "streaming" else []
+    output = tmp_path / "run"
+    results = script.main(
+        ["--model_name_or_path", str(tiny_pretrained), *data, "--output_dir", str(output),
+         "--per_device_train_batch_size", "4", "--num_train_epochs", "1", "--num_temporal_views", "1",
+         "--num_spatial_crops", "1", "--preprocessing_num_workers", "0"]
+    )  # fmt: skip
+    names = json.loads((output / "config.json").read_text())["id2label"]
+    # the official CSV layout has label ids only; the others name the classes
+    assert names == (
+        {"0": "0", "1": "1", "2": "2", "3": "3"}
+        if source == "csv"
+        else {"0": "down", "1": "left", "2": "right", "3": "up"}
+    )
+    assert results["completed_steps"] >= 2 and "multi_view" in results

@@ -1,0 +1,87 @@
+"""`transformers.Trainer` fine-tuning and `pipeline("video-classification")` on the fine-tuned folder."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainingArguments, pipeline
+
+from mae_st_training import run_video_classification_trainer as trainer_script
+from modeling_mae_st.data import VideoClipTransform
+from modeling_mae_st.mixup import VideoMixup
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+from test_finetuning import motion_videos, tiny_pretrained  # noqa: F401  (session fixtures)
+
+
+def trainer_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--model_name_or_path", str(pretrained), "--train_dir", str(data / "train"),
+        "--validation_dir", str(data / "validation"), "--output_dir", str(output),
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--num_train_epochs", "2",
+        "--learning_rate", "0", "--eval_strategy", "epoch", "--save_strategy", "epoch", "--report_to", "none",
+        "--dataloader_num_workers", "0", "--use_cpu", "--seed", "0", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trainer_run(tiny_pretrained, motion_videos, tmp_path_factory):  # noqa: F811
+    output = tmp_path_factory.mktemp("trainer_run")
+    results = trainer_script.main(trainer_args(tiny_pretrained, motion_videos, output))
+    return output, results
+
+
+def test_collator_flattens_repeated_clips_and_the_trainer_mixes_into_soft_labels(motion_videos, tmp_path):  # noqa: F811
+    processor = MAESTVideoProcessor(mode="train", num_frames=4, crop_size=32, short_side_size=36,
+                                    train_jitter_scales=(36, 46), repeat_aug=2)  # fmt: skip
+    transform = VideoClipTransform(processor)
+    videos = sorted((motion_videos / "train").glob("*/*.mp4"))[:3]
+    rows = transform({"video": [str(v) for v in videos], "label": [0, 1, 2]})
+    examples = [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)]
+    batch = trainer_script.collate_for_trainer(examples)
+    assert set(batch) == {"pixel_values", "labels"}
+    assert batch["pixel_values"].shape == (6, 4, 3, 32, 32)  # 3 videos x repeat_aug 2
+    assert batch["labels"].tolist() == [0, 0, 1, 1, 2, 2]
+
+    seen = {}
+
+    class Recorder(torch.nn.Module):
+        def forward(self, pixel_values, labels):
+            seen["labels"] = labels
+            return {"loss": pixel_values.sum() * 0}
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = trainer_script.VideoClassificationTrainer(model=Recorder(), args=args, mixup=VideoMixup(num_labels=4))
+    trainer.compute_loss(Recorder().train(), batch)
+    assert seen["labels"].shape == (6, 4) and torch.allclose(seen["labels"].sum(-1), torch.ones(6))
+    trainer.compute_loss(Recorder().eval(), batch)
+    assert seen["labels"].tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_trainer_trains_evaluates_with_compute_metrics_and_checkpoints(trainer_run):
+    output, results = trainer_run
+    assert {"eval_top1", "eval_top5", "train_loss"} <= set(results)
+    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    config = json.loads((output / "config.json").read_text())
+    assert config["id2label"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
+    assert (output / "video_preprocessor_config.json").is_file()
+
+
+def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_videos, tmp_path):  # noqa: F811
+    output, _ = trainer_run
+    resumed = trainer_script.main(
+        trainer_args(
+            tiny_pretrained, motion_videos, tmp_path, "--resume_from_checkpoint", str(output / "checkpoint-3")
+        )
+    )
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    assert state["global_step"] == 6 and "eval_top1" in resumed
+
+
+def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_video):
+    output, _ = trainer_run
+    classifier = pipeline("video-classification", model=str(output))
+    assert isinstance(classifier.video_processor, MAESTVideoProcessor)
+    predictions = classifier(str(demo_video), top_k=4)
+    assert [p["label"] for p in predictions] and {p["label"] for p in predictions} == {"down", "left", "right", "up"}
+    assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-4)
