@@ -143,7 +143,7 @@ def embed_video(
             clips = list(flat.reshape(len(batch_indices), num_frames, *flat.shape[1:]))
             pixel_values = processor(clips, do_sample_frames=False, return_tensors="pt")["pixel_values"]
             # (windows, num_frames, channels, height, width)
-            features = model.get_video_features(pixel_values.to(parameter.device, parameter.dtype))
+            features = model.get_video_features(pixel_values.to(parameter.device, parameter.dtype)).pooler_output
             embeddings.append(features.float().cpu())
             bar.update(len(batch_indices))
         bar.close()

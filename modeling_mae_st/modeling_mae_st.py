@@ -636,13 +636,20 @@ class MAESTModel(MAESTPreTrainedModel):
             ids_restore=ids_restore,
         )
 
-    @torch.no_grad()
-    def get_video_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MAESTModelOutput:
         """
-        One vector per clip, `(batch, hidden)`: no masking, mean of the patch tokens, then the encoder's final
-        LayerNorm (the pooling the classifier uses).
+        Encode clips without masking, as transformers' `get_video_features` convention asks: the output's
+        `pooler_output` `(batch, hidden)` is one vector per clip (the mean of the patch tokens, then the encoder's
+        final LayerNorm: the pooling the classifier uses), `last_hidden_state` `(batch, [1 +] num_patches, hidden)`
+        the tokens. Wrap the call in `torch.no_grad()` when you only need features.
         """
-        return self(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding).pooler_output
+        return self(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
 
 
 class MAESTForPreTraining(MAESTPreTrainedModel):
@@ -849,10 +856,15 @@ class MAESTForVideoClassification(MAESTPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.mae_st.embeddings.patch_embeddings
 
-    @torch.no_grad()
-    def get_video_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """One vector per clip, `(batch, hidden)`: the pooled, normed encoder output the classifier reads."""
-        return self.mae_st.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MAESTModelOutput:
+        """The encoder's [`MAESTModel.get_video_features`]: `pooler_output` is the vector the classifier reads."""
+        return self.mae_st.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
 
     @can_return_tuple
     def forward(

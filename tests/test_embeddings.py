@@ -25,7 +25,7 @@ def test_video_features_are_the_normed_mean_of_patch_tokens_the_classifier_reads
     torch.manual_seed(0)
     classifier = MAESTForVideoClassification(MAESTConfig(**TINY, num_labels=3)).eval()
     pixel_values = torch.randn(2, 4, 3, 32, 32)
-    features = classifier.get_video_features(pixel_values)
+    features = classifier.get_video_features(pixel_values).pooler_output
     tokens = classifier.mae_st(pixel_values).last_hidden_state  # normed tokens, cls first
     encoder = classifier.mae_st
     hidden = encoder.embeddings(pixel_values)[0]
@@ -67,7 +67,7 @@ def test_embed_video_gives_one_vector_per_window_and_their_mean(tiny_encoder_fol
 
     frames, _ = decode_frames(demo_video, lambda info: result.window_frames[1].numpy())
     clip = processor([frames], do_sample_frames=False, return_tensors="pt")["pixel_values"]
-    assert torch.allclose(result.window_embeddings[1], model.get_video_features(clip)[0], atol=1e-5)
+    assert torch.allclose(result.window_embeddings[1], model.get_video_features(clip).pooler_output[0], atol=1e-5)
 
 
 def test_embed_command_writes_embeddings_per_video(tiny_encoder_folder, demo_video, tmp_path):

@@ -161,7 +161,7 @@ def test_defaults_are_the_official_recipe():
 
 def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretrained, motion_videos, tmp_path):
     output = tmp_path / "run"
-    results = script.main(finetune_args(tiny_pretrained, motion_videos, output, "--checkpointing_steps", "epoch"))
+    results = script.run(finetune_args(tiny_pretrained, motion_videos, output, "--checkpointing_steps", "epoch"))
 
     assert results["completed_steps"] == 6 and results["skipped_videos"] == 0
     assert set(results["multi_view"]) == {"top1", "top5"}
@@ -182,8 +182,8 @@ def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(tiny_pretra
     # With DataLoader workers the augmentation runs in seeded workers and the checkpoint restores the main RNG.
     common = ("--checkpointing_steps", "4", "--preprocessing_num_workers", "1", "--eval_every_epoch", "false",
               "--num_temporal_views", "1", "--num_spatial_crops", "1")  # fmt: skip
-    script.main(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common))
-    script.main(
+    script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common))
+    script.run(
         finetune_args(tiny_pretrained, motion_videos, tmp_path / "resumed", *common, "--resume_from_checkpoint",
                       str(tmp_path / "full" / "step_4"))
     )  # fmt: skip
@@ -201,7 +201,7 @@ def test_a_broken_file_in_a_label_folder_is_skipped_counted_and_logged(
     args = finetune_args(tiny_pretrained, data, tmp_path / "run", "--num_train_epochs", "1")
     args[args.index("--validation_dir") : args.index("--validation_dir") + 2] = []
     with caplog.at_level("WARNING"):
-        results = script.main(args)
+        results = script.run(args)
     assert results["skipped_videos"] >= 1 and any("broken.mp4" in name for name in results["skipped_video_names"])
     assert "broken.mp4" in caplog.text
 
@@ -210,14 +210,14 @@ def test_bad_inputs_fail_clearly_before_training(tiny_pretrained, motion_videos,
     empty = tmp_path / "empty" / "left"
     empty.mkdir(parents=True)
     with pytest.raises(ValueError, match="No video files"):
-        script.main(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(empty.parent)])
+        script.run(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(empty.parent)])
 
     with pytest.raises(ValueError, match="no label column 'category'"):
-        script.main(["--model_name_or_path", str(tiny_pretrained), "--train_file", str(motion_videos / "train.jsonl"),
+        script.run(["--model_name_or_path", str(tiny_pretrained), "--train_file", str(motion_videos / "train.jsonl"),
                      "--label_column_name", "category", "--output_dir", str(tmp_path / "x")])  # fmt: skip
 
     with pytest.raises(ValueError, match="built for 4-frame clips of 32x32"):
-        script.main(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
+        script.run(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
                      "--num_frames", "8", "--output_dir", str(tmp_path / "y")])  # fmt: skip
 
 
@@ -243,7 +243,7 @@ def test_labels_come_from_index_files_and_datasets_too(source, tiny_pretrained, 
         data = ["--dataset_name", str(saved), "--video_column_name", "clip"]
         data += ["--streaming", "--max_train_steps", "2"] if source == "streaming" else []
     output = tmp_path / "run"
-    results = script.main(
+    results = script.run(
         ["--model_name_or_path", str(tiny_pretrained), *data, "--output_dir", str(output),
          "--per_device_train_batch_size", "4", "--num_train_epochs", "1", "--num_temporal_views", "1",
          "--num_spatial_crops", "1", "--preprocessing_num_workers", "0"]

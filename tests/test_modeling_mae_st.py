@@ -23,9 +23,8 @@ Skipped, each with the peer's reason:
 - `test_inputs_embeds`: ViTMAE and VideoMAE, "does not use inputs_embeds".
 - `test_flash_attn_2_inference_equivalence_right_padding`: ViTMAE and VideoMAE, "Not applicable" (no padding).
 
-Skipped for a reason of our own (the peers have no `get_video_features`, so these tests do nothing for them):
-- `test_get_video_features_output_{0,1,2}`, `test_get_video_features_hidden_states`,
-  `test_get_video_features_attentions`: see `VIDEO_FEATURES_SKIP_REASON`.
+Nothing else is skipped. `get_video_features` follows transformers' convention (a `ModelOutput` with
+`pooler_output`), and its common tests run on `pixel_values` through `video_model_tester`.
 """
 
 import copy
@@ -64,10 +63,6 @@ if transformers_tests.transformers_version != transformers.__version__:
     )
 
 
-VIDEO_FEATURES_SKIP_REASON = (
-    "MAE-ST's `get_video_features(pixel_values)` returns the pooled `(batch, hidden)` tensor; these tests expect the "
-    "multimodal models' `get_video_features(pixel_values_videos, **kwargs)` returning a `ModelOutput`"
-)
 
 
 class MAESTModelTester:
@@ -222,6 +217,9 @@ class MAESTModelTest(ModelTesterMixin, unittest.TestCase):
 
     def setUp(self):
         self.model_tester = MAESTModelTester(self)
+        # `get_video_features` takes `pixel_values`, like the models: a video_model_tester keeps the common tests from
+        # renaming the input to `pixel_values_videos` (a copy, since the common tests recurse through this attribute)
+        self.model_tester.video_model_tester = copy.copy(self.model_tester)
         self.config_tester = ConfigTester(self, config_class=MAESTConfig, has_text_modality=False, hidden_size=32)
         # The common tests tell a base model (no loss: not trained) from a classifier (given labels, reloaded with
         # another num_labels) by looking up class names in transformers' auto name mappings, where an in-tree model
@@ -266,26 +264,6 @@ class MAESTModelTest(ModelTesterMixin, unittest.TestCase):
 
     @unittest.skip(reason="Not applicable for MAE-ST")
     def test_flash_attn_2_inference_equivalence_right_padding(self):
-        pass
-
-    @unittest.skip(reason=VIDEO_FEATURES_SKIP_REASON)
-    def test_get_video_features_output_0(self):
-        pass
-
-    @unittest.skip(reason=VIDEO_FEATURES_SKIP_REASON)
-    def test_get_video_features_output_1(self):
-        pass
-
-    @unittest.skip(reason=VIDEO_FEATURES_SKIP_REASON)
-    def test_get_video_features_output_2(self):
-        pass
-
-    @unittest.skip(reason=VIDEO_FEATURES_SKIP_REASON)
-    def test_get_video_features_hidden_states(self):
-        pass
-
-    @unittest.skip(reason=VIDEO_FEATURES_SKIP_REASON)
-    def test_get_video_features_attentions(self):
         pass
 
     def test_model_get_set_embeddings(self):

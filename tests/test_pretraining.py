@@ -49,10 +49,10 @@ def tiny_arguments(data_dir: Path, output_dir: Path, max_train_steps: int, **ove
 
 
 def run_in_process(arguments: list[str]) -> Path:
-    """`main(arguments)` with a fresh Accelerate state, as a new process would have."""
+    """`run(arguments)` with a fresh Accelerate state, as a new process would have."""
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
-    return run_pretraining.main(arguments)
+    return run_pretraining.run(arguments)
 
 
 def log_history(output_dir: Path) -> list[dict]:

@@ -27,7 +27,7 @@ def trainer_args(pretrained: Path, data: Path, output: Path, *extra: str) -> lis
 @pytest.fixture(scope="module")
 def trainer_run(tiny_pretrained, motion_videos, tmp_path_factory):  # noqa: F811
     output = tmp_path_factory.mktemp("trainer_run")
-    results = trainer_script.main(trainer_args(tiny_pretrained, motion_videos, output))
+    results = trainer_script.run(trainer_args(tiny_pretrained, motion_videos, output))
     return output, results
 
 
@@ -69,7 +69,7 @@ def test_trainer_trains_evaluates_with_compute_metrics_and_checkpoints(trainer_r
 
 def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_videos, tmp_path):  # noqa: F811
     output, _ = trainer_run
-    resumed = trainer_script.main(
+    resumed = trainer_script.run(
         trainer_args(
             tiny_pretrained, motion_videos, tmp_path, "--resume_from_checkpoint", str(output / "checkpoint-3")
         )

@@ -174,7 +174,7 @@ class FinetuningArguments:
     hub_token: str | None = field(default=None)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     parser = HfArgumentParser((ModelArguments, DataArguments, FinetuningArguments))
     model_args, data_args, train_args = parser.parse_args_into_dataclasses(args=argv)
 
@@ -729,6 +729,11 @@ def describe_hardware(accelerator: Accelerator) -> str:
     if torch.cuda.is_available():
         return f"{accelerator.num_processes}x {torch.cuda.get_device_name()}"
     return f"{accelerator.num_processes} process(es) on {os.cpu_count()} CPU cores"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console command: run, then exit with status 0 (a console script exits with whatever `main` returns)."""
+    run(argv)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def compute_metrics(eval_prediction) -> dict[str, float]:
     return classification_metrics(np.asarray(logits), np.asarray(eval_prediction.label_ids))
 
 
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     parser = HfArgumentParser((ModelArguments, DataArguments, RecipeArguments, TrainingArguments))
     model_args, data_args, recipe, training_args = parser.parse_args_into_dataclasses(args=argv)
     # The collator needs the raw `video` column, which the model signature does not name.
@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> dict:
         trainer.save_metrics("eval", metrics)
         results.update(metrics)
     return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console command: run, then exit with status 0 (a console script exits with whatever `main` returns)."""
+    run(argv)
 
 
 if __name__ == "__main__":
