@@ -417,12 +417,13 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
     """
     kept = [example for example in examples if example["pixel_values"] is not None]
     skipped = [example["video_name"] for example in examples if example["pixel_values"] is None]
-    batch: dict[str, Any] = {"num_videos": len(examples), "num_skipped": len(skipped), "skipped_videos": skipped}
     labeled = "labels" in examples[0]
+    # pixel_values first: Accelerate sizes a batch by its first entry
+    batch: dict[str, Any] = {"pixel_values": None}
+    if labeled:
+        batch["labels"] = None
+    batch.update(num_videos=len(examples), num_skipped=len(skipped), skipped_videos=skipped)
     if not kept:
-        batch["pixel_values"] = None
-        if labeled:
-            batch["labels"] = None
         return batch
     pixel_values = torch.stack([example["pixel_values"] for example in kept])  # (batch, num_clips, T, C, H, W)
     num_clips = pixel_values.shape[1]

@@ -28,8 +28,9 @@ def scaled_learning_rate(base_learning_rate: float, effective_batch_size: int) -
     """
     The linear scaling rule of the official recipes: `base_learning_rate * effective_batch_size / 256`.
 
-    `effective_batch_size` counts videos per optimizer step over all processes and accumulation steps
-    (`batch_size * gradient_accumulation_steps * num_processes`), not the repeated-augmentation copies.
+    `effective_batch_size` counts samples per optimizer step over all processes and accumulation steps
+    (`batch_size * gradient_accumulation_steps * num_processes`). Pretraining counts videos, not the
+    repeated-augmentation copies (`main_pretrain.py`); fine-tuning counts the copies too (`main_finetune.py`).
     """
     if effective_batch_size <= 0:
         raise ValueError(f"effective_batch_size must be positive, got {effective_batch_size}.")

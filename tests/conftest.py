@@ -107,3 +107,34 @@ def small_processor() -> MAESTVideoProcessor:
         num_frames=4, sampling_rate=2, crop_size=32, short_side_size=40, train_jitter_scales=(40, 48)
     )
 # --- end video data ---
+
+
+# --- fine-tuning (issue 6): a tiny pretrained folder and labeled motion videos, shared by several test files ---
+import torch  # noqa: E402
+
+from modeling_mae_st import MAESTConfig, MAESTForPreTraining  # noqa: E402
+
+TINY = dict(
+    image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
+    num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_num_hidden_layers=1,
+    decoder_num_attention_heads=2, decoder_intermediate_size=32, pred_t_dim=4,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """A folder as our pretraining writes it: a tiny `MAESTForPreTraining` (4 frames of 32x32)."""
+    folder = tmp_path_factory.mktemp("tiny_pretrained")
+    torch.manual_seed(0)
+    MAESTForPreTraining(MAESTConfig(**TINY)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def motion_videos(tmp_path_factory) -> Path:
+    """Synthetic motion classes as MPEG-4 files: train/<class>/ (3 each), validation/<class>/ (1 each), indexes."""
+    folder = tmp_path_factory.mktemp("motion_videos")
+    make_synthetic_video_dataset(
+        folder, num_videos_per_class=3, num_validation_videos_per_class=1, num_frames=16, size=(40, 32)
+    )
+    return folder

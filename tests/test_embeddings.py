@@ -8,7 +8,7 @@ from safetensors import safe_open
 from modeling_mae_st import MAESTConfig, MAESTForVideoClassification, MAESTModel
 from modeling_mae_st.embeddings import embed_video, main, sliding_windows
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
-from test_finetuning import TINY
+from conftest import TINY
 
 
 @pytest.fixture(scope="module")

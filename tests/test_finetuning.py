@@ -9,7 +9,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.evaluation import (
     classification_metrics,
     confusion_matrix,
@@ -19,34 +18,9 @@ from modeling_mae_st.evaluation import (
     save_evaluation_report,
 )
 from modeling_mae_st.mixup import VideoMixup, smooth_one_hot
-from modeling_mae_st.synthetic import make_synthetic_video_dataset
 from mae_st_training import run_video_classification as script
 
-
-TINY = dict(
-    image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
-    num_attention_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_num_hidden_layers=1,
-    decoder_num_attention_heads=2, decoder_intermediate_size=32, pred_t_dim=4,
-)  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def tiny_pretrained(tmp_path_factory) -> Path:
-    """A folder as our pretraining writes it: a tiny `MAESTForPreTraining` (4 frames of 32x32)."""
-    folder = tmp_path_factory.mktemp("tiny_pretrained")
-    torch.manual_seed(0)
-    MAESTForPreTraining(MAESTConfig(**TINY)).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def motion_videos(tmp_path_factory) -> Path:
-    """Synthetic motion classes as MPEG-4 files: train/<class>/ (3 each), validation/<class>/ (1 each), indexes."""
-    folder = tmp_path_factory.mktemp("motion_videos")
-    make_synthetic_video_dataset(
-        folder, num_videos_per_class=3, num_validation_videos_per_class=1, num_frames=16, size=(40, 32)
-    )
-    return folder
+from conftest import TINY
 
 
 def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:

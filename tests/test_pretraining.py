@@ -166,7 +166,7 @@ def test_quick_start_values_apply_only_to_arguments_left_at_their_defaults():
     run_pretraining.apply_quickstart_defaults(model_args, data_args, training_args)
     assert training_args.per_device_train_batch_size == 3
     assert training_args.output_dir == f"./{run_pretraining.QUICKSTART_DIR}"
-    assert "hidden_size=192" in model_args.config_overrides
+    assert "hidden_size=128" in model_args.config_overrides
     assert (data_args.repeat_aug, training_args.max_grad_norm) == (4, 0.02)  # the recipe stays
 
 

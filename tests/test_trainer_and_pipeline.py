@@ -11,7 +11,6 @@ from mae_st_training import run_video_classification_trainer as trainer_script
 from modeling_mae_st.data import VideoClipTransform
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
-from test_finetuning import motion_videos, tiny_pretrained  # noqa: F401  (session fixtures)
 
 
 def trainer_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:

@@ -210,7 +210,7 @@ def run(argv: list[str] | None = None) -> dict:
     eval_processor, train_processor, test_processor = build_processors(data_args, num_frames, image_size)
 
     num_workers = data_args.preprocessing_num_workers
-    train_dataloader = build_loader(
+    train_dataloader = build_video_dataloader(
         train_dataset,
         train_processor,
         batch_size=train_args.per_device_train_batch_size,
@@ -220,10 +220,10 @@ def run(argv: list[str] | None = None) -> dict:
     eval_dataloader = test_dataloader = None
     if eval_dataset is not None:
         eval_batch_size = train_args.per_device_eval_batch_size
-        eval_dataloader = build_loader(
+        eval_dataloader = build_video_dataloader(
             eval_dataset, eval_processor, batch_size=eval_batch_size, num_workers=num_workers
         )
-        test_dataloader = build_loader(
+        test_dataloader = build_video_dataloader(
             eval_dataset, test_processor, batch_size=eval_batch_size, num_workers=num_workers
         )
 
@@ -646,21 +646,6 @@ def check_sizes_fit(config, num_frames: int, image_size: int, source: str) -> No
 def count_skipped(accelerator: Accelerator, tracker: BadVideoTracker) -> int:
     """Videos skipped so far over all processes."""
     return int(accelerator.reduce(torch.tensor(tracker.num_skipped, device=accelerator.device), "sum"))
-
-
-def build_loader(dataset, processor: MAESTVideoProcessor, **kwargs):
-    """[`build_video_dataloader`], with `pixel_values` first in each batch of a stream (Accelerate sizes a streamed
-    batch by its first entry, which must be a tensor)."""
-    dataloader = build_video_dataloader(dataset, processor, **kwargs)
-    if isinstance(dataset, datasets.IterableDataset):
-        collate_fn = dataloader.collate_fn
-
-        def collate_pixel_values_first(examples):
-            batch = collate_fn(examples)
-            return {"pixel_values": batch.pop("pixel_values"), **batch}
-
-        dataloader.collate_fn = collate_pixel_values_first
-    return dataloader
 
 
 def iter_epoch(dataloader, seed: int):
