@@ -254,6 +254,38 @@ class MAESTPatchEmbeddings(nn.Module):
         return embeddings.flatten(2).transpose(1, 2), grid  # (batch, t*h*w, hidden)
 
 
+class MAESTPositionEmbeddings(nn.Module):
+    """
+    Learnable position embeddings of the patch grid and of the cls slot: separate spatial `(1, h*w, hidden)` and
+    temporal `(1, t, hidden)` tables summed per token plus one for the cls slot [`pos_embed_spatial`,
+    `pos_embed_temporal`, `pos_embed_class`], or one joint `(1, [1 +] t*h*w, hidden)` table whose first row is the
+    cls slot [`pos_embed`]. The encoder and the decoder each have one.
+    """
+
+    def __init__(self, config: MAESTConfig, hidden_size: int, separate: bool):
+        super().__init__()
+        self.separate = separate
+        self.num_cls = int(config.use_cls_token)
+        side = config.image_size // config.patch_size
+        self.trained_grid = (config.num_frames // config.tubelet_size, side, side)
+        if separate:
+            self.spatial = nn.Parameter(torch.zeros(1, side * side, hidden_size))
+            self.temporal = nn.Parameter(torch.zeros(1, self.trained_grid[0], hidden_size))
+            self.cls_slot = nn.Parameter(torch.zeros(1, 1, hidden_size)) if self.num_cls else None
+        else:
+            self.joint = nn.Parameter(torch.zeros(1, self.num_cls + math.prod(self.trained_grid), hidden_size))
+
+    def for_patches(self, grid: tuple[int, int, int]) -> torch.Tensor:
+        """`(1, t*h*w, hidden)` for the patch tokens of an input with patch grid `grid` (interpolated if needed)."""
+        if self.separate:
+            return separate_position_embeddings(self.spatial, self.temporal, grid, self.trained_grid)
+        return resize_joint_position_embeddings(self.joint[:, self.num_cls :], grid, self.trained_grid)
+
+    def for_cls(self) -> torch.Tensor:
+        """`(1, 1, hidden)` for the cls slot."""
+        return self.cls_slot if self.separate else self.joint[:, :1]
+
+
 class MAESTEmbeddings(nn.Module):
     """Patch embeddings plus learnable position embeddings, and the cls token (with its own position embedding)."""
 
@@ -261,33 +293,14 @@ class MAESTEmbeddings(nn.Module):
         super().__init__()
         self.config = config
         self.patch_embeddings = MAESTPatchEmbeddings(config)
-        side = config.image_size // config.patch_size
-        self.trained_grid = (config.num_frames // config.tubelet_size, side, side)
-        num_patches = math.prod(self.trained_grid)
-        num_cls = int(config.use_cls_token)
-        hidden = config.hidden_size
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden)) if config.use_cls_token else None
-        if config.use_separate_position_embeddings:
-            self.position_embeddings_spatial = nn.Parameter(torch.zeros(1, side * side, hidden))
-            self.position_embeddings_temporal = nn.Parameter(torch.zeros(1, self.trained_grid[0], hidden))
-            self.position_embeddings_cls = nn.Parameter(torch.zeros(1, 1, hidden)) if config.use_cls_token else None
-        else:
-            self.position_embeddings = nn.Parameter(torch.zeros(1, num_cls + num_patches, hidden))
-
-    def patch_position_embeddings(self, grid: tuple[int, int, int]) -> torch.Tensor:
-        """`(1, t*h*w, hidden)` for the patch tokens of an input with patch grid `grid`."""
-        if self.config.use_separate_position_embeddings:
-            return separate_position_embeddings(
-                self.position_embeddings_spatial, self.position_embeddings_temporal, grid, self.trained_grid
-            )
-        table = self.position_embeddings[:, int(self.config.use_cls_token) :]
-        return resize_joint_position_embeddings(table, grid, self.trained_grid)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if config.use_cls_token else None
+        self.position_embeddings = MAESTPositionEmbeddings(
+            config, config.hidden_size, config.use_separate_position_embeddings
+        )
 
     def cls_embedding(self) -> torch.Tensor:
         """The cls token plus its position embedding, `(1, 1, hidden)`."""
-        if self.config.use_separate_position_embeddings:
-            return self.cls_token + self.position_embeddings_cls
-        return self.cls_token + self.position_embeddings[:, :1]
+        return self.cls_token + self.position_embeddings.for_cls()
 
     def forward(
         self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False
@@ -295,7 +308,7 @@ class MAESTEmbeddings(nn.Module):
         """Returns patch tokens with their position embeddings `(batch, t*h*w, hidden)` and the grid `(t, h, w)`."""
         check_pixel_values(pixel_values, self.config, interpolate_pos_encoding)
         embeddings, grid = self.patch_embeddings(pixel_values)
-        return embeddings + self.patch_position_embeddings(grid), grid
+        return embeddings + self.position_embeddings.for_patches(grid), grid
 
 
 def eager_attention_forward(
@@ -428,19 +441,11 @@ class MAESTDecoder(nn.Module):
         super().__init__()
         self.config = config
         hidden = config.decoder_hidden_size
-        side = config.image_size // config.patch_size
-        self.trained_grid = (config.num_frames // config.tubelet_size, side, side)
-        num_patches = math.prod(self.trained_grid)
         self.decoder_embed = nn.Linear(config.hidden_size, hidden)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, hidden))
         learned_cls = config.use_cls_token and not config.decoder_cls_from_encoder
         self.decoder_cls_token = nn.Parameter(torch.zeros(1, 1, hidden)) if learned_cls else None
-        if config.decoder_separate_position_embeddings:
-            self.position_embeddings_spatial = nn.Parameter(torch.zeros(1, side * side, hidden))
-            self.position_embeddings_temporal = nn.Parameter(torch.zeros(1, self.trained_grid[0], hidden))
-            self.position_embeddings_cls = nn.Parameter(torch.zeros(1, 1, hidden)) if config.use_cls_token else None
-        else:
-            self.position_embeddings = nn.Parameter(torch.zeros(1, int(config.use_cls_token) + num_patches, hidden))
+        self.position_embeddings = MAESTPositionEmbeddings(config, hidden, config.decoder_separate_position_embeddings)
         self.layers = nn.ModuleList(
             [
                 MAESTLayer(config, hidden, config.decoder_num_attention_heads, config.decoder_intermediate_size)
@@ -450,21 +455,6 @@ class MAESTDecoder(nn.Module):
         self.decoder_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         pixels_per_token = config.predicted_frames_per_token * config.patch_size**2 * config.num_channels
         self.decoder_pred = nn.Linear(hidden, pixels_per_token)
-
-    def patch_position_embeddings(self, grid: tuple[int, int, int]) -> torch.Tensor:
-        """`(1, t*h*w, decoder_hidden)` for the patch tokens of an input with patch grid `grid`."""
-        if self.config.decoder_separate_position_embeddings:
-            return separate_position_embeddings(
-                self.position_embeddings_spatial, self.position_embeddings_temporal, grid, self.trained_grid
-            )
-        table = self.position_embeddings[:, int(self.config.use_cls_token) :]
-        return resize_joint_position_embeddings(table, grid, self.trained_grid)
-
-    def cls_position_embedding(self) -> torch.Tensor:
-        """`(1, 1, decoder_hidden)`, the position embedding of the cls slot."""
-        if self.config.decoder_separate_position_embeddings:
-            return self.position_embeddings_cls
-        return self.position_embeddings[:, :1]
 
     def forward(
         self, hidden_states: torch.Tensor, ids_restore: torch.Tensor, grid: tuple[int, int, int], **kwargs
@@ -485,14 +475,14 @@ class MAESTDecoder(nn.Module):
         mask_tokens = self.mask_token.expand(batch, ids_restore.shape[1] - visible.shape[1], -1).to(visible.dtype)
         patches = torch.cat([visible, mask_tokens], dim=1)
         patches = torch.gather(patches, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, hidden))  # unshuffle
-        patches = patches + self.patch_position_embeddings(grid)
+        patches = patches + self.position_embeddings.for_patches(grid)
         if num_cls:
             if self.config.decoder_cls_from_encoder:
                 cls = hidden_states[:, :1]
             else:
                 cls = self.decoder_cls_token.expand(batch, -1, -1).to(patches.dtype)
             # position embeddings are added before concatenating so that each table's gradient keeps its own layout
-            patches = torch.cat([cls + self.cls_position_embedding(), patches], dim=1)
+            patches = torch.cat([cls + self.position_embeddings.for_cls(), patches], dim=1)
         hidden_states = patches
 
         for layer in self.layers:
@@ -536,14 +526,16 @@ class MAESTPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 bound = 1 / math.sqrt(math.prod(module.weight.shape[1:]))
                 init.uniform_(module.bias, -bound, bound)
-        elif isinstance(module, (MAESTEmbeddings, MAESTDecoder)):
-            for name, param in module.named_parameters(recurse=False):
-                if name == "mask_token":
-                    init.normal_(param, std=std)
-                elif name == "decoder_cls_token":
-                    init.zeros_(param)  # never initialized by the official code
-                else:
-                    init.trunc_normal_(param, std=std)
+        elif isinstance(module, MAESTPositionEmbeddings):
+            for param in module.parameters(recurse=False):
+                init.trunc_normal_(param, std=std)
+        elif isinstance(module, MAESTEmbeddings):
+            if module.cls_token is not None:
+                init.trunc_normal_(module.cls_token, std=std)
+        elif isinstance(module, MAESTDecoder):
+            init.normal_(module.mask_token, std=std)
+            if module.decoder_cls_token is not None:
+                init.zeros_(module.decoder_cls_token)  # never initialized by the official code
         elif isinstance(module, MAESTForVideoClassification):
             init.normal_(module.classifier.weight, std=std)
             init.zeros_(module.classifier.bias)

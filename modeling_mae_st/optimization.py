@@ -68,8 +68,8 @@ def param_groups_weight_decay(
 
 
 # The fine-tuning recipe's `model.no_weight_decay()`: the cls token and the position tables.
-FINETUNING_NO_WEIGHT_DECAY = ("cls_token", "position_embeddings_spatial", "position_embeddings_temporal",
-                              "position_embeddings_cls", "position_embeddings")
+FINETUNING_NO_WEIGHT_DECAY = ("cls_token", "position_embeddings.spatial", "position_embeddings.temporal",
+                              "position_embeddings.cls_slot", "position_embeddings.joint")
 
 
 def encoder_layer_id(name: str, num_hidden_layers: int) -> int:

@@ -205,9 +205,9 @@ def test_interpolated_tables_have_the_new_grid_and_keep_their_scale():
     config = tiny_config()
     model = MAESTModel(config)
     grid = (4, 4, 4)
-    table = model.embeddings.patch_position_embeddings(grid)
+    table = model.embeddings.position_embeddings.for_patches(grid)
     assert table.shape == (1, 64, 32)
-    bigger = model.embeddings.patch_position_embeddings((8, 8, 8))
+    bigger = model.embeddings.position_embeddings.for_patches((8, 8, 8))
     assert bigger.shape == (1, 512, 32)
     torch.testing.assert_close(bigger.mean(), table.mean(), atol=0.02, rtol=0)
 
@@ -283,5 +283,5 @@ def test_initialization_follows_the_official_code():
     bound = (6 / (weight.shape[0] + weight.shape[1])) ** 0.5  # xavier_uniform
     assert weight.abs().max() <= bound and weight.abs().max() > 0.9 * bound
     assert (model.mae_st.layers[0].mlp.fc1.bias == 0).all()
-    assert model.mae_st.embeddings.position_embeddings_spatial.std().item() == pytest.approx(0.02, rel=0.3)
+    assert model.mae_st.embeddings.position_embeddings.spatial.std().item() == pytest.approx(0.02, rel=0.3)
     assert (model.decoder.decoder_cls_token == 0).all()  # the official code never initializes it

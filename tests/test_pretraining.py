@@ -85,7 +85,7 @@ def test_weight_decay_groups_skip_biases_and_norms_but_decay_tokens_and_position
     assert (no_decay["weight_decay"], decay["weight_decay"]) == (0.0, 0.05)
     assert decayed | undecayed == set(names.values()) and not decayed & undecayed
     assert all(name.endswith(".bias") or "norm" in name for name in undecayed)
-    for name in ("mae_st.embeddings.cls_token", "mae_st.embeddings.position_embeddings_spatial",
+    for name in ("mae_st.embeddings.cls_token", "mae_st.embeddings.position_embeddings.spatial",
                  "decoder.mask_token", "mae_st.layers.0.attention.q_proj.weight"):  # fmt: skip
         assert name in decayed
 
@@ -97,7 +97,7 @@ def test_layer_decay_scales_each_encoder_layer_and_leaves_position_tables_undeca
     scale_of = {names[id(p)]: (group["lr_scale"], group["weight_decay"]) for group in groups for p in group["params"]}
     depth = model.config.num_hidden_layers
     assert scale_of["mae_st.embeddings.patch_embeddings.projection.weight"] == (0.75 ** (depth + 1), 0.05)
-    assert scale_of["mae_st.embeddings.position_embeddings_spatial"] == (0.75 ** (depth + 1), 0.0)
+    assert scale_of["mae_st.embeddings.position_embeddings.spatial"] == (0.75 ** (depth + 1), 0.0)
     assert scale_of["mae_st.embeddings.cls_token"] == (0.75 ** (depth + 1), 0.0)
     assert scale_of["mae_st.layers.0.mlp.fc1.weight"] == (0.75**depth, 0.05)
     assert scale_of[f"mae_st.layers.{depth - 1}.mlp.fc1.bias"] == (0.75, 0.0)
