@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from modeling_mae_st.evaluation import (
     classification_metrics,
@@ -193,6 +193,16 @@ def test_bad_inputs_fail_clearly_before_training(tiny_pretrained, motion_videos,
     with pytest.raises(ValueError, match="built for 4-frame clips of 32x32"):
         script.run(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
                      "--num_frames", "8", "--output_dir", str(tmp_path / "y")])  # fmt: skip
+
+    # a checkpoint that lacks an encoder weight must not be fine-tuned from random values (official strict=False)
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(tiny_pretrained, incomplete)
+    weights = load_file(incomplete / "model.safetensors")
+    del weights["mae_st.embeddings.position_embeddings.spatial"]
+    save_file(weights, incomplete / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"lacks encoder weights .*position_embeddings\.spatial"):
+        script.run(["--model_name_or_path", str(incomplete), "--train_dir", str(motion_videos / "train"),
+                     "--output_dir", str(tmp_path / "z")])  # fmt: skip
 
 
 @pytest.mark.parametrize("source", ["jsonl", "csv", "dataset", "streaming"])

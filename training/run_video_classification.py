@@ -618,7 +618,11 @@ def load_classifier(model_args: ModelArguments, config, label_names: list[str]):
         torch.nn.init.zeros_(model.classifier.bias)
     encoder_missing = [key for key in loading_info["missing_keys"] if not key.startswith("classifier.")]
     if encoder_missing:
-        logger.warning(f"Encoder weights not in the checkpoint (randomly initialized): {encoder_missing}")
+        # the official fine-tuning loads with strict=False and would train on from these random weights
+        raise ValueError(
+            f"{model_args.model_name_or_path} lacks encoder weights {sorted(encoder_missing)}: fine-tuning would start "
+            "them from random values. Convert or re-save the checkpoint with this version of mae-st."
+        )
     return model, new_head
 
 
