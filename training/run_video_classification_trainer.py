@@ -30,6 +30,14 @@ from transformers import AutoConfig, HfArgumentParser, Trainer, TrainingArgument
 
 from modeling_mae_st.data import VideoClipTransform, collate_video_clips
 from modeling_mae_st.evaluation import classification_metrics
+from modeling_mae_st.finetuning import (
+    DataArguments,
+    ModelArguments,
+    build_processors,
+    check_sizes_fit,
+    load_classifier,
+    load_splits,
+)
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.optimization import (
     build_adamw,
@@ -37,25 +45,6 @@ from modeling_mae_st.optimization import (
     param_groups_layer_decay,
     scaled_learning_rate,
 )
-
-try:  # as an installed package (console command) or as a script next to the Accelerate one
-    from .run_video_classification import (
-        DataArguments,
-        ModelArguments,
-        build_processors,
-        check_sizes_fit,
-        load_classifier,
-        load_splits,
-    )
-except ImportError:
-    from run_video_classification import (
-        DataArguments,
-        ModelArguments,
-        build_processors,
-        check_sizes_fit,
-        load_classifier,
-        load_splits,
-    )
 
 
 @dataclass
