@@ -109,7 +109,8 @@ def tiny_config(args, **overrides) -> MAESTConfig:
 
 def pretrain(args, clips: torch.Tensor, output_dir: Path) -> dict:
     torch.manual_seed(args.pretrain_seed)
-    model = MAESTForPreTraining(tiny_config(args))
+    model = MAESTForPreTraining(tiny_config(args)).to(args.device)
+    clips = clips.to(args.device)
     steps_per_epoch = len(clips) // args.pretrain_batch_size
     total = args.pretrain_steps or args.pretrain_epochs * steps_per_epoch
     optimizer = build_adamw(param_groups_weight_decay(model, 0.05), args.pretrain_lr, betas=(0.9, 0.95))
@@ -145,6 +146,8 @@ def finetune(args, init: str, seed: int, train, test, pretrained_dir: Path, laye
         model = MAESTForVideoClassification.from_pretrained(pretrained_dir, **overrides)
     else:
         model = MAESTForVideoClassification(tiny_config(args, **overrides))
+    model = model.to(args.device)
+    train_x, train_y, test_x, test_y = (tensor.to(args.device) for tensor in (train_x, train_y, test_x, test_y))
     torch.nn.init.trunc_normal_(model.classifier.weight, std=2e-5)
     torch.nn.init.zeros_(model.classifier.bias)
     steps_per_epoch = len(train_x) // args.finetune_batch_size
@@ -170,7 +173,7 @@ def finetune(args, init: str, seed: int, train, test, pretrained_dir: Path, laye
     model.eval()
     with torch.no_grad():
         logits = torch.cat([model(pixel_values=part).logits for part in test_x.split(128)])
-    metrics = classification_metrics(logits, test_y, top_k=2)
+    metrics = classification_metrics(logits.cpu(), test_y.cpu(), top_k=2)
     return {
         "init": init,
         "layer_decay": layer_decay,
@@ -243,6 +246,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--reuse_pretrained", action="store_true", help="Fine-tune from the model a previous run saved in --work_dir."
     )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where pretraining and fine-tuning run.")
     parser.add_argument("--work_dir", default="/tmp/mae_st_pretraining_helps")
     parser.add_argument("--output", default="benchmarks/results/pretraining_helps_v2.json")
     return parser.parse_args(argv)
@@ -325,6 +329,7 @@ def write_result(args, pretraining, runs, variants, start) -> dict:
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
             "python": platform.python_version(),
         },
         "total_seconds": time.time() - start,
