@@ -14,11 +14,13 @@ Training scripts pass what the run measured as a [`RunFacts`]; a fact left `None
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate import init_empty_weights
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -317,3 +319,10 @@ __all__ = [
     "file_md5",
     "find_released_checkpoint",
 ]
+
+
+def describe_hardware(num_processes: int) -> str:
+    """The hardware line of a run's card: `"8x NVIDIA H100 80GB HBM3"` or `"1 process(es) on 2 CPU cores"`."""
+    if torch.cuda.is_available():
+        return f"{num_processes}x {torch.cuda.get_device_name()}"
+    return f"{num_processes} process(es) on {os.cpu_count()} CPU cores"

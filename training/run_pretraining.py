@@ -48,7 +48,7 @@ from modeling_mae_st.data import (
     load_video_dataset,
 )
 from modeling_mae_st.hub import DEFAULT_IGNORE_PATTERNS, default_video_processor, push_to_hub, save_for_hub
-from modeling_mae_st.model_card import RunFacts, build_model_card
+from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware
 from modeling_mae_st.optimization import (
     build_adamw,
     get_warmup_cosine_schedule,
@@ -646,7 +646,7 @@ def run(argv: list[str] | None = None) -> Path:
             hyperparameters={k: run_config[k] for k in (
                 "learning_rate", "effective_batch_size", "max_train_steps", "warmup_steps", "weight_decay",
                 "max_grad_norm", "repeat_aug", "sampling_rate", "seed")},
-            hardware=f"{accelerator.num_processes} x {accelerator.device.type}",
+            hardware=describe_hardware(accelerator.num_processes),
             wall_time_seconds=train_seconds,
             pictures=[picture.name],
         )  # fmt: skip

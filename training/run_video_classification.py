@@ -40,7 +40,7 @@ from modeling_mae_st.finetuning import (
 )
 from modeling_mae_st.hub import push_to_hub, save_for_hub
 from modeling_mae_st.mixup import VideoMixup
-from modeling_mae_st.model_card import RunFacts, build_model_card
+from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware
 from modeling_mae_st.optimization import (
     build_adamw,
     get_warmup_cosine_schedule,
@@ -366,7 +366,7 @@ def run(argv: list[str] | None = None) -> dict:
             accuracy_top1=multi_view.get("top1"),
             accuracy_top5=multi_view.get("top5"),
             hyperparameters=flatten_for_tracking(resolved),
-            hardware=describe_hardware(accelerator),
+            hardware=describe_hardware(accelerator.num_processes),
             wall_time_seconds=train_seconds,
             pictures=pictures,
             base_model=model_args.model_name_or_path if not os.path.isdir(model_args.model_name_or_path) else None,
@@ -451,12 +451,6 @@ def flatten_for_tracking(nested: dict, prefix: str = "") -> dict:
         else:
             flat[name] = value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
     return flat
-
-
-def describe_hardware(accelerator: Accelerator) -> str:
-    if torch.cuda.is_available():
-        return f"{accelerator.num_processes}x {torch.cuda.get_device_name()}"
-    return f"{accelerator.num_processes} process(es) on {os.cpu_count()} CPU cores"
 
 
 def main(argv: list[str] | None = None) -> None:
