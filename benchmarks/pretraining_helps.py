@@ -1,31 +1,31 @@
 """
 Does MAE-ST pretraining help? A CPU-sized check on videos whose classes differ only in motion.
 
-1. Render clips with the package's generator (`modeling_mae_st.synthetic.render_motion_video`): a textured shape
-   over a textured background, moving left, right, up or down. No single frame tells the class.
+1. Render clips with the package's generator (`modeling_mae_st.synthetic.render_motion_video`): a shape over a
+   background, moving left, right, up or down. No single frame tells the class.
 2. Pretrain a tiny MAE-ST on unlabeled clips of the same generator (random motions of all kinds, no labels).
-3. Fine-tune a classifier on a small labeled set with the same budget (steps, batch, lr, recipe) from that
-   checkpoint and from random initialization, for several seeds; report top-1 on held-out clips.
+3. Fine-tune a classifier on small labeled sets (16, 32 and 64 clips per class) with the same budget (epochs, batch,
+   lr, recipe) from that checkpoint and from random initialization, for several seeds; report top-1 on validation
+   clips (the only clips any setting was chosen on) and on held-out test clips.
 
 Clips are rendered in memory (no encoding and decoding) so that the CPU time goes to the models. Both fine-tunings
 use the fine-tuning recipe (AdamW, warmup + cosine, mixup 0.8 / cutmix 1.0 with label smoothing 0.1, drop path,
 dropout before the head, head init std 2e-5, gradient clipping 5); the pretrained encoder is fine-tuned with each
-`--layer_decay` (default: the recipe's 0.75, and 1.0), the random one with 1.0 only, as it has nothing in its lower
-layers to preserve. Horizontal flips are not used: they would swap "left" and "right".
+`--layer_decay`, the random one with 1.0 only, as it has nothing in its lower layers to preserve. Horizontal flips are
+not used: they would swap "left" and "right".
 
-Defaults are the second attempt's configuration (benchmarks/README.md, "Pretraining helps"): clean clips
-(`--noise_amplitude 0`, `--texture_scale 4`: smooth colour fields, no per-pixel noise that nothing could predict),
-normalized-pixel targets and mask ratio 0.9 as in the paper (on clean clips both learn; norm-pix left the
-predict-the-mean plateau first), 6,000 pretraining steps of 32 clips (lr 3e-3, gradient clipping 1.0), 800
-fine-tuning steps, layer decay 0.75 (the recipe) and 1.0 for the pretrained encoder, 1 torch thread. The first
-attempt's settings were `--noise_amplitude 24 --texture_scale 1 --norm_pix_loss 0 --mask_ratio 0.75
---num_unlabeled 1024 --pretrain_steps 0 --pretrain_epochs 60 --pretrain_batch_size 64 --pretrain_lr 1.5e-3
---pretrain_clip_grad 0 --finetune_epochs 60 --threads 2`.
+Defaults are the third configuration (benchmarks/README.md, "Pretraining helps"): 8 frames of 64x64 with 2x8x8
+patches (256 tokens, so 25 visible at mask ratio 0.9), clean clips (`--noise_amplitude 0`, `--texture_scale 4`),
+normalized-pixel targets, 6,000 pretraining steps of 32 clips, 100 fine-tuning epochs. The second configuration, at
+32x32 (64 tokens, 6 visible), is `--image_size 32 --num_train_per_class 64`; there pretraining hurt. Settings were
+compared with `pretraining_helps_sweep.py` on validation clips.
 
-    python benchmarks/pretraining_helps.py                     # pretrain, then 3 seeds x (2 layer decays + scratch)
-    python benchmarks/pretraining_helps.py --inits scratch --output benchmarks/results/pretraining_helps_v2_scratch.json
-    python benchmarks/pretraining_helps.py --inits pretrained --reuse_pretrained --layer_decay 1.0 \
-        --output benchmarks/results/pretraining_helps_v2_layer_decay_1.json
+    python benchmarks/pretraining_helps.py                       # pretrain, then 3 seeds x 3 label counts x variants
+    # the README's CPU run: two processes side by side, then merged
+    python benchmarks/pretraining_helps.py --inits pretrained --layer_decay 1.0 --output pretrained.json
+    python benchmarks/pretraining_helps.py --inits scratch --output scratch.json
+    python benchmarks/pretraining_helps.py --inits pretrained --layer_decay 0.75 --reuse_pretrained --output ld075.json
+    python benchmarks/pretraining_helps.py --merge pretrained.json scratch.json ld075.json --output merged.json
 """
 
 from __future__ import annotations
@@ -91,13 +91,13 @@ def tiny_config(args, **overrides) -> MAESTConfig:
         image_size=args.image_size,
         patch_size=args.patch_size,
         num_frames=args.num_frames,
-        tubelet_size=2,
+        tubelet_size=args.tubelet_size,
         hidden_size=args.hidden_size,
         num_hidden_layers=args.num_layers,
         num_attention_heads=args.hidden_size // 32,
         intermediate_size=4 * args.hidden_size,
         decoder_hidden_size=args.hidden_size // 2,
-        decoder_num_hidden_layers=2,
+        decoder_num_hidden_layers=args.decoder_layers,
         decoder_num_attention_heads=max(args.hidden_size // 64, 1),
         decoder_intermediate_size=2 * args.hidden_size,
         pred_t_dim=args.num_frames,
@@ -138,8 +138,17 @@ def pretrain(args, clips: torch.Tensor, output_dir: Path) -> dict:
     return summary
 
 
-def finetune(args, init: str, seed: int, train, test, pretrained_dir: Path, layer_decay: float = 1.0) -> dict:
-    (train_x, train_y), (test_x, test_y) = train, test
+def evaluate_top1(model, clips: torch.Tensor, labels: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(pixel_values=part).logits for part in clips.split(128)])
+    return classification_metrics(logits.cpu(), labels.cpu(), top_k=2)["top1"]
+
+
+def finetune(
+    args, init: str, seed: int, train, validation, test, pretrained_dir: Path, layer_decay: float = 1.0
+) -> dict:
+    train_x, train_y = train
     overrides = {"num_labels": len(args.classes), "drop_path_rate": 0.1, "classifier_dropout": 0.3}
     torch.manual_seed(seed)
     if init == "pretrained":
@@ -147,7 +156,7 @@ def finetune(args, init: str, seed: int, train, test, pretrained_dir: Path, laye
     else:
         model = MAESTForVideoClassification(tiny_config(args, **overrides))
     model = model.to(args.device)
-    train_x, train_y, test_x, test_y = (tensor.to(args.device) for tensor in (train_x, train_y, test_x, test_y))
+    train_x, train_y = train_x.to(args.device), train_y.to(args.device)
     torch.nn.init.trunc_normal_(model.classifier.weight, std=2e-5)
     torch.nn.init.zeros_(model.classifier.bias)
     steps_per_epoch = len(train_x) // args.finetune_batch_size
@@ -170,15 +179,14 @@ def finetune(args, init: str, seed: int, train, test, pretrained_dir: Path, laye
             optimizer.zero_grad()
             scheduler.step()
     seconds = time.time() - start
-    model.eval()
-    with torch.no_grad():
-        logits = torch.cat([model(pixel_values=part).logits for part in test_x.split(128)])
-    metrics = classification_metrics(logits.cpu(), test_y.cpu(), top_k=2)
+    validation_top1 = evaluate_top1(model, *(t.to(args.device) for t in validation)) if validation else None
     return {
         "init": init,
         "layer_decay": layer_decay,
+        "num_train_per_class": len(train_x) // len(args.classes),
         "seed": seed,
-        "top1": metrics["top1"],
+        "validation_top1": validation_top1,
+        "top1": evaluate_top1(model, *(t.to(args.device) for t in test)) if test else None,
         "seconds": seconds,
         "steps": total,
     }
@@ -189,9 +197,11 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--inits", nargs="+", default=["pretrained", "scratch"], choices=["pretrained", "scratch"])
     parser.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), choices=MOTIONS)
-    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--patch_size", type=int, default=8)
     parser.add_argument("--num_frames", type=int, default=8)
+    parser.add_argument("--tubelet_size", type=int, default=2)
+    parser.add_argument("--decoder_layers", type=int, default=2)
     parser.add_argument("--frame_stride", type=int, default=2, help="Rendered frames per clip frame.")
     parser.add_argument("--hidden_size", type=int, default=96)
     parser.add_argument("--num_layers", type=int, default=4)
@@ -204,7 +214,9 @@ def parse_args(argv=None):
         "noise (--noise_amplitude 24) the normalized target of a patch is mostly that noise and the loss never leaves "
         "the predict-the-mean plateau; on clean clips it learns, and left the plateau before raw pixels did.",
     )
-    parser.add_argument("--render_size", type=int, default=64, help="Render at this size, then downsample.")
+    parser.add_argument(
+        "--render_size", type=int, default=64, help="Render at this size, then area-downsample to --image_size."
+    )
     parser.add_argument(
         "--texture_scale",
         type=float,
@@ -219,8 +231,26 @@ def parse_args(argv=None):
         help="Per-pixel texture noise of the generator (24: its default; 0: none). Nothing can predict that noise.",
     )
     parser.add_argument("--num_unlabeled", type=int, default=4096)
-    parser.add_argument("--num_train_per_class", type=int, default=64)
-    parser.add_argument("--num_test_per_class", type=int, default=100)
+    parser.add_argument(
+        "--num_train_per_class",
+        type=int,
+        nargs="+",
+        default=[16, 32, 64],
+        help="Labeled training clips per class; one set of fine-tunings per value (the smaller sets are prefixes of "
+        "the larger ones).",
+    )
+    parser.add_argument(
+        "--num_test_per_class",
+        type=int,
+        default=100,
+        help="Held-out test clips per class (render seed 3); 0 skips the test set, as settings are chosen on validation.",
+    )
+    parser.add_argument(
+        "--num_validation_per_class",
+        type=int,
+        default=50,
+        help="Validation clips per class (render seed 4), the only clips any setting was chosen on.",
+    )
     parser.add_argument("--pretrain_epochs", type=int, default=60)
     parser.add_argument("--pretrain_batch_size", type=int, default=32)
     parser.add_argument(
@@ -244,7 +274,15 @@ def parse_args(argv=None):
         "--threads", type=int, default=1, help="Torch threads; on a shared 2-core machine 2 threads ran 30-100x slower."
     )
     parser.add_argument(
-        "--reuse_pretrained", action="store_true", help="Fine-tune from the model a previous run saved in --work_dir."
+        "--reuse_pretrained",
+        action="store_true",
+        help="Fine-tune from the model a previous run saved in --work_dir (an error if there is none).",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RESULT",
+        help="Merge result files of processes that split one benchmark (same configuration otherwise) into --output.",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda: where pretraining and fine-tuning run.")
     parser.add_argument("--work_dir", default="/tmp/mae_st_pretraining_helps")
@@ -255,19 +293,27 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.merge:
+        return merge_results(args, args.merge)
     work_dir = Path(args.work_dir)
     start = time.time()
-    rng = np.random.default_rng(1234)
-    unlabeled = render_clips(
-        [MOTIONS[i] for i in rng.integers(len(MOTIONS), size=args.num_unlabeled)],
-        args.image_size,
-        args.num_frames,
-        args.frame_stride,
-        seed=1,
-        render_size=args.render_size,
-        texture_scale=args.texture_scale,
-        noise_amplitude=args.noise_amplitude,
-    )
+    pretrained_dir = work_dir / "pretrained"
+    reuse = "pretrained" in args.inits and args.reuse_pretrained
+    if reuse and not (pretrained_dir / "pretraining.json").is_file():
+        raise FileNotFoundError(f"--reuse_pretrained: no finished pretraining in {pretrained_dir}.")
+    unlabeled = None
+    if "pretrained" in args.inits and not reuse:
+        rng = np.random.default_rng(1234)
+        unlabeled = render_clips(
+            [MOTIONS[i] for i in rng.integers(len(MOTIONS), size=args.num_unlabeled)],
+            args.image_size,
+            args.num_frames,
+            args.frame_stride,
+            seed=1,
+            render_size=args.render_size,
+            texture_scale=args.texture_scale,
+            noise_amplitude=args.noise_amplitude,
+        )
     classes = sorted(args.classes)
 
     def labeled(per_class: int, seed: int):
@@ -285,17 +331,20 @@ def main(argv=None) -> dict:
         )
         return clips, labels
 
-    train, test = labeled(args.num_train_per_class, seed=2), labeled(args.num_test_per_class, seed=3)
+    train = labeled(max(args.num_train_per_class), seed=2)
+    test = labeled(args.num_test_per_class, seed=3) if args.num_test_per_class else None
+    validation = labeled(args.num_validation_per_class, seed=4) if args.num_validation_per_class else None
     render_seconds = time.time() - start
     print(
-        f"rendered {len(unlabeled)} unlabeled, {len(train[0])} train, {len(test[0])} test clips "
+        f"rendered {len(unlabeled) if unlabeled is not None else 0} unlabeled, {len(train[0])} train, "
+        f"{len(validation[0]) if validation else 0} "
+        f"validation, {len(test[0]) if test else 0} test clips "
         f"in {render_seconds:.0f} s"
     )
 
-    pretrained_dir = work_dir / "pretrained"
     if "pretrained" not in args.inits:
         pretraining = None
-    elif args.reuse_pretrained and (pretrained_dir / "pretraining.json").is_file():
+    elif reuse:
         pretraining = json.loads((pretrained_dir / "pretraining.json").read_text())
         print(f"reusing the pretrained model in {pretrained_dir}")
     else:
@@ -303,41 +352,89 @@ def main(argv=None) -> dict:
     variants = [("pretrained", d) for d in args.layer_decay if "pretrained" in args.inits]
     variants += [("scratch", 1.0)] if "scratch" in args.inits else []
     runs = []
-    for seed in args.seeds:
-        for init, layer_decay in variants:
-            runs.append(finetune(args, init, seed, train, test, pretrained_dir, layer_decay))
-            print(json.dumps(runs[-1]), flush=True)
-            result = write_result(args, pretraining, runs, variants, start)  # after every run: partial results survive
+    for per_class in args.num_train_per_class:
+        # Labels cycle through the classes, so the first `per_class * classes` clips hold `per_class` of each.
+        subset = tuple(tensor[: per_class * len(classes)] for tensor in train)
+        for seed in args.seeds:
+            for init, layer_decay in variants:
+                runs.append(finetune(args, init, seed, subset, validation, test, pretrained_dir, layer_decay))
+                print(json.dumps(runs[-1]), flush=True)
+                result = write_result(args, pretraining, runs, start)  # after every run: partial results survive
     print(json.dumps(result["summary"], indent=2))
     return result
 
 
-def write_result(args, pretraining, runs, variants, start) -> dict:
+def summarize(runs: list[dict]) -> dict:
     summary = {}
-    for init, layer_decay in variants:
-        name = f"{init}_layer_decay_{layer_decay}"
-        top1 = [r["top1"] for r in runs if r["init"] == init and r["layer_decay"] == layer_decay]
-        if top1:
-            summary[name] = {"mean_top1": float(np.mean(top1)), "std_top1": float(np.std(top1)), "top1": top1}
-    result = {
-        "config": vars(args),
-        "pretraining": pretraining,
-        "runs": runs,
-        "summary": summary,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-            "python": platform.python_version(),
-        },
-        "total_seconds": time.time() - start,
+    groups = sorted({(r["num_train_per_class"], r["init"], r["layer_decay"]) for r in runs})
+    for per_class, init, layer_decay in groups:
+        name = f"{per_class}_per_class/{init}_layer_decay_{layer_decay}"
+        chosen = [
+            r
+            for r in runs
+            if (r["num_train_per_class"], r["init"], r["layer_decay"]) == (per_class, init, layer_decay)
+        ]
+        for key in ("validation_top1", "top1"):
+            values = [r[key] for r in chosen if r[key] is not None]
+            if values:
+                summary.setdefault(name, {}).update(
+                    {f"mean_{key}": float(np.mean(values)), f"std_{key}": float(np.std(values)), key: values}
+                )
+    return summary
+
+
+def machine(args) -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "python": platform.python_version(),
     }
-    output = Path(args.output)
+
+
+def write_json(path: str, result: dict) -> dict:
+    output = Path(path)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def write_result(args, pretraining, runs, start) -> dict:
+    return write_json(
+        args.output,
+        {
+            "config": vars(args),
+            "pretraining": pretraining,
+            "runs": runs,
+            "summary": summarize(runs),
+            "machine": machine(args),
+            "total_seconds": time.time() - start,
+        },
+    )
+
+
+def merge_results(args, paths: list[str]) -> dict:
+    """One result from the files of processes that each ran part of the fine-tunings (e.g. scratch in one process
+    while the other pretrains); each part keeps its own configuration and wall time."""
+    parts = [json.loads(Path(path).read_text()) for path in paths]
+    pretraining = [part["pretraining"] for part in parts if part["pretraining"]]
+    # Files written before runs recorded their label count hold one count, in their configuration.
+    runs = [{"num_train_per_class": part["config"]["num_train_per_class"], **run} for part in parts for run in part["runs"]]
+    return write_json(
+        args.output,
+        {
+            "parts": [
+                {"file": str(path), "config": part["config"], "total_seconds": part["total_seconds"]}
+                for path, part in zip(paths, parts)
+            ],
+            "pretraining": pretraining[0] if pretraining else None,
+            "runs": runs,
+            "summary": summarize(runs),
+            "machine": parts[0]["machine"],
+        },
+    )
 
 
 if __name__ == "__main__":
