@@ -192,6 +192,63 @@ def finetune(
     }
 
 
+def pooled_features(model: MAESTForVideoClassification, clips: torch.Tensor) -> torch.Tensor:
+    """Frozen `(clips, hidden)` features: the classifier's pooling (mean of the patch tokens, then the norm)."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.get_video_features(part).pooler_output for part in clips.split(128)])
+
+
+def linear_probe(train_features, train_labels, eval_features, eval_labels, weight_decay: float) -> float:
+    """Top-1 of an L2-regularized logistic regression (full-batch L-BFGS) on standardized frozen features."""
+    mean, std = train_features.mean(0), train_features.std(0) + 1e-6
+    train_features, eval_features = (train_features - mean) / std, (eval_features - mean) / std
+    linear = torch.nn.Linear(train_features.shape[1], int(train_labels.max()) + 1)
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(linear(train_features), train_labels) + weight_decay * linear.weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return float((linear(eval_features).argmax(-1) == eval_labels).float().mean() * 100)
+
+
+def probe(args, train, validation, test, pretrained_dir: Path) -> dict:
+    """
+    What the frozen encoders hold before fine-tuning: mean pairwise cosine similarity of the pooled features of the
+    validation clips (near 1: every clip looks alike to the encoder) and linear-probe top-1 from the largest labeled
+    set, for the pretrained encoder and a random one (seed 0).
+    """
+    results = {}
+    for init in ("pretrained", "random"):
+        torch.manual_seed(0)
+        if init == "pretrained":
+            model = MAESTForVideoClassification.from_pretrained(pretrained_dir, num_labels=len(args.classes))
+        else:
+            model = MAESTForVideoClassification(tiny_config(args, num_labels=len(args.classes)))
+        features = {
+            name: pooled_features(model, split[0])
+            for name, split in (("train", train), ("validation", validation), ("test", test))
+            if split
+        }
+        normed = F.normalize(features["validation"], dim=-1)
+        similarity = normed @ normed.T
+        off_diagonal = similarity[~torch.eye(len(similarity), dtype=torch.bool)]
+        results[init] = {"mean_cosine_similarity": float(off_diagonal.mean()), "linear_probe": {}}
+        for weight_decay in (1e-3, 1e-2, 1e-1):
+            results[init]["linear_probe"][str(weight_decay)] = {
+                name: linear_probe(features["train"], train[1], features[name], split[1], weight_decay)
+                for name, split in (("validation", validation), ("test", test))
+                if split
+            }
+        print(init, json.dumps(results[init]), flush=True)
+    return results
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -271,12 +328,21 @@ def parse_args(argv=None):
         help="Layer-wise lr decay(s) for the pretrained encoder, one fine-tuning per value and seed (scratch: 1.0).",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="Torch threads; on a shared 2-core machine 2 threads ran 30-100x slower."
+        "--threads",
+        type=int,
+        default=1,
+        help="Torch threads; on a shared 2-core machine 2 threads ran 30-100x slower.",
     )
     parser.add_argument(
         "--reuse_pretrained",
         action="store_true",
         help="Fine-tune from the model a previous run saved in --work_dir (an error if there is none).",
+    )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="Instead of fine-tuning: cosine similarity and linear probes of the frozen pooled features of the "
+        "pretrained encoder in --work_dir and of a random one.",
     )
     parser.add_argument(
         "--merge",
@@ -349,6 +415,16 @@ def main(argv=None) -> dict:
         print(f"reusing the pretrained model in {pretrained_dir}")
     else:
         pretraining = pretrain(args, unlabeled, pretrained_dir)
+    if args.probe:
+        return write_json(
+            args.output,
+            {
+                "config": vars(args),
+                "pretraining": pretraining,
+                "probe": probe(args, train, validation, test, pretrained_dir),
+                "machine": machine(args),
+            },
+        )
     variants = [("pretrained", d) for d in args.layer_decay if "pretrained" in args.inits]
     variants += [("scratch", 1.0)] if "scratch" in args.inits else []
     runs = []
@@ -421,13 +497,15 @@ def merge_results(args, paths: list[str]) -> dict:
     parts = [json.loads(Path(path).read_text()) for path in paths]
     pretraining = [part["pretraining"] for part in parts if part["pretraining"]]
     # Files written before runs recorded their label count hold one count, in their configuration.
-    runs = [{"num_train_per_class": part["config"]["num_train_per_class"], **run} for part in parts for run in part["runs"]]
+    runs = [
+        {"num_train_per_class": part["config"]["num_train_per_class"], **run} for part in parts for run in part["runs"]
+    ]
     return write_json(
         args.output,
         {
             "parts": [
                 {"file": str(path), "config": part["config"], "total_seconds": part["total_seconds"]}
-                for path, part in zip(paths, parts)
+                for path, part in zip(paths, parts, strict=True)
             ],
             "pretraining": pretraining[0] if pretraining else None,
             "runs": runs,
