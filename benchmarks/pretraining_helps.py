@@ -192,11 +192,20 @@ def finetune(
     }
 
 
-def pooled_features(model: MAESTForVideoClassification, clips: torch.Tensor) -> torch.Tensor:
-    """Frozen `(clips, hidden)` features: the classifier's pooling (mean of the patch tokens, then the norm)."""
+def frozen_features(model: MAESTForVideoClassification, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+    """
+    Frozen features of the encoder: `pooled` `(clips, hidden)`, the classifier's pooling (mean of the patch tokens,
+    then the norm), and `tokens` `(clips, num_tokens * hidden)`, every normed patch token in place (layout kept).
+    """
     model.eval()
+    pooled, tokens = [], []
     with torch.no_grad():
-        return torch.cat([model.get_video_features(part).pooler_output for part in clips.split(128)])
+        for part in clips.split(128):
+            outputs = model.mae_st(pixel_values=part)
+            pooled.append(outputs.pooler_output)
+            hidden = outputs.last_hidden_state[:, 1:] if model.config.use_cls_token else outputs.last_hidden_state
+            tokens.append(hidden.flatten(1))
+    return {"pooled": torch.cat(pooled), "tokens": torch.cat(tokens)}
 
 
 def linear_probe(train_features, train_labels, eval_features, eval_labels, weight_decay: float) -> float:
@@ -219,9 +228,10 @@ def linear_probe(train_features, train_labels, eval_features, eval_labels, weigh
 
 def probe(args, train, validation, test, pretrained_dir: Path) -> dict:
     """
-    What the frozen encoders hold before fine-tuning: mean pairwise cosine similarity of the pooled features of the
-    validation clips (near 1: every clip looks alike to the encoder) and linear-probe top-1 from the largest labeled
-    set, for the pretrained encoder and a random one (seed 0).
+    What the frozen encoders hold before fine-tuning, for the pretrained encoder and a random one (seed 0): mean
+    pairwise cosine similarity of the pooled features of the validation clips (near 1: every clip looks alike after
+    pooling), and linear-probe top-1 from the largest labeled set, on the pooled features and on all patch tokens in
+    place.
     """
     results = {}
     for init in ("pretrained", "random"):
@@ -230,20 +240,20 @@ def probe(args, train, validation, test, pretrained_dir: Path) -> dict:
             model = MAESTForVideoClassification.from_pretrained(pretrained_dir, num_labels=len(args.classes))
         else:
             model = MAESTForVideoClassification(tiny_config(args, num_labels=len(args.classes)))
-        features = {
-            name: pooled_features(model, split[0])
-            for name, split in (("train", train), ("validation", validation), ("test", test))
-            if split
-        }
-        normed = F.normalize(features["validation"], dim=-1)
+        splits = {"train": train, "validation": validation, "test": test}
+        features = {name: frozen_features(model, split[0]) for name, split in splits.items() if split}
+        normed = F.normalize(features["validation"]["pooled"], dim=-1)
         similarity = normed @ normed.T
         off_diagonal = similarity[~torch.eye(len(similarity), dtype=torch.bool)]
-        results[init] = {"mean_cosine_similarity": float(off_diagonal.mean()), "linear_probe": {}}
-        for weight_decay in (1e-3, 1e-2, 1e-1):
-            results[init]["linear_probe"][str(weight_decay)] = {
-                name: linear_probe(features["train"], train[1], features[name], split[1], weight_decay)
-                for name, split in (("validation", validation), ("test", test))
-                if split
+        results[init] = {"mean_cosine_similarity": float(off_diagonal.mean())}
+        for kind in ("pooled", "tokens"):
+            results[init][f"linear_probe_{kind}"] = {
+                str(weight_decay): {
+                    name: linear_probe(features["train"][kind], train[1], features[name][kind], split[1], weight_decay)
+                    for name, split in splits.items()
+                    if split and name != "train"
+                }
+                for weight_decay in (1e-3, 1e-2, 1e-1)
             }
         print(init, json.dumps(results[init]), flush=True)
     return results
