@@ -71,7 +71,14 @@ class FinetuningArguments:
     weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (official: 0.05)."})
     adam_beta1: float = field(default=0.9)
     adam_beta2: float = field(default=0.999)
-    layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay (official: 0.75)."})
+    layer_decay: float = field(
+        default=0.75,
+        metadata={
+            "help": "Layer-wise lr decay (official: 0.75, for ViT-L). It lowers the lr of every encoder block, the top "
+            "one included; on the 4-block model of benchmarks/pretraining_helps.py, 1.0 fine-tuned the pretrained "
+            "encoder far better (98.3%% against 87.8%% top-1), so compare both on a validation split for small models."
+        },
+    )
     max_grad_norm: float = field(default=5.0, metadata={"help": "Gradient clipping (official: 5.0); 0 disables."})
     mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (official: 0.8); 0 disables."})
     cutmix: float = field(default=1.0, metadata={"help": "CutMix alpha (official: 1.0); 0 disables."})
