@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -383,11 +385,12 @@ class VideoClipTransform:
     def __init__(self, processor: MAESTVideoProcessor):
         self.processor = processor
 
-    def __call__(self, batch: Mapping[str, list]) -> dict[str, list]:
+    def __call__(self, batch: Mapping[str, list], rngs: Sequence[random.Random] | None = None) -> dict[str, list]:
+        """`rngs`: one source of random choices per video (default: drawn from torch's global generator)."""
         output: dict[str, list] = {"pixel_values": [], "video_name": [], "decode_error": []}
-        for video in batch[VIDEO_COLUMN]:
+        for position, video in enumerate(batch[VIDEO_COLUMN]):
             try:
-                clips, error = self.processor.process_video(video), None
+                clips, error = self.processor.process_video(video, rng=rngs[position] if rngs else None), None
             except VideoDecodingError as err:
                 logger.warning("Skipping video %s: %s", err.video, err.reason)
                 clips, error = None, err.reason
@@ -397,6 +400,40 @@ class VideoClipTransform:
         if LABEL_COLUMN in batch:
             output["labels"] = list(batch[LABEL_COLUMN])
         return output
+
+
+def example_seed(*keys: int) -> int:
+    """A 63-bit seed from a tuple of non-negative integers (numpy's `SeedSequence` mixes them well)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class IndexSeededVideoDataset(torch.utils.data.Dataset):
+    """
+    Map-style view of a `datasets.Dataset` whose item `index` is [`VideoClipTransform`]'s output for that video, with
+    every random choice (clip windows, crops, flips, RandAugment, erasing) drawn from a generator seeded by
+    `(seed, epoch, index)`, not from torch's global generator or a worker's. The clips of a video therefore depend
+    neither on which worker decodes it nor on what ran before, and a run resumed mid-epoch sees exactly the clips the
+    uninterrupted run saw, with or without DataLoader workers. Call `set_epoch` before each pass (workers are started
+    per pass, so they pick it up).
+    """
+
+    def __init__(self, dataset: datasets.Dataset, processor: MAESTVideoProcessor, seed: int):
+        self.dataset = dataset
+        self.transform = VideoClipTransform(processor)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.dataset[int(index)]
+        rng = random.Random(example_seed(self.seed, self.epoch, int(index)))
+        output = self.transform({key: [value] for key, value in row.items()}, rngs=[rng])
+        return {key: values[0] for key, values in output.items()}
 
 
 def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bool = True) -> dict[str, Any]:
@@ -517,9 +554,11 @@ def build_video_dataloader(
         batch_size: videos per batch (a training batch holds `batch_size * repeat_aug` clips).
         shuffle: shuffle the videos; default: in training. A streaming dataset is shuffled with a buffer of
             `shuffle_buffer_size` examples.
-        num_workers: worker processes (official: 10). Each worker draws its random choices from torch's generator,
-            which the DataLoader seeds per worker; with `num_workers=0`, seed torch's global generator instead.
-        seed: seed of the shuffling and of the workers' random choices.
+        num_workers: worker processes (official: 10).
+        seed: seed of the shuffling and, in training, of the augmentation: each video's random choices come from
+            `(seed, epoch, index)` through [`IndexSeededVideoDataset`] (call `dataloader.dataset.set_epoch` before
+            each pass), so they do not depend on the workers. Without a seed (or for a streaming dataset) they come
+            from torch's generator: the workers' (which the DataLoader seeds) or, with `num_workers=0`, the global one.
         drop_last: drop a last incomplete batch; default: in training (as the official pretraining).
         flatten_clips: see [`collate_video_clips`]; default: flatten unless evaluating several views per video.
         pin_memory: page-lock batches for faster host-to-GPU copies (official: on).
@@ -540,6 +579,8 @@ def build_video_dataloader(
             dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
         dataset = dataset.map(transform, batched=True, batch_size=1, remove_columns=dataset.column_names)
         shuffle = False  # the iterable dataset shuffles itself
+    elif training and seed is not None:
+        dataset = IndexSeededVideoDataset(dataset, processor, seed)
     else:
         dataset = dataset.with_transform(transform)
     return DataLoader(
@@ -560,10 +601,12 @@ __all__ = [
     "VIDEO_COLUMN",
     "VIDEO_EXTENSIONS",
     "BadVideoTracker",
+    "IndexSeededVideoDataset",
     "TooManyBadVideosError",
     "VideoClipTransform",
     "build_video_dataloader",
     "collate_video_clips",
+    "example_seed",
     "get_label_names",
     "label_mappings",
     "load_video_dataset",

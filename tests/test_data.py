@@ -11,6 +11,7 @@ import torch
 
 from modeling_mae_st.data import (
     BadVideoTracker,
+    IndexSeededVideoDataset,
     TooManyBadVideosError,
     VideoClipTransform,
     build_video_dataloader,
@@ -190,6 +191,32 @@ def test_dataloader_workers_are_reproducible_with_a_seed(synthetic_dataset_dir, 
     (first, first_labels), (again, again_labels) = run(0), run(0)
     assert torch.equal(first, again) and torch.equal(first_labels, again_labels)
     assert not torch.equal(first, run(1)[0])
+
+
+def test_augmentation_depends_on_seed_epoch_and_index_only(synthetic_dataset_dir, small_processor):
+    dataset = load_video_folder(synthetic_dataset_dir)["train"]
+    processor = small_processor.with_settings(
+        mode="train", repeat_aug=2, do_rand_augment=True, do_random_erasing=True, random_erasing_prob=1.0
+    )
+    seeded = build_video_dataloader(dataset, processor, batch_size=2, num_workers=0, seed=3).dataset
+    assert isinstance(seeded, IndexSeededVideoDataset)
+
+    def clips(epoch, order, global_seed):
+        seeded.set_epoch(epoch)
+        torch.manual_seed(global_seed)
+        return {index: seeded[index]["pixel_values"] for index in order}
+
+    first = clips(0, (0, 1, 2), global_seed=0)
+    again = clips(0, (2, 0, 1), global_seed=1)  # another order and another global state: the same clips
+    assert all(torch.equal(first[index], again[index]) for index in first)
+    next_epoch = clips(1, (0, 1, 2), global_seed=0)
+    assert not any(torch.equal(first[index], next_epoch[index]) for index in first)
+    # and the global generator, which dropout and mixup draw from, is left alone
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    seeded[0]
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_multi_view_eval_loader_keeps_views_per_video(synthetic_dataset_dir, small_processor):

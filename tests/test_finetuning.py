@@ -20,7 +20,6 @@ from modeling_mae_st.evaluation import (
 from modeling_mae_st.mixup import VideoMixup, smooth_one_hot
 from mae_st_training import run_video_classification as script
 
-from conftest import TINY
 
 
 def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:
@@ -152,9 +151,13 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretra
     assert "model-index" in card and f"value: {round(results['multi_view']['top1'], 2)}" in card
 
 
-def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(tiny_pretrained, motion_videos, tmp_path):
-    # With DataLoader workers the augmentation runs in seeded workers and the checkpoint restores the main RNG.
-    common = ("--checkpointing_steps", "4", "--preprocessing_num_workers", "1", "--eval_every_epoch", "false",
+@pytest.mark.parametrize("num_workers", ["0", "1"])
+def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(
+    tiny_pretrained, motion_videos, tmp_path, num_workers
+):
+    # Each video's augmentation is seeded by (seed, epoch, index), in the main process as in workers; the checkpoint
+    # restores the RNG that dropout, drop path and mixup draw from.
+    common = ("--checkpointing_steps", "4", "--preprocessing_num_workers", num_workers, "--eval_every_epoch", "false",
               "--num_temporal_views", "1", "--num_spatial_crops", "1")  # fmt: skip
     script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common))
     script.run(

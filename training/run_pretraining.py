@@ -43,8 +43,9 @@ from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.configuration_mae_st import PRESETS
 from modeling_mae_st.data import (
     BadVideoTracker,
-    VideoClipTransform,
+    IndexSeededVideoDataset,
     collate_video_clips,
+    example_seed,
     load_video_dataset,
 )
 from modeling_mae_st.hub import DEFAULT_IGNORE_PATTERNS, default_video_processor, push_to_hub, save_for_hub
@@ -265,35 +266,6 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class IndexSeededClipTransform(VideoClipTransform):
-    """
-    [`VideoClipTransform`] whose random choices for a video (clip windows, crops, flips) depend only on
-    `(seed, epoch, dataset index)`, not on which worker decodes it or what it decoded before. A run resumed mid-epoch
-    therefore sees exactly the clips the uninterrupted run saw. Set `epoch` before each pass (workers are started
-    per pass, so they pick it up).
-    """
-
-    def __init__(self, processor, seed: int):
-        super().__init__(processor)
-        self.seed = seed
-        self.epoch = 0
-
-    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        outputs: dict[str, list] = {}
-        for row, index in enumerate(batch["index"]):
-            example = {key: values[row : row + 1] for key, values in batch.items() if key != "index"}
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(example_seed(self.seed, self.epoch, index))
-                for key, values in super().__call__(example).items():
-                    outputs.setdefault(key, []).extend(values)
-        return outputs
-
-
-def example_seed(*keys: int) -> int:
-    """A 63-bit seed from a tuple of non-negative integers (numpy's SeedSequence mixes them well)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
 def collate_with_names(examples: list[dict]) -> dict:
     """[`collate_video_clips`], plus `video_names`: the videos that made it into the batch."""
     batch = collate_video_clips(examples)
@@ -431,9 +403,8 @@ def run(argv: list[str] | None = None) -> Path:
         train_dataset = train_dataset.select(range(len(visualization_videos), len(train_dataset)))
     if len(train_dataset) == 0:
         raise ValueError(f"The {data_args.train_split!r} split of {data_args.dataset_name} has no videos to train on.")
-    train_dataset = train_dataset.add_column("index", list(range(len(train_dataset))))
-    clip_transform = IndexSeededClipTransform(train_processor, seed=training_args.seed)
-    train_dataset.set_transform(clip_transform)
+    # Each video's clips depend only on (seed, pass, index): a resumed run sees the clips the uninterrupted one saw.
+    train_dataset = IndexSeededVideoDataset(train_dataset, train_processor, seed=training_args.seed)
     train_dataloader = DataLoader(
         train_dataset,
         batch_size=training_args.per_device_train_batch_size,
@@ -534,7 +505,7 @@ def run(argv: list[str] | None = None) -> Path:
     model.train()
     for video_pass in range(start_step // steps_per_pass, math.ceil(max_train_steps / steps_per_pass)):
         train_dataloader.set_epoch(video_pass)
-        clip_transform.epoch = video_pass
+        train_dataset.set_epoch(video_pass)
         # batches of this pass already trained on (a resumed run skips them without decoding)
         batches_done = progress.completed_steps - video_pass * steps_per_pass
         batches_done *= training_args.gradient_accumulation_steps

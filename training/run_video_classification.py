@@ -246,11 +246,6 @@ def run(argv: list[str] | None = None) -> dict:
         checkpoint = resolve_checkpoint(train_args.resume_from_checkpoint, output_dir)
         accelerator.load_state(str(checkpoint))
         resumed_rng_state = torch.random.get_rng_state()
-        if data_args.preprocessing_num_workers == 0:
-            logger.warning(
-                "Resuming with --preprocessing_num_workers 0: the augmentation then shares the main random stream "
-                "with the model, so the resumed run is close to, but not bit-identical with, an uninterrupted one."
-            )
         completed_steps = int(json.loads((checkpoint / "progress.json").read_text())["completed_steps"])
         starting_epoch, steps_into_epoch = divmod(completed_steps, steps_per_epoch)
         batches_to_skip = steps_into_epoch * train_args.gradient_accumulation_steps
@@ -272,9 +267,9 @@ def run(argv: list[str] | None = None) -> dict:
         model.train()
         batches = iter_epoch(train_dataloader, train_args.seed + epoch)
         if batches_to_skip:
-            # Resuming inside an epoch: decode and drop the batches already trained on, so that the shuffling and
-            # the augmentation streams line up with the interrupted run, then restore the checkpoint's RNG state
-            # (which the data pipeline may have drawn from with num_workers=0).
+            # Resuming inside an epoch: drop the batches already trained on (the augmentation is seeded per video,
+            # so the rest match the interrupted run's), then restore the checkpoint's RNG state, which a streaming
+            # dataset's augmentation draws from with num_workers=0.
             for _ in range(batches_to_skip):
                 next(batches)
             torch.random.set_rng_state(resumed_rng_state)
