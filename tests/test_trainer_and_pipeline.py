@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import TrainingArguments, pipeline
 
 from mae_st_training import run_video_classification_trainer as trainer_script
@@ -75,6 +76,8 @@ def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_
     )
     state = json.loads((tmp_path / "trainer_state.json").read_text())
     assert state["global_step"] == 6 and "eval_top1" in resumed
+    full, again = load_file(output / "model.safetensors"), load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(full[name], again[name]) for name in full)
 
 
 def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_video):
