@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
+from accelerate.state import AcceleratorState, GradientState, PartialState
 from safetensors.torch import load_file
 
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
@@ -138,6 +139,20 @@ def test_learning_rate_scales_linearly_with_the_video_batch():
 # ---------------------------------------------------------------------------------------------------------------
 # run_pretraining.py
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def test_too_few_visible_tokens_are_warned_about(caplog):
+    AcceleratorState._reset_state(reset_partial_state=True)
+    PartialState()  # the script's logger is Accelerate's, which needs a state
+    with caplog.at_level(logging.WARNING):
+        assert run_pretraining.warn_if_few_visible_tokens(64, 0.9) == 6  # the official int(64 * 0.1)
+    assert "sees 6 of 64 tokens" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert run_pretraining.warn_if_few_visible_tokens(1568, 0.9) == 156  # the paper's clips
+        assert run_pretraining.warn_if_few_visible_tokens(256, 0.9) == 25  # the quick start's
+    assert caplog.text == ""
+    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_unknown_preset_fails_before_any_work(tmp_path, video_dir):
