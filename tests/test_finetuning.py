@@ -21,7 +21,6 @@ from modeling_mae_st.mixup import VideoMixup, smooth_one_hot
 from mae_st_training import run_video_classification as script
 
 
-
 def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:
     return [
         "--model_name_or_path", str(pretrained), "--train_dir", str(data / "train"),

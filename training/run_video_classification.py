@@ -245,7 +245,6 @@ def run(argv: list[str] | None = None) -> dict:
     if train_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(train_args.resume_from_checkpoint, output_dir)
         accelerator.load_state(str(checkpoint))
-        resumed_rng_state = torch.random.get_rng_state()
         completed_steps = int(json.loads((checkpoint / "progress.json").read_text())["completed_steps"])
         starting_epoch, steps_into_epoch = divmod(completed_steps, steps_per_epoch)
         batches_to_skip = steps_into_epoch * train_args.gradient_accumulation_steps
@@ -265,15 +264,8 @@ def run(argv: list[str] | None = None) -> dict:
     start_time = time.time()
     for epoch in range(starting_epoch, num_train_epochs):
         model.train()
-        batches = iter_epoch(train_dataloader, train_args.seed + epoch)
-        if batches_to_skip:
-            # Resuming inside an epoch: drop the batches already trained on (the augmentation is seeded per video,
-            # so the rest match the interrupted run's), then restore the checkpoint's RNG state, which a streaming
-            # dataset's augmentation draws from with num_workers=0.
-            for _ in range(batches_to_skip):
-                next(batches)
-            torch.random.set_rng_state(resumed_rng_state)
-            batches_to_skip = 0
+        batches = iter_epoch(accelerator, train_dataloader, train_args.seed + epoch, batches_to_skip)
+        batches_to_skip = 0
         running_loss = torch.zeros((), device=accelerator.device)
         for batch in batches:
             bad_videos.update(batch)  # logs and counts undecodable videos; raises past max_bad_video_fraction
@@ -393,10 +385,12 @@ def count_skipped(accelerator: Accelerator, tracker: BadVideoTracker) -> int:
     return int(accelerator.reduce(torch.tensor(tracker.num_skipped, device=accelerator.device), "sum"))
 
 
-def iter_epoch(dataloader, seed: int):
+def iter_epoch(accelerator: Accelerator, dataloader, seed: int, skip_batches: int = 0):
     """
     Iterate one epoch with the shuffling and the workers' random streams drawn from `seed` (the run's seed plus the
-    epoch), whatever happened before: a resumed run reproduces each epoch exactly.
+    epoch), whatever happened before: a resumed run reproduces each epoch exactly. `skip_batches`: the batches of
+    this epoch already trained on, passed over without decoding them (the augmentation is seeded per video, so the
+    rest are the interrupted run's); a streaming dataset reads and drops them.
     """
     for generator in (
         getattr(dataloader, "generator", None),
@@ -407,6 +401,8 @@ def iter_epoch(dataloader, seed: int):
     for target in (dataloader, getattr(dataloader, "sampler", None), getattr(dataloader, "dataset", None)):
         if hasattr(target, "set_epoch"):
             target.set_epoch(seed)
+    if skip_batches:
+        dataloader = accelerator.skip_first_batches(dataloader, skip_batches)  # shares the seeded sampler
     return iter(dataloader)
 
 
