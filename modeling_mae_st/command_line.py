@@ -1,0 +1,92 @@
+"""
+How every console command (`mae-st-*`) reports a user's mistake: one line, `<prog>: error: <cause>`, exit status 2, as
+argparse does for a bad flag, while a real bug keeps its traceback.
+
+A command parses its arguments first (so that `--help` and argparse's own errors never import torch), then runs its
+work inside [`exit_on_user_error`]:
+
+```python
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from modeling_mae_st.command_line import UsageError, exit_on_user_error
+
+    with exit_on_user_error():
+        if args.num_frames < 1:
+            raise UsageError(f"--num_frames must be at least 1, got {args.num_frames}")
+        ...
+```
+
+A user's mistake is a [`UsageError`] (a flag combination or value argparse cannot check), a file the user named that is
+missing or unreadable (`FileNotFoundError`, `NotADirectoryError`, `IsADirectoryError`, `PermissionError` with a file
+name), or one of the package's errors about the user's inputs, which already name the file and the cause:
+`VideoDecodingError`, `CheckpointConversionError`, `TooManyBadVideosError`.
+
+This module imports nothing heavy, so it adds nothing to a command's start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+EXIT_USAGE = 2  # argparse's exit status for a command-line mistake
+
+# The package's errors about a user's inputs, as (module, class name). They are looked up in `sys.modules` when an
+# error is caught: an exception of one of these classes can only have been raised once its module was imported, and
+# looking them up lazily keeps torch out of this module.
+PACKAGE_USER_ERRORS = (
+    ("modeling_mae_st.video_decoding", "VideoDecodingError"),
+    ("modeling_mae_st.convert_official_checkpoint", "CheckpointConversionError"),
+    ("modeling_mae_st.data", "TooManyBadVideosError"),
+)
+
+# Errors about a file the user named; only reported as a user's mistake when the error carries the file name.
+FILE_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+class UsageError(ValueError):
+    """A user's mistake that argparse cannot see: a flag's value or a combination of flags; the message names them."""
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """
+    The one-line message for `error` if it is a user's mistake, else `None` (a bug: keep its traceback).
+
+    Multi-line messages are joined into one line.
+    """
+    if isinstance(error, FILE_ERRORS) and error.filename is not None:
+        return f"{error.strerror or type(error).__name__}: {error.filename}"
+    user_errors = [UsageError]
+    for module_name, class_name in PACKAGE_USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            user_errors.append(getattr(module, class_name))
+    if isinstance(error, tuple(user_errors)):
+        return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+    return None
+
+
+@contextmanager
+def exit_on_user_error(prog: str | None = None) -> Iterator[None]:
+    """
+    Turn a user's mistake raised inside the block into `<prog>: error: <one line>` on stderr and exit status 2.
+
+    Args:
+        prog: the command's name in the message; the running program's name (`sys.argv[0]`, as argparse) by default.
+
+    Raises:
+        SystemExit: with status 2, for a user's mistake (see [`user_error_message`]). Any other exception propagates
+            unchanged, with its traceback.
+    """
+    try:
+        yield
+    except Exception as error:
+        message = user_error_message(error)
+        if message is None:
+            raise
+        sys.stdout.flush()
+        print(f"{prog or Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None

@@ -1,0 +1,32 @@
+"""The console commands' shared report of a user's mistake: one line, exit status 2; a bug keeps its traceback."""
+
+import pytest
+
+from modeling_mae_st.command_line import UsageError, exit_on_user_error
+from modeling_mae_st.video_decoding import VideoDecodingError
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (UsageError("--num_frames must be at least 1, got 0"), "--num_frames must be at least 1, got 0"),
+        (
+            VideoDecodingError("clip.mp4", "no video stream\n(decord and PyAV)"),
+            "Cannot decode video clip.mp4: no video stream (decord and PyAV)",
+        ),
+        (FileNotFoundError(2, "No such file or directory", "missing.pt"), "No such file or directory: missing.pt"),
+    ],
+)
+def test_a_users_mistake_is_one_line_and_exit_status_2(capsys, error, expected):
+    with pytest.raises(SystemExit) as exit_info, exit_on_user_error("mae-st-test"):
+        raise error
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith(f"mae-st-test: error: {expected}")
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("error", [KeyError("pos_embed"), FileNotFoundError("no file name"), ValueError("bug")])
+def test_a_bug_keeps_its_exception(error):
+    with pytest.raises(type(error)), exit_on_user_error("mae-st-test"):
+        raise error
