@@ -38,8 +38,9 @@ import torch
 
 from .configuration_mae_st import PRESETS, MAESTConfig
 from .hub import default_video_processor, push_to_hub, save_for_hub
-from .model_card import build_model_card, find_released_checkpoint
+from .model_card import build_model_card
 from .modeling_mae_st import MAESTForPreTraining, MAESTForVideoClassification, MAESTModel, MAESTPreTrainedModel
+from .released_checkpoints import find_released_checkpoint
 
 
 logger = logging.getLogger(__name__)

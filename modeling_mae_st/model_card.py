@@ -4,8 +4,9 @@ Model cards for MAE-ST repositories, built with `huggingface_hub.ModelCard` from
 Three kinds:
 
 - `"pretrained"`: what our pretraining writes (a [`MAESTForPreTraining`] trained here);
-- `"converted"`: a released official checkpoint converted with `convert_official_checkpoint` (license
-  cc-by-nc-4.0 like the originals; the paper's accuracy, marked as reported and not measured here);
+- `"converted"`: a released official checkpoint converted with `convert_official_checkpoint`; its facts (file,
+  license as published, the accuracy published for it with its source and views) come from
+  [`~modeling_mae_st.released_checkpoints.ReleasedCheckpoint`];
 - `"classifier"`: a fine-tuned [`MAESTForVideoClassification`].
 
 Training scripts pass what the run measured as a [`RunFacts`]; a fact left `None` is left out of the card.
@@ -13,7 +14,6 @@ Training scripts pass what the run measured as a [`RunFacts`]; a fact left `None
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from accelerate import init_empty_weights
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .configuration_mae_st import PRESETS, MAESTConfig
+from .released_checkpoints import ReleasedCheckpoint
 
 
 TEMPLATE_PATH = Path(__file__).resolve().parent / "templates" / "model_card.md"
@@ -39,95 +40,6 @@ CITATION = """@article{feichtenhofer2022masked,
 TAGS = ["video", "mae-st", "masked-autoencoder", "self-supervised-learning", "vision-transformer"]
 
 
-@dataclass(frozen=True)
-class ReleasedCheckpoint:
-    """
-    One officially released MAE-ST pretraining checkpoint.
-
-    Args:
-        name: the Hub name we give the converted model, e.g. `"mae-st-vit-l-k400-pyslowfast"`.
-        preset: `"vit-b"`, `"vit-l"` or `"vit-h"`.
-        dataset: pretraining data, e.g. `"Kinetics-400"`.
-        url: the official download link.
-        codebase: `"PySlowFast"` (MODEL_ZOO of projects/mae) or `"mae_st"` (facebookresearch/mae_st README).
-        md5_prefix: the md5 prefix the official README publishes, `None` where it publishes none.
-        reported_top1: Kinetics-400 top-1 (%) after fine-tuning, 16x4 clips, as the paper and model zoo report it;
-            `None` where no number is published for this file.
-        aliases: other official links to the same file (same md5 prefix).
-    """
-
-    name: str
-    preset: str
-    dataset: str
-    url: str
-    codebase: str
-    md5_prefix: str | None
-    reported_top1: float | None
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-    @property
-    def convert_command(self) -> str:
-        return (
-            f"mae-st-convert --checkpoint {self.filename} --output_dir {self.name}"
-        )
-
-
-_PYSLOWFAST = "https://dl.fbaipublicfiles.com/pyslowfast/masked_models/"
-_MAE_ST = "https://dl.fbaipublicfiles.com/video-mae/pretrain/"
-_MAE_ST_ALIAS = "https://dl.fbaipublicfiles.com/mae_st/pretrain/"
-
-# PySlowFast projects/mae/README.md (Kinetics-400 table) and facebookresearch/mae_st README.md / FINETUNE.md. The
-# mae_st files are "converted from the PySlowFast codebase", 90% mask ratio, 1600 effective epochs.
-RELEASED_CHECKPOINTS: tuple[ReleasedCheckpoint, ...] = (
-    ReleasedCheckpoint("mae-st-vit-b-k400-pyslowfast", "vit-b", "Kinetics-400",
-                       _PYSLOWFAST + "VIT_B_16x4_MAE_PT.pyth", "PySlowFast", None, 81.3),
-    ReleasedCheckpoint("mae-st-vit-l-k400-pyslowfast", "vit-l", "Kinetics-400",
-                       _PYSLOWFAST + "VIT_L_16x4_MAE_PT.pyth", "PySlowFast", None, 84.8),
-    ReleasedCheckpoint("mae-st-vit-h-k400-pyslowfast", "vit-h", "Kinetics-400",
-                       _PYSLOWFAST + "VIT_H_16x4_MAE_PT_400e_85.1.pyth", "PySlowFast", None, 85.1),
-    ReleasedCheckpoint("mae-st-vit-l-k400", "vit-l", "Kinetics-400", _MAE_ST + "mae_pretrain_vit_large_k400.pth",
-                       "mae_st", "edf3a5", 84.8, (_MAE_ST_ALIAS + "vit_l/k400_400ep_rep4_mr9_16x4.pyth",)),
-    ReleasedCheckpoint("mae-st-vit-h-k400", "vit-h", "Kinetics-400", _MAE_ST + "mae_pretrain_vit_huge_k400.pth",
-                       "mae_st", "3d7f64", 85.1, (_MAE_ST_ALIAS + "vit_h/k400_400ep_rep4_mr9_16x4.pyth",)),
-    ReleasedCheckpoint("mae-st-vit-l-k600", "vit-l", "Kinetics-600", _MAE_ST + "mae_pretrain_vit_large_k600.pth",
-                       "mae_st", "9a9645", None, (_MAE_ST_ALIAS + "vit_l/k600_400ep_rep4_mr9_16x4.pyth",)),
-    ReleasedCheckpoint("mae-st-vit-h-k600", "vit-h", "Kinetics-600", _MAE_ST + "mae_pretrain_vit_huge_k600.pth",
-                       "mae_st", "27495e", None, (_MAE_ST_ALIAS + "vit_h/k600_400ep_rep4_mr9_16x4.pyth",)),
-    ReleasedCheckpoint("mae-st-vit-l-k700", "vit-l", "Kinetics-700", _MAE_ST + "mae_pretrain_vit_large_k700.pth",
-                       "mae_st", "cdbada", None, (_MAE_ST_ALIAS + "vit_l/k700_400ep_rep4_mr9_16x4.pyth",)),
-    ReleasedCheckpoint("mae-st-vit-h-k700", "vit-h", "Kinetics-700", _MAE_ST + "mae_pretrain_vit_huge_k700.pth",
-                       "mae_st", "4c4e3c", None, (_MAE_ST_ALIAS + "vit_h/k700_400ep_rep4_mr9_16x4.pyth",)),
-)
-
-
-def file_md5(path: str | Path, chunk_size: int = 1 << 22) -> str:
-    """Hex md5 of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def find_released_checkpoint(path: str | Path, md5: str | None = None) -> ReleasedCheckpoint | None:
-    """
-    The release a local file is, or `None`: by the published md5 prefix first (the mae_st alias links share one file
-    name across sizes), then by a file name unique to one release. `md5` is computed from `path` when not given and a
-    published prefix exists to compare with.
-    """
-    md5 = md5 or file_md5(path)
-    for release in RELEASED_CHECKPOINTS:
-        if release.md5_prefix and md5.startswith(release.md5_prefix):
-            return release
-    name = Path(path).name
-    matches = [r for r in RELEASED_CHECKPOINTS if r.md5_prefix is None and r.filename == name]
-    return matches[0] if len(matches) == 1 else None
-
-
 @dataclass
 class RunFacts:
     """
@@ -139,10 +51,10 @@ class RunFacts:
         num_train_videos: videos in the training split.
         eval_dataset: data the accuracy was measured on (defaults to `dataset`), and `eval_split`.
         loss_history: training loss at regular steps; the card summarises it (first, last, lowest, ten points).
-        loss_first, loss_last: used when there is no `loss_history`.
         accuracy_top1, accuracy_top5: in percent (0-100).
         hyperparameters: name -> value, printed as a table.
         hardware: e.g. `"1x NVIDIA H100 80GB"`, `"2 CPU cores"`.
+        mixed_precision: Accelerate's `mixed_precision` of the run (`"no"`, `"fp16"`, `"bf16"`, `"fp8"`).
         wall_time_seconds: training time.
         pictures: file names (relative to the repository) shown in the card, e.g. the reconstruction grid.
         base_model: Hub id of the pretrained model a classifier was fine-tuned from.
@@ -154,12 +66,11 @@ class RunFacts:
     eval_dataset: str | None = None
     eval_split: str = "validation"
     loss_history: Sequence[float] | None = None
-    loss_first: float | None = None
-    loss_last: float | None = None
     accuracy_top1: float | None = None
     accuracy_top5: float | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     hardware: str | None = None
+    mixed_precision: str | None = None
     wall_time_seconds: float | None = None
     pictures: Sequence[str] = ()
     base_model: str | None = None
@@ -168,9 +79,7 @@ class RunFacts:
         """`first`, `last`, `lowest` and up to ten evenly spaced `(index, loss)` points, or `None` without losses."""
         history = list(self.loss_history or [])
         if not history:
-            if self.loss_first is None and self.loss_last is None:
-                return None
-            return {"first": self.loss_first, "last": self.loss_last, "lowest": None, "points": []}
+            return None
         count = min(10, len(history))
         indices = sorted({round(i * (len(history) - 1) / max(count - 1, 1)) for i in range(count)})
         return {
@@ -216,8 +125,9 @@ def build_model_card(
         repo_id: the Hub id the card shows in its loading snippet, e.g. `"me/mae-st-vit-b-k400"`.
         run: what the run measured (pretraining or fine-tuning); absent facts are left out.
         release: for `"converted"`, the [`ReleasedCheckpoint`] the weights came from (required).
-        license: defaults to `"cc-by-nc-4.0"` for converted releases (the originals' license) and `"apache-2.0"`
-            otherwise; set it to your data's terms when they are stricter.
+        license: defaults to the release's `hub_license` for converted releases (the license published for the
+            weights, `"unknown"` where none is) and `"apache-2.0"` otherwise; set it to your data's or base model's
+            terms when they are stricter.
 
     Returns:
         A `huggingface_hub.ModelCard`; `card.save(folder / "README.md")` or pass it to
@@ -238,7 +148,7 @@ def build_model_card(
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="video-classification" if kind == "classifier" else "feature-extraction",
-        license=license or ("cc-by-nc-4.0" if kind == "converted" else "apache-2.0"),
+        license=license or (release.hub_license if release else "apache-2.0"),
         tags=TAGS + ([kind] if kind != "classifier" else ["video-classification"]),
         datasets=datasets,
         base_model=run.base_model,
@@ -259,6 +169,7 @@ def build_model_card(
         run=run,
         loss=run.loss_summary(),
         wall_time=_format_duration(run.wall_time_seconds),
+        precision=describe_precision(run.mixed_precision) if run.mixed_precision else None,
         auto_class=auto_class,
         paper_url=PAPER_URL,
         citation=CITATION,
@@ -268,18 +179,21 @@ def build_model_card(
 def _eval_results(
     kind: str, dataset: str | None, run: RunFacts, release: ReleasedCheckpoint | None
 ) -> list[EvalResult]:
-    if release is not None and release.reported_top1 is not None:
+    if release is not None and release.accuracy is not None:
+        published = release.accuracy
         return [
             EvalResult(
                 task_type="video-classification",
-                dataset_type="kinetics-400",
-                dataset_name="Kinetics-400 (after fine-tuning; reported in the paper, not measured here)",
+                dataset_type=published.dataset.lower(),
+                dataset_name=(
+                    f"{published.dataset} (after fine-tuning, {published.views}; published, not measured here)"
+                ),
                 metric_type="accuracy",
                 metric_name="top-1 accuracy",
-                metric_value=release.reported_top1,
+                metric_value=published.top1,
                 verified=False,
-                source_name=f"Feichtenhofer et al. 2022 / {release.codebase}",
-                source_url=PAPER_URL,
+                source_name=published.source,
+                source_url=published.source_url,
             )
         ]
     if kind != "classifier":
@@ -310,15 +224,15 @@ def _format_duration(seconds: float | None) -> str | None:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-__all__ = [
-    "CARD_KINDS",
-    "RELEASED_CHECKPOINTS",
-    "ReleasedCheckpoint",
-    "RunFacts",
-    "build_model_card",
-    "file_md5",
-    "find_released_checkpoint",
-]
+def describe_precision(mixed_precision: str) -> str:
+    """
+    What a run's log and card say about its precision, from Accelerate's `mixed_precision` (`"no"`, `"fp16"`,
+    `"bf16"`, `"fp8"`). The official recipes train in fp32 (mae_st FINETUNE.md `--fp32`; PySlowFast's
+    `TRAIN.MIXED_PRECISION` is off by default and in the fine-tuning configs), so a mixed-precision run says so.
+    """
+    if mixed_precision == "no":
+        return "fp32 (no mixed precision), as the official recipes"
+    return f"{mixed_precision} mixed precision (the official recipes train in fp32)"
 
 
 def describe_hardware(num_processes: int) -> str:
@@ -326,3 +240,12 @@ def describe_hardware(num_processes: int) -> str:
     if torch.cuda.is_available():
         return f"{num_processes}x {torch.cuda.get_device_name()}"
     return f"{num_processes} process(es) on {os.cpu_count()} CPU cores"
+
+
+__all__ = [
+    "CARD_KINDS",
+    "RunFacts",
+    "build_model_card",
+    "describe_hardware",
+    "describe_precision",
+]

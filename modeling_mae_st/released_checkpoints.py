@@ -105,7 +105,7 @@ class ReleasedCheckpoint:
         return f"mae-st-convert --checkpoint {self.filename} --output_dir {self.name}"
 
     def config(self) -> MAESTConfig:
-        """The `MAESTConfig` of this file: the preset's encoder and the released decoder (what the converter infers)."""
+        """The `MAESTConfig` of this file: the preset's encoder and the released decoder, as the converter infers."""
         return MAESTConfig.from_preset(self.preset, **RELEASED_DECODER)
 
 
@@ -136,8 +136,8 @@ def _pyslowfast(size: str, filename: str, top1: float) -> ReleasedCheckpoint:
         accuracy=PublishedAccuracy(
             top1=top1,
             dataset="Kinetics-400",
-            views="3 spatial crops x 7 temporal clips",
-            fine_tuning=f"PySlowFast configs/masked_ssl/k400_VIT_{size}_16x4_FT.yaml",
+            views="3 spatial crops x 7 temporal clips per video",
+            fine_tuning=f"PySlowFast's configs/masked_ssl/k400_VIT_{size}_16x4_FT.yaml",
             source=_SLOWFAST_TABLE,
             source_url=SLOWFAST_URL + "projects/mae/README.md",
         ),
@@ -171,8 +171,8 @@ def _mae_st(
 _MAE_ST_VIT_L_K400 = PublishedAccuracy(
     top1=84.35,
     dataset="Kinetics-400",
-    views="1 clip per video (mae_st \"val\" mode: random window, random crop)",
-    fine_tuning="mae_st FINETUNE.md command (run_finetune.py, 50 epochs, --fp32)",
+    views="1 clip per video, random window and crop (mae_st val mode)",
+    fine_tuning="the mae_st FINETUNE.md ViT-L command (run_finetune.py, 50 epochs, --fp32)",
     source="facebookresearch/mae_st FINETUNE.md (\"Acc@1 84.35\")",
     source_url=MAE_ST_URL + "FINETUNE.md",
 )

@@ -1,4 +1,4 @@
-"""Model cards: metadata of each kind, run facts, released-checkpoint lookup, and the checked-in cards."""
+"""Model cards: metadata of each kind, run facts, the released checkpoints' facts, and the checked-in cards."""
 
 import importlib.util
 from pathlib import Path
@@ -7,7 +7,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from modeling_mae_st import MAESTConfig
-from modeling_mae_st.model_card import RELEASED_CHECKPOINTS, RunFacts, build_model_card, find_released_checkpoint
+from modeling_mae_st.model_card import RunFacts, build_model_card
+from modeling_mae_st.released_checkpoints import RELEASED_CHECKPOINTS, released_checkpoint
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,24 +38,39 @@ def test_classifier_card_carries_measured_accuracy_and_run_facts():
         assert text in card.text
 
 
-def test_converted_card_needs_its_release_and_marks_accuracy_as_reported():
+def test_converted_card_needs_its_release_and_carries_its_published_facts():
     with pytest.raises(ValueError, match="ReleasedCheckpoint"):
         build_model_card("converted", MAESTConfig(**TINY), "me/x")
-    release = next(r for r in RELEASED_CHECKPOINTS if r.name == "mae-st-vit-h-k400")
-    card = build_model_card("converted", MAESTConfig.from_preset("vit-h"), "me/x", release=release)
+    release = released_checkpoint("mae-st-vit-l-k400")
+    card = build_model_card("converted", release.config(), "me/x", release=release)
     assert card.data.license == "cc-by-nc-4.0"
-    assert card.data.eval_results[0].metric_value == 85.1 and card.data.eval_results[0].verified is False
-    assert "`3d7f64` (as published)" in card.text and "not measured here" in card.text
+    result = card.data.eval_results[0]
+    assert (result.metric_value, result.verified, result.source_url) == (84.35, False, release.accuracy.source_url)
+    assert "`edf3a5` (as published)" in card.text and "mae_st val mode" in card.text
 
 
-def test_released_checkpoints_are_found_by_md5_prefix_then_by_unique_file_name(tmp_path):
-    ambiguous = tmp_path / "k400_400ep_rep4_mr9_16x4.pyth"  # the mae_st alias name of both ViT-L and ViT-H
-    ambiguous.write_bytes(b"not a checkpoint")
-    assert find_released_checkpoint(ambiguous) is None
-    assert find_released_checkpoint(ambiguous, md5="3d7f64" + "0" * 26).name == "mae-st-vit-h-k400"
-    pyslowfast = tmp_path / "VIT_L_16x4_MAE_PT.pyth"
-    pyslowfast.write_bytes(b"x")
-    assert find_released_checkpoint(pyslowfast).reported_top1 == 84.8
+def test_pyslowfast_cards_state_the_published_license_and_no_other():
+    release = released_checkpoint("mae-st-vit-b-k400-pyslowfast")
+    card = build_model_card("converted", release.config(), "me/x", release=release)
+    assert card.data.license == "unknown"
+    assert "CC BY-NC" not in card.text and "No license is published for these weights" in card.text
+    assert card.data.eval_results[0].source_name.startswith("facebookresearch/SlowFast")
+    assert "3 spatial crops x 7 temporal clips" in card.text
+
+
+def test_release_without_a_published_accuracy_has_no_figure():
+    release = released_checkpoint("mae-st-vit-h-k400")  # mae_st publishes no accuracy for its ViT-H file
+    card = build_model_card("converted", release.config(), "me/x", release=release)
+    assert card.data.eval_results is None and "none published for this file" in card.text
+
+
+def test_run_card_states_the_precision():
+    run = RunFacts(dataset="UCF-101", mixed_precision="bf16")
+    card = build_model_card("classifier", MAESTConfig(**TINY, num_labels=3), "me/clf", run=run)
+    assert "Precision: bf16 mixed precision (the official recipes train in fp32)." in card.text
+    run = RunFacts(dataset="UCF-101", mixed_precision="no")
+    card = build_model_card("classifier", MAESTConfig(**TINY, num_labels=3), "me/clf", run=run)
+    assert "Precision: fp32 (no mixed precision), as the official recipes." in card.text
 
 
 def test_checked_in_model_cards_match_the_template(tmp_path):
@@ -66,3 +82,5 @@ def test_checked_in_model_cards_match_the_template(tmp_path):
     for path in paths:
         checked_in = ROOT / "model_cards" / path.name
         assert checked_in.read_text() == path.read_text(), f"{checked_in} is stale: run python model_cards/render.py"
+        for result in ModelCard.load(path).data.eval_results or []:  # no figure without its source
+            assert result.source_name and result.source_url, f"{path.name}: {result.metric_name} has no source"
