@@ -448,9 +448,11 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
             samples. `False` (multi-view evaluation): `(batch, num_clips, num_frames, 3, H, W)`, one label per video.
 
     Returns:
-        `{"pixel_values", ["labels",] "num_videos", "num_skipped", "skipped_videos"}`: `num_videos` counts the
-        videos asked for, `num_skipped` those left out and `skipped_videos` names them. If every video failed,
-        `pixel_values` (and `labels`) are `None`: skip that step.
+        `{"pixel_values", ["labels",] "num_videos", "num_skipped", "skipped_videos", "video_names", "decoded"}`:
+        `num_videos` counts the videos asked for, `num_skipped` those left out and `skipped_videos` names them;
+        `video_names` names every video asked for and `decoded` says, in the same order, which of them are in
+        `pixel_values` (evaluation puts each prediction back in its video's place). If every video failed,
+        `pixel_values` (and `labels`) are `None`.
     """
     kept = [example for example in examples if example["pixel_values"] is not None]
     skipped = [example["video_name"] for example in examples if example["pixel_values"] is None]
@@ -460,6 +462,8 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
     if labeled:
         batch["labels"] = None
     batch.update(num_videos=len(examples), num_skipped=len(skipped), skipped_videos=skipped)
+    batch["video_names"] = [example["video_name"] for example in examples]
+    batch["decoded"] = [example["pixel_values"] is not None for example in examples]
     if not kept:
         return batch
     pixel_values = torch.stack([example["pixel_values"] for example in kept])  # (batch, num_clips, T, C, H, W)

@@ -68,6 +68,17 @@ def video_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def half_broken_dir(video_dir, tmp_path_factory) -> Path:
+    """The nine videos of `video_dir` (the first held out) and eight text files named .mp4, which sort after them."""
+    folder = tmp_path_factory.mktemp("half_broken")
+    for video in sorted(video_dir.iterdir()):
+        (folder / video.name).symlink_to(video)
+    for index in range(8):
+        (folder / f"video_broken_{index}.mp4").write_text("not a video\n")
+    return folder
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # optimization.py
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,21 +257,40 @@ def test_resumed_run_reproduces_the_losses_and_weights_of_an_uninterrupted_run(t
     assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
 
 
+def test_batches_with_no_decodable_video_are_skipped_and_every_step_is_still_done_and_resumable(
+    tmp_path, half_broken_dir
+):
+    # 16 training videos, half broken, 2 per step: whole batches fail, so a pass gives fewer than its 8 steps; the
+    # run still does all 12, and a resume from step 6 (second pass, after skipped batches) reproduces it.
+    common = {"max_bad_fraction": 1.0, "checkpointing_steps": 6}
+    full = run_in_process(tiny_arguments(half_broken_dir, tmp_path / "full", 12, **common))
+    resumed = run_in_process(
+        tiny_arguments(half_broken_dir, tmp_path / "resumed", 12, resume_from_checkpoint=full / "checkpoint-6",
+                       **common)
+    )  # fmt: skip
+    history = log_history(full)
+    assert [entry["step"] for entry in history] == list(range(1, 13))
+    assert history[-1]["skipped_videos"] == history[-1]["skipped_videos_per_process"]["0"] >= 8
+    assert [entry["loss"] for entry in log_history(resumed)] == [entry["loss"] for entry in history[6:]]
+    full_weights, resumed_weights = (load_file(path / "model.safetensors") for path in (full, resumed))
+    assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def test_two_process_cpu_run_shards_the_videos_and_keeps_the_weights_identical(tmp_path, video_dir):
-    output_dir = tmp_path / "ddp"
+def launch_two_processes(data_dir: Path, output_dir: Path, max_train_steps: int, **overrides) -> None:
+    """Run the script in 2 CPU processes (gloo) with `accelerate launch`; fail the test with its log if it fails."""
     # `accelerate launch --cpu` alone starts several processes through mpirun only; with ACCELERATE_USE_CPU the
     # torchrun launcher of --multi_gpu starts them on CPU, and Accelerate picks the gloo backend.
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
         "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={free_port()}",
         str(REPO_ROOT / "training" / "run_pretraining.py"),
-        *tiny_arguments(video_dir, output_dir, 4, record_data_order=True, per_device_train_batch_size=1),
+        *tiny_arguments(data_dir, output_dir, max_train_steps, record_data_order=True, **overrides),
     ]  # fmt: skip
     environment = {
         **os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
@@ -268,6 +298,29 @@ def test_two_process_cpu_run_shards_the_videos_and_keeps_the_weights_identical(t
     }  # fmt: skip
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_two_process_run_over_half_broken_videos_stays_in_step_and_does_every_step(tmp_path, half_broken_dir):
+    # One video per process and step: a process whose video fails runs a placeholder at weight 0 while the other
+    # trains; a step where both fail is skipped by both. Before, the processes' collectives went out of step.
+    output_dir = tmp_path / "ddp"
+    launch_two_processes(half_broken_dir, output_dir, 12, per_device_train_batch_size=1, max_bad_fraction=1.0)
+    history = log_history(output_dir)
+    assert [entry["step"] for entry in history] == list(range(1, 13))
+    records = [json.loads((output_dir / "data_order" / f"process_{i}.json").read_text()) for i in range(2)]
+    assert records[0]["weights_sha256"] == records[1]["weights_sha256"]
+    # every batch read holds one video: the empty ones are the skipped videos, counted per process and in total
+    skipped = [sum(1 for batch in record["videos"] if not batch) for record in records]
+    assert history[-1]["skipped_videos_per_process"] == {"0": skipped[0], "1": skipped[1]}
+    assert history[-1]["skipped_videos"] == sum(skipped) > 0
+    read = [Path(name).name for record in records for batch in record["videos"] for name in batch]
+    assert read and all(name.startswith("video_0") for name in read)  # only decoded videos were trained on
+    assert MAESTForPreTraining.from_pretrained(output_dir).config.hidden_size == 32
+
+
+def test_two_process_cpu_run_shards_the_videos_and_keeps_the_weights_identical(tmp_path, video_dir):
+    output_dir = tmp_path / "ddp"
+    launch_two_processes(video_dir, output_dir, 4, per_device_train_batch_size=1)
     records = [json.loads((output_dir / "data_order" / f"process_{i}.json").read_text()) for i in range(2)]
     # 4 steps of 1 video per process: each process read 4 videos, none read by the other (a pass is 4 steps).
     read = [[name for batch in record["videos"] for name in batch] for record in records]

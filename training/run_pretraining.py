@@ -35,16 +35,16 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, DistributedType, ProjectConfiguration, set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
+from mae_st_training.loop import LoggingWindow, agree_on_batch, placeholder_clip
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.configuration_mae_st import PRESETS
 from modeling_mae_st.data import (
     BadVideoTracker,
-    IndexSeededVideoDataset,
-    collate_video_clips,
+    TooManyBadVideosError,
+    build_video_dataloader,
     example_seed,
     load_video_dataset,
 )
@@ -285,13 +285,6 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def collate_with_names(examples: list[dict]) -> dict:
-    """[`collate_video_clips`], plus `video_names`: the videos that made it into the batch."""
-    batch = collate_video_clips(examples)
-    batch["video_names"] = [example["video_name"] for example in examples if example["pixel_values"] is not None]
-    return batch
-
-
 def masking_noise(num_clips: int, num_patches: int, *keys: int) -> torch.Tensor:
     """
     The uniform noise whose sort chooses each clip's visible patches, `(num_clips, num_patches)`, drawn from a
@@ -303,17 +296,27 @@ def masking_noise(num_clips: int, num_patches: int, *keys: int) -> torch.Tensor:
 
 @dataclass
 class TrainingProgress:
-    """What `save_state` must remember besides model, optimizer, scheduler and RNG: where the run is."""
+    """
+    What `save_state` must remember besides model, optimizer, scheduler and RNG: where the run is. The position in
+    the data is kept as (pass, batches read in it), not derived from the step: a micro-batch that no process could
+    decode is skipped by all of them, so a pass may take fewer optimizer steps than its batches promise.
+    """
 
     completed_steps: int = 0
-    num_skipped_videos: int = 0
+    video_pass: int = 0
+    batches_in_pass: int = 0  # batches of `video_pass` read so far, skipped ones included
+    skipped_videos_per_process: list[int] = field(default_factory=list)
+
+    @property
+    def num_skipped_videos(self) -> int:
+        return sum(self.skipped_videos_per_process)
 
     def state_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def load_state_dict(self, state: dict) -> None:
-        self.completed_steps = state["completed_steps"]
-        self.num_skipped_videos = state["num_skipped_videos"]
+        for name, value in state.items():
+            setattr(self, name, value)
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -423,17 +426,16 @@ def run(argv: list[str] | None = None) -> Path:
         train_dataset = train_dataset.select(range(len(visualization_videos), len(train_dataset)))
     if len(train_dataset) == 0:
         raise ValueError(f"The {data_args.train_split!r} split of {data_args.dataset_name} has no videos to train on.")
-    # Each video's clips depend only on (seed, pass, index): a resumed run sees the clips the uninterrupted one saw.
-    train_dataset = IndexSeededVideoDataset(train_dataset, train_processor, seed=training_args.seed)
-    train_dataloader = DataLoader(
+    # Shuffled, full batches only (as the official pretraining), each video's clips seeded by (seed, pass, index):
+    # a resumed run sees the clips the uninterrupted one saw.
+    train_dataloader = build_video_dataloader(
         train_dataset,
+        train_processor,
         batch_size=training_args.per_device_train_batch_size,
-        shuffle=True,
-        drop_last=True,  # as the official pretraining: every step sees a full batch
-        collate_fn=collate_with_names,
         num_workers=data_args.dataloader_num_workers,
-        pin_memory=torch.cuda.is_available(),
+        seed=training_args.seed,
     )
+    seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
     if len(train_dataset) < training_args.per_device_train_batch_size * accelerator.num_processes:
         raise ValueError(
             f"{len(train_dataset)} training videos cannot fill one batch of {training_args.per_device_train_batch_size}"
@@ -514,47 +516,59 @@ def run(argv: list[str] | None = None) -> Path:
     logger.info(f"  Parameters = {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
 
     # --- Training loop ---
+    # Every micro-batch, the processes agree on it (training/batch_agreement.py): all skip one that no process could
+    # decode, and a process with no clip runs a placeholder at loss weight 0, so the collectives stay in step. The
+    # loop runs passes until the requested steps are done. Nothing in a step waits for the accelerator: the loss is
+    # summed on the device and read at logging steps only.
     bad_videos = BadVideoTracker(max_bad_fraction=data_args.max_bad_fraction)
     data_order: list[list[str]] = []
     progress_bar = tqdm(
         total=max_train_steps, initial=start_step, disable=not accelerator.is_local_main_process, desc="pretraining"
     )
-    window_loss, window_micro_steps, window_clips, window_skipped = 0.0, 0, 0, 0
-    window_start = time.perf_counter()
+    clip_shape = (config.num_frames, config.image_size, config.num_channels)
+    clip_flops = None  # FLOPs of one clip's forward + backward: from modeling_mae_st.flops once it lands (H6)
+    window = LoggingWindow(device=accelerator.device)
     train_start = time.perf_counter()
     model.train()
-    for video_pass in range(start_step // steps_per_pass, math.ceil(max_train_steps / steps_per_pass)):
+    while progress.completed_steps < max_train_steps:
+        video_pass = progress.video_pass
         train_dataloader.set_epoch(video_pass)
-        train_dataset.set_epoch(video_pass)
-        # batches of this pass already trained on (a resumed run skips them without decoding)
-        batches_done = progress.completed_steps - video_pass * steps_per_pass
-        batches_done *= training_args.gradient_accumulation_steps
+        seeded_videos.set_epoch(video_pass)
         dataloader = train_dataloader
-        if batches_done:
-            dataloader = accelerator.skip_first_batches(train_dataloader, batches_done)
-        for batch_index, batch in enumerate(dataloader, start=batches_done):
-            window_skipped += bad_videos.update(batch)
+        if progress.batches_in_pass:  # a resumed run passes over the batches already read, without decoding them
+            dataloader = accelerator.skip_first_batches(train_dataloader, progress.batches_in_pass)
+        batches_read = micro_batches_run = 0
+        waited_from = time.perf_counter()
+        for batch in dataloader:
+            window.data_seconds += time.perf_counter() - waited_from
+            batch_index = progress.batches_in_pass
+            progress.batches_in_pass += 1
+            batches_read += 1
+            window.skipped_videos += bad_videos.update(batch)
             if training_args.record_data_order:
-                data_order.append(batch["video_names"])
-            if batch["pixel_values"] is None:  # every video of the batch failed to decode
+                data_order.append([name for name, ok in zip(batch["video_names"], batch["decoded"]) if ok])
+            pixel_values = batch["pixel_values"]  # (batch * repeat_aug, frames, channels, height, width) or None
+            num_clips = 0 if pixel_values is None else len(pixel_values)
+            loss_weight = agree_on_batch(num_clips)
+            if loss_weight is None:  # no process decoded any video of this micro-batch: all skip it
+                waited_from = time.perf_counter()
                 continue
-            pixel_values = batch["pixel_values"]  # (batch * repeat_aug, frames, channels, height, width)
+            micro_batches_run += 1
+            if pixel_values is None:
+                pixel_values = placeholder_clip(*clip_shape, device=accelerator.device)
             noise = masking_noise(
                 len(pixel_values), num_patches, training_args.seed, accelerator.process_index, video_pass, batch_index
             ).to(pixel_values.device)
             with accelerator.accumulate(model):
                 loss = model(pixel_values, noise=noise).loss
-                if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"Loss is {loss.item()} at step {progress.completed_steps}; stopping.")
-                accelerator.backward(loss)
+                accelerator.backward(loss * loss_weight)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), training_args.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            window_loss += loss.item()
-            window_micro_steps += 1
-            window_clips += len(pixel_values)
+            window.add(loss.detach(), num_clips)
             if not accelerator.sync_gradients:
+                waited_from = time.perf_counter()
                 continue
 
             lr_scheduler.step()
@@ -563,28 +577,17 @@ def run(argv: list[str] | None = None) -> Path:
             progress_bar.update(1)
 
             checkpointing = training_args.checkpointing_steps and step % training_args.checkpointing_steps == 0
-            # a checkpoint step always logs, so that the saved skipped-video total is complete
+            # a checkpoint step always logs, so that the saved skipped-video counts are complete
             if step % training_args.logging_steps == 0 or step in (1, max_train_steps) or checkpointing:
-                totals = accelerator.reduce(
-                    torch.tensor([window_loss, window_micro_steps, window_clips, window_skipped], dtype=torch.float64,
-                                 device=accelerator.device), reduction="sum"
-                ).tolist()  # fmt: skip
-                progress.num_skipped_videos += int(totals[3])
-                logs = {
-                    "loss": totals[0] / totals[1],
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "clips_per_second": totals[2] / (time.perf_counter() - window_start),
-                    "skipped_videos": progress.num_skipped_videos,
-                    "epoch": step / steps_per_epoch,
-                    "step": step,
-                }
+                logs = window.summarize(accelerator, progress.skipped_videos_per_process, clip_flops)
+                logs.update(lr=optimizer.param_groups[0]["lr"], epoch=step / steps_per_epoch, step=step)
+                if not math.isfinite(logs["loss"]):
+                    raise FloatingPointError(f"Loss is {logs['loss']} at step {step}; stopping.")
                 accelerator.log(logs, step=step)
                 progress_bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
                 if accelerator.is_main_process:
                     with open(log_path, "a") as handle:
                         handle.write(json.dumps(logs) + "\n")
-                window_loss, window_micro_steps, window_clips, window_skipped = 0.0, 0, 0, 0
-                window_start = time.perf_counter()
 
             if checkpointing:
                 accelerator.save_state(str(output_dir / f"checkpoint-{step}"))
@@ -601,6 +604,15 @@ def run(argv: list[str] | None = None) -> Path:
                 )  # fmt: skip
             if step >= max_train_steps:
                 break
+            waited_from = time.perf_counter()
+        else:  # the pass is over
+            if micro_batches_run == 0 and batches_read == len(train_dataloader):
+                raise TooManyBadVideosError(
+                    f"No video of pass {video_pass} over {data_args.dataset_name} could be decoded "
+                    f"({bad_videos.num_skipped} skipped on this process); nothing to train on."
+                )
+            progress.video_pass += 1
+            progress.batches_in_pass = 0
     progress_bar.close()
     train_seconds = time.perf_counter() - train_start
 
