@@ -17,6 +17,7 @@ from accelerate.state import AcceleratorState, GradientState, PartialState
 from safetensors.torch import load_file
 
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
+from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.optimization import (
     get_warmup_cosine_schedule,
     param_groups_layer_decay,
@@ -229,6 +230,9 @@ def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_witho
     assert [entry["step"] for entry in history] == [1, 2, 3, 4]
     assert history[-1]["skipped_videos"] == 1
     assert all(math.isfinite(entry["loss"]) and entry["clips_per_second"] > 0 for entry in history)
+    assert all(0 <= entry["data_wait_fraction"] < 1 for entry in history)
+    clip_flops = count_training_flops(MAESTConfig(**TINY_MODEL), 0.9)  # achieved FLOP/s = clips/s x counted FLOPs
+    assert all(entry["tflops"] == pytest.approx(entry["clips_per_second"] * clip_flops / 1e12) for entry in history)
     for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "README.md",
                  "reconstruction.png", "reconstructions/step_0000002.png", "checkpoint-2", "checkpoint-4"):  # fmt: skip
         assert (output_dir / name).exists(), name

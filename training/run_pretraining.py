@@ -48,6 +48,7 @@ from modeling_mae_st.data import (
     example_seed,
     load_video_dataset,
 )
+from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.hub import DEFAULT_IGNORE_PATTERNS, default_video_processor, push_to_hub, save_for_hub
 from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware
 from modeling_mae_st.optimization import (
@@ -526,7 +527,7 @@ def run(argv: list[str] | None = None) -> Path:
         total=max_train_steps, initial=start_step, disable=not accelerator.is_local_main_process, desc="pretraining"
     )
     clip_shape = (config.num_frames, config.image_size, config.num_channels)
-    clip_flops = None  # FLOPs of one clip's forward + backward: from modeling_mae_st.flops once it lands (H6)
+    clip_flops = count_training_flops(config, config.mask_ratio)  # one clip's forward + backward
     window = LoggingWindow(device=accelerator.device)
     train_start = time.perf_counter()
     model.train()
