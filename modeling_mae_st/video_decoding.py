@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 
 BACKENDS = ("decord", "pyav")
@@ -142,10 +143,28 @@ class VideoReader:
         Raises:
             VideoDecodingError: the frames could not be decoded.
         """
+        frames, inverse = self.get_distinct_frames(indices)
+        return frames[inverse]
+
+    def get_distinct_frames(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Decode each distinct frame of `indices` once, in one pass through the file, and say where each index's frame
+        is: `frames[inverse]` are the frames at `indices`. Clips that share frames (overlapping windows) are then
+        resized and cropped from one copy.
+
+        Args:
+            indices: integer array of any shape; values past the last frame are clamped to it, negative values to 0.
+
+        Returns:
+            `(frames, inverse)`: uint8 RGB frames `(num_distinct, height, width, 3)` in increasing frame order, and
+            int64 positions into them of shape `indices.shape`.
+
+        Raises:
+            VideoDecodingError: the frames could not be decoded.
+        """
         indices = np.clip(np.asarray(indices, dtype=np.int64), 0, self.info.num_frames - 1)
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = self._decode_sorted(unique)  # (num_unique, height, width, 3)
-        return frames[inverse.reshape(indices.shape)]
+        return self._decode_sorted(unique), inverse.reshape(indices.shape)
 
     def _decode_sorted(self, indices: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -216,6 +235,7 @@ class PyAVVideoReader(VideoReader):
             self.close()
             raise VideoDecodingError(self.name, "the file has no video stream")
         self._stream = self._container.streams.video[0]
+        self._reformatter = VideoReformatter()  # keeps FFmpeg's YUV -> RGB context from frame to frame
         self._stream.thread_count = num_threads
         if num_threads > 1:
             self._stream.thread_type = "AUTO"
@@ -280,6 +300,9 @@ class PyAVVideoReader(VideoReader):
             raise VideoDecodingError(self.name, f"frames {missing} could not be decoded (truncated or corrupt file?)")
         return np.stack([frames[int(index)] for index in indices])
 
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        return self._reformatter.reformat(frame, format="rgb24").to_ndarray()  # (height, width, 3) uint8
+
     def _decode_seeking(self, indices: np.ndarray, deadline: float) -> dict[int, np.ndarray]:
         """Decode by timestamp: seek only when the next needed frame lies beyond a keyframe not yet reached."""
         wanted = {self._frame_pts[index]: int(index) for index in indices}
@@ -297,7 +320,7 @@ class PyAVVideoReader(VideoReader):
                 self._check_deadline(deadline)
                 position = frame.pts
                 if position in wanted:
-                    frames[wanted[position]] = frame.to_ndarray(format="rgb24")
+                    frames[wanted[position]] = self._to_rgb(frame)
                 if position is None or position >= target:
                     break
         return frames
@@ -311,7 +334,7 @@ class PyAVVideoReader(VideoReader):
         for number, frame in enumerate(self._container.decode(self._stream)):
             self._check_deadline(deadline)
             if number in wanted:
-                frames[number] = frame.to_ndarray(format="rgb24")
+                frames[number] = self._to_rgb(frame)
             if number >= last:
                 break
         return frames
@@ -352,18 +375,19 @@ def open_video(
     raise ValueError(f"Unknown video decoding backend {backend!r}; expected one of {BACKENDS} or None.")
 
 
-def decode_frames(
+def decode_distinct_frames(
     source: VideoSource,
     sample_indices: Callable[[VideoInfo], np.ndarray],
     backend: str | None = None,
     num_threads: int = 1,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> tuple[np.ndarray, VideoInfo]:
+) -> tuple[np.ndarray, np.ndarray, VideoInfo]:
     """
-    Decode the frames that `sample_indices` asks for, falling back from decord to PyAV.
+    Decode, once each, the distinct frames that `sample_indices` asks for, falling back from decord to PyAV.
 
-    The indices are computed from the frame count and fps of the decoder that reads the video, so a fallback
-    recomputes them from PyAV's numbers.
+    The indices are computed from the frame count and fps of the decoder that reads the video, so a fallback calls
+    `sample_indices` again with PyAV's numbers: a `sample_indices` that draws at random must draw the same numbers
+    on each call (restore its generator first), or the same seed would give another clip after a fallback.
 
     Args:
         source: file path, encoded bytes, or a `datasets` video cell.
@@ -373,8 +397,9 @@ def decode_frames(
         timeout_s: PyAV gives up decoding after this many seconds.
 
     Returns:
-        `(frames, info)`: uint8 RGB frames of shape `indices.shape + (height, width, 3)` and the [`VideoInfo`] of the
-        decoder that read them.
+        `(frames, inverse, info)`: the distinct uint8 RGB frames `(num_distinct, height, width, 3)`, positions into
+        them of the indices' shape (see [`VideoReader.get_distinct_frames`]), and the [`VideoInfo`] of the decoder
+        that read them.
 
     Raises:
         VideoDecodingError: no backend could decode the video; the message gives each backend's reason.
@@ -387,10 +412,25 @@ def decode_frames(
     for attempt in ["decord", "pyav"] if backend == "decord" else ["pyav"]:
         try:
             with open_video(source, attempt, num_threads=num_threads, timeout_s=timeout_s) as reader:
-                return reader.get_frames(sample_indices(reader.info)), reader.info
+                return *reader.get_distinct_frames(sample_indices(reader.info)), reader.info
         except VideoDecodingError as err:
             reasons.append(err.reason)
     raise VideoDecodingError(video_name(source), "; ".join(reasons))
+
+
+def decode_frames(
+    source: VideoSource,
+    sample_indices: Callable[[VideoInfo], np.ndarray],
+    backend: str | None = None,
+    num_threads: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> tuple[np.ndarray, VideoInfo]:
+    """
+    [`decode_distinct_frames`], returning the frames at the indices: uint8 RGB of shape
+    `indices.shape + (height, width, 3)`, and the [`VideoInfo`] of the decoder that read them.
+    """
+    frames, inverse, info = decode_distinct_frames(source, sample_indices, backend, num_threads, timeout_s)
+    return frames[inverse], info
 
 
 def read_video_info(source: VideoSource, backend: str | None = None) -> VideoInfo:
@@ -413,6 +453,7 @@ __all__ = [
     "VideoReader",
     "VideoSource",
     "check_source",
+    "decode_distinct_frames",
     "decode_frames",
     "default_backend",
     "open_video",

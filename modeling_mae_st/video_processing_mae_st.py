@@ -6,6 +6,10 @@ them as the official Kinetics loader does (see `video_transforms.py`), and retur
 `pixel_values` of shape `(batch, num_frames, channels, height, width)`, or
 `(batch, num_clips, num_frames, channels, height, width)` when each video gives several clips (`repeat_aug > 1` in
 training, several views in evaluation).
+
+For training at speed, `return_uint8=True` leaves the clips as uint8 (cropped and flipped, 4x smaller than floats
+through the DataLoader) and [`MAESTVideoProcessor.normalize_pixel_values`] finishes a batch on the accelerator,
+with the same arithmetic as the float output.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .configuration_mae_st import MAESTConfig
-from .video_decoding import BACKENDS, VideoInfo, decode_frames
+from .video_decoding import BACKENDS, VideoInfo, decode_distinct_frames
 from .video_transforms import (
     RANDOM_ERASING_MODES,
     RandAugment,
+    RandomErasingDraw,
+    apply_random_erasing,
+    draw_random_erasing,
     horizontal_flip,
     normalize,
     random_crop,
-    random_erasing,
     random_resized_crop,
     random_short_side_scale_jitter,
     resize_short_side,
@@ -54,6 +60,7 @@ class MAESTVideoProcessorKwargs(TypedDict, total=False):
     sampling_rate: int
     target_fps: Number
     repeat_aug: int
+    repeat_aug_shared_window: bool
     num_temporal_views: int
     num_spatial_crops: int
     crop_size: int
@@ -70,6 +77,7 @@ class MAESTVideoProcessorKwargs(TypedDict, total=False):
     random_erasing_mode: str
     random_erasing_count: int
     do_normalize: bool
+    return_uint8: bool
     image_mean: list[Number] | tuple[Number, ...]
     image_std: list[Number] | tuple[Number, ...]
     do_sample_frames: bool
@@ -99,8 +107,12 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             `num_frames * sampling_rate / target_fps` seconds.
         target_fps (`int` or `float`, defaults to 30): frame rate the stride refers to; the window is scaled by
             each video's own fps.
-        repeat_aug (`int`, defaults to 1): training clips per video, each with its own window and augmentation,
-            from one decode. The official pretraining uses 4.
+        repeat_aug (`int`, defaults to 1): training clips per video, each with its own spatial augmentation, all
+            from one decode of the video. The official pretraining uses 4, the official fine-tuning 2.
+        repeat_aug_shared_window (`bool`, defaults to `False`): the `repeat_aug` clips share one random time window
+            (the official fine-tuning: mae_st decodes one window per sample, PySlowFast clones one decoded clip per
+            `NUM_SAMPLE` copy) instead of drawing a window each (`False`, the official pretraining,
+            `TRAIN_CROP_NUM_TEMPORAL: 4`).
         num_temporal_views (`int`, defaults to 1): evaluation windows per video, evenly spaced. The official test
             script uses 10 (the paper reports 7).
         num_spatial_crops (`int`, defaults to 1): evaluation crops per window: 1 (center crop of frames resized to
@@ -120,12 +132,16 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             when `do_random_resized_crop=False`.
         do_horizontal_flip (`bool`, defaults to `True`): mirror training clips with probability 0.5.
         do_rand_augment (`bool`, defaults to `False`): RandAugment training clips (official fine-tuning option).
-        rand_augment_policy (`str`, defaults to `"rand-m7-n4-mstd0.5-inc1"`): the RandAugment policy.
+        rand_augment_policy (`str`, defaults to `"rand-m7-mstd0.5-inc1"`): the RandAugment policy of the official
+            fine-tuning recipe (2 operations per clip; the official `Kinetics` constructor's own default is n4).
         do_random_erasing (`bool`, defaults to `False`): random erasing of training clips (official fine-tuning
             option, used with RandAugment).
         random_erasing_prob (`float`, defaults to 0.25), random_erasing_mode (`str`, defaults to `"pixel"`),
             random_erasing_count (`int`, defaults to 1): probability, fill mode and maximum number of erased boxes.
         do_normalize (`bool`, defaults to `True`): output `(x / 255 - image_mean) / image_std`; otherwise `x / 255`.
+        return_uint8 (`bool`, defaults to `False`): output the uint8 clips before that step;
+            [`normalize_pixel_values`] finishes them, for example on the accelerator after the DataLoader. Not with
+            random erasing, which fills boxes with normalized values.
         image_mean (`tuple[float, ...]`, defaults to `(0.45, 0.45, 0.45)`), image_std (`tuple[float, ...]`,
             defaults to `(0.225, 0.225, 0.225)`): per-channel normalization.
         do_sample_frames (`bool`, defaults to `True`): sample clips from decoded-frame inputs too; with `False`, all
@@ -145,6 +161,7 @@ class MAESTVideoProcessor(BaseVideoProcessor):
     sampling_rate = 4
     target_fps = 30
     repeat_aug = 1
+    repeat_aug_shared_window = False
     num_temporal_views = 1
     num_spatial_crops = 1
     crop_size = 224
@@ -155,12 +172,13 @@ class MAESTVideoProcessor(BaseVideoProcessor):
     train_jitter_scales = (256, 320)
     do_horizontal_flip = True
     do_rand_augment = False
-    rand_augment_policy = "rand-m7-n4-mstd0.5-inc1"
+    rand_augment_policy = "rand-m7-mstd0.5-inc1"
     do_random_erasing = False
     random_erasing_prob = 0.25
     random_erasing_mode = "pixel"
     random_erasing_count = 1
     do_normalize = True
+    return_uint8 = False
     image_mean = (0.45, 0.45, 0.45)
     image_std = (0.225, 0.225, 0.225)
     do_sample_frames = True
@@ -204,6 +222,24 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             )
         if self.do_rand_augment:
             RandAugment.from_policy(self.rand_augment_policy)
+        if self.return_uint8 and self.mode == "train" and self.do_random_erasing:
+            raise ValueError(
+                "return_uint8=True cannot be combined with do_random_erasing=True: erasing fills boxes with "
+                "normalized values, which uint8 clips cannot hold."
+            )
+
+    @classmethod
+    def sizes_for_crop(cls, crop_size: int) -> dict[str, Any]:
+        """
+        `crop_size` and the short sides that go with it: the official 256-pixel short side and 256-320 scale jitter
+        for 224-pixel crops, scaled in proportion (rounded). The one place of this rule; pass the result as settings.
+        """
+        scale = crop_size / cls.crop_size
+        return {
+            "crop_size": crop_size,
+            "short_side_size": round(cls.short_side_size * scale),
+            "train_jitter_scales": tuple(round(side * scale) for side in cls.train_jitter_scales),
+        }
 
     @property
     def num_clips(self) -> int:
@@ -271,29 +307,73 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         """
         All clips of one video (see [`preprocess`] for the accepted inputs).
 
+        The video is decoded once for all its windows, each distinct frame resized once to the short side the crops
+        are taken from; then each clip is cropped (and augmented) from those frames.
+
         Args:
             video: one video.
             rng: source of the random choices; by default seeded from torch's global generator.
 
         Returns:
-            float32 tensor of shape `(num_clips, num_frames, 3, crop_size, crop_size)`.
+            float32 tensor of shape `(num_clips, num_frames, 3, crop_size, crop_size)`; uint8 with `return_uint8`.
 
         Raises:
             VideoDecodingError: the video file cannot be decoded.
         """
         rng = rng if rng is not None else random.Random(int(torch.randint(2**62, ()).item()))
-        frames = self._sample_frames(video, rng)  # (num_windows, num_frames, height, width, 3) uint8
-        windows = torch.from_numpy(frames).permute(0, 1, 4, 2, 3)  # (num_windows, num_frames, 3, height, width)
-        if self.mode == "train":
-            clips = [self._augment_train(window, rng) for window in windows]
+        distinct, inverse = self._sample_frames(video, rng)  # (num_distinct, H, W, 3) uint8, (num_windows, num_frames)
+        frames = torch.from_numpy(distinct).permute(0, 3, 1, 2)  # (num_distinct, 3, H, W), channels-last memory
+        short_side = self._short_side_before_crop()
+        if short_side is not None:
+            frames = resize_short_side(frames, short_side)
+        frames = frames.permute(0, 2, 3, 1)  # (num_distinct, H', W', 3), contiguous: gathers whole frames
+        # (num_windows, num_frames, 3, H', W')
+        windows = frames[torch.from_numpy(inverse)].permute(0, 1, 4, 2, 3)
+        if self.mode == "eval":
+            clips, erasing = [clip for window in windows for clip in self._crop_eval(window)], []
         else:
-            clips = [clip for window in windows for clip in self._crop_eval(window)]
-        return torch.stack(clips)
+            clips, erasing = zip(*(self._augment_train(window, rng) for window in windows))
+        clips = torch.stack(clips)  # (num_clips, num_frames, 3, crop_size, crop_size) uint8
+        if self.return_uint8:
+            return clips
+        clips = self.normalize_pixel_values(clips)
+        for clip, draw in zip(clips, erasing):
+            apply_random_erasing(clip, draw)
+        return clips
+
+    def normalize_pixel_values(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """
+        Finish uint8 clips as this processor's float output: `(x / 255 - image_mean) / image_std` (`x / 255`
+        without `do_normalize`), on the clips' own device. A processor with `return_uint8` returns its clips
+        before this step: call this on each batch once it is on the accelerator. Floating-point input (a batch that
+        is already finished) is returned as it is, so a training loop can call it on every batch.
+
+        Args:
+            pixel_values: uint8 `(..., 3, height, width)`, e.g. `(batch, num_frames, 3, height, width)`.
+
+        Returns:
+            float32 tensor of the same shape, on the same device.
+        """
+        if pixel_values.is_floating_point():
+            return pixel_values
+        if self.do_normalize:
+            return normalize(pixel_values, self.image_mean, self.image_std)
+        return normalize(pixel_values, None, None)
+
+    def _short_side_before_crop(self) -> int | None:
+        """Short side all frames are resized to before cropping, or `None` when each clip draws its own."""
+        if self.mode == "train":
+            return self.short_side_size if self.do_random_resized_crop else None
+        return self.short_side_size if self.num_spatial_crops == 1 else self.crop_size
 
     def _window_indices(self, info: VideoInfo, rng: random.Random) -> np.ndarray:
         """Frame indices of every window, shape `(num_windows, num_frames)`."""
-        views = [None] * self.repeat_aug if self.mode == "train" else list(range(self.num_temporal_views))
-        return np.stack(
+        if self.mode == "train":
+            num_draws = 1 if self.repeat_aug_shared_window else self.repeat_aug
+            views = [None] * num_draws
+        else:
+            views = list(range(self.num_temporal_views))
+        windows = np.stack(
             [
                 sample_clip_indices(
                     info.num_frames,
@@ -308,32 +388,48 @@ class MAESTVideoProcessor(BaseVideoProcessor):
                 for view in views
             ]
         )
+        if self.mode == "train" and self.repeat_aug_shared_window:
+            windows = np.repeat(windows, self.repeat_aug, axis=0)
+        return windows
 
-    def _sample_frames(self, video: Any, rng: random.Random) -> np.ndarray:
-        """`(num_windows, num_frames, height, width, 3)` uint8 frames of every window of `video`."""
+    def _sample_frames(self, video: Any, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+        """
+        The distinct uint8 frames `(num_distinct, height, width, 3)` of every window of `video`, and where each
+        window's frames are among them, `(num_windows, num_frames)`.
+        """
         if _is_encoded_video(video):
             if not self.do_sample_frames:
                 raise ValueError(
                     "do_sample_frames=False applies to decoded frames only: video files are always sampled, never "
                     f"decoded whole (got {video if isinstance(video, (str, os.PathLike)) else type(video)})."
                 )
-            frames, _ = decode_frames(
-                video, lambda info: self._window_indices(info, rng), backend=self.decoding_backend
-            )
-            return frames
+            # A decord failure falls back to PyAV, which asks for the windows again: draw them from the same state,
+            # so that the same seed gives the same clip whichever decoder read the video.
+            state = rng.getstate()
+
+            def window_indices(info: VideoInfo) -> np.ndarray:
+                rng.setstate(state)
+                return self._window_indices(info, rng)
+
+            frames, inverse, _ = decode_distinct_frames(video, window_indices, backend=self.decoding_backend)
+            return frames, inverse
         frames = frames_to_array(video)  # (frames, height, width, 3)
         num_windows = self.repeat_aug if self.mode == "train" else self.num_temporal_views
         if not self.do_sample_frames:
-            return np.repeat(frames[None], num_windows, axis=0)
+            return frames, np.tile(np.arange(len(frames)), (num_windows, 1))
         # Decoded frames carry no frame rate: they are taken to be at `target_fps`.
         info = VideoInfo(num_frames=len(frames), fps=float(self.target_fps), backend="frames")
-        return frames[self._window_indices(info, rng)]
+        unique, inverse = np.unique(self._window_indices(info, rng), return_inverse=True)
+        return frames[unique], inverse
 
-    def _augment_train(self, frames: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        """uint8 `(num_frames, 3, H, W)` -> float `(num_frames, 3, crop_size, crop_size)`, randomly augmented."""
-        if self.do_random_resized_crop:
-            frames = resize_short_side(frames, self.short_side_size)
-        else:
+    def _augment_train(
+        self, frames: torch.Tensor, rng: random.Random
+    ) -> tuple[torch.Tensor, RandomErasingDraw | None]:
+        """
+        uint8 `(num_frames, 3, H, W)` -> uint8 `(num_frames, 3, crop_size, crop_size)`, randomly augmented, and the
+        clip's random erasing (applied once it is normalized).
+        """
+        if not self.do_random_resized_crop:
             frames = random_short_side_scale_jitter(frames, *self.train_jitter_scales, rng)
         if self.do_rand_augment:
             frames = RandAugment.from_policy(self.rand_augment_policy)(frames, rng)
@@ -345,28 +441,23 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             frames = random_crop(frames, self.crop_size, rng)
         if self.do_horizontal_flip:
             frames = horizontal_flip(frames, 0.5, rng)
-        frames = self._to_float(frames)
+        erasing = None
         if self.do_random_erasing:
-            frames = random_erasing(
-                frames,
+            erasing = draw_random_erasing(
+                self.crop_size,
+                self.crop_size,
                 self.random_erasing_prob,
                 rng,
                 mode=self.random_erasing_mode,
                 max_count=self.random_erasing_count,
             )
-        return frames
+        return frames, erasing
 
     def _crop_eval(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """uint8 `(num_frames, 3, H, W)` -> `num_spatial_crops` float `(num_frames, 3, crop_size, crop_size)`."""
-        if self.num_spatial_crops == 1:
-            return [self._to_float(uniform_crop(resize_short_side(frames, self.short_side_size), self.crop_size, 1))]
-        frames = resize_short_side(frames, self.crop_size)
-        return [self._to_float(uniform_crop(frames, self.crop_size, index)) for index in range(3)]
-
-    def _to_float(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.do_normalize:
-            return normalize(frames, self.image_mean, self.image_std)
-        return frames.float().div_(255.0).contiguous()
+        """uint8 `(num_frames, 3, H, W)`, resized -> `num_spatial_crops` uint8 `(num_frames, 3, crop_size, crop_size)`
+        crops."""
+        spatial_indices = [1] if self.num_spatial_crops == 1 else [0, 1, 2]
+        return [uniform_crop(frames, self.crop_size, index) for index in spatial_indices]
 
 
 def _is_encoded_video(video: Any) -> bool:

@@ -24,6 +24,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -214,11 +215,17 @@ def uniform_crop(frames: torch.Tensor, size: int, spatial_index: int) -> torch.T
     return frames[..., top : top + size, left : left + size]
 
 
-def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 `(frames, channels, H, W)` -> float32 `(x / 255 - mean) / std`, per channel."""
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return (frames.float().div_(255.0) - mean_t).div_(std_t).contiguous()
+def normalize(frames: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
+    """
+    uint8 `(..., channels, H, W)` -> float32 `(x / 255 - mean) / std` per channel (`x / 255` when `mean` and `std`
+    are `None`), on the frames' own device: the same arithmetic in a DataLoader worker and on the accelerator.
+    """
+    frames = frames.float().div_(255.0)
+    if mean is None or std is None:
+        return frames
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=frames.device).view(-1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=frames.device).view(-1, 1, 1)
+    return frames.sub_(mean_t).div_(std_t)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,8 +236,26 @@ def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float])
 RANDOM_ERASING_MODES = ("const", "rand", "pixel")
 
 
-def random_erasing(
-    frames: torch.Tensor,
+@dataclass(frozen=True)
+class RandomErasingDraw:
+    """
+    The random part of one clip's random erasing, drawn where the clip is augmented and applied wherever it is
+    normalized (see [`draw_random_erasing`], [`apply_random_erasing`]).
+
+    Attributes:
+        boxes: `(top, left, height, width)` of each erased box, in pixels of the output frames.
+        noise_seed: seed of the torch generator that draws the fill.
+        mode: `"const"` (0), `"rand"` (one normal draw per channel) or `"pixel"` (per pixel), anew for each frame.
+    """
+
+    boxes: tuple[tuple[int, int, int, int], ...]
+    noise_seed: int
+    mode: str
+
+
+def draw_random_erasing(
+    height: int,
+    width: int,
     prob: float,
     rng: random.Random,
     mode: str = "pixel",
@@ -239,27 +264,26 @@ def random_erasing(
     max_area: float = 1 / 3,
     min_aspect: float = 0.3,
     num_attempts: int = 100,
-) -> torch.Tensor:
+) -> RandomErasingDraw | None:
     """
-    Random erasing of a normalized clip, the same box(es) through all frames (official `RandomErasing` in `cube`
-    mode).
-
-    With probability `prob`, erase between 1 and `max_count` boxes, each of area a fraction in
+    Draw the boxes of the official `RandomErasing` in `cube` mode (the same boxes through all frames) for
+    `height x width` frames: with probability `prob`, between 1 and `max_count` boxes, each of area a fraction in
     `[min_area, max_area] / count` of the frame and aspect ratio log-uniform in `[min_aspect, 1 / min_aspect]`.
-    Erased pixels become 0 (`mode="const"`), one normal draw per channel (`"rand"`) or per pixel (`"pixel"`), drawn
-    anew for each frame.
 
-    Args:
-        frames: float `(frames, channels, H, W)`, normalized; modified in place and returned.
+    Returns:
+        the draw, or `None` when the clip is left as it is.
+
+    Raises:
+        ValueError: unknown `mode`.
     """
     if mode not in RANDOM_ERASING_MODES:
         raise ValueError(f"Random erasing mode must be one of {RANDOM_ERASING_MODES}, got {mode!r}.")
     if rng.random() > prob:
-        return frames
-    num_frames, channels, height, width = frames.shape
+        return None
     count = rng.randint(1, max_count)
     log_aspect = (math.log(min_aspect), math.log(1 / min_aspect))
-    generator = torch.Generator().manual_seed(rng.getrandbits(63))
+    noise_seed = rng.getrandbits(63)
+    boxes = []
     for _ in range(count):
         for _ in range(num_attempts):
             target_area = rng.uniform(min_area, max_area) * height * width / count
@@ -267,17 +291,40 @@ def random_erasing(
             box_height = int(round(math.sqrt(target_area * aspect)))
             box_width = int(round(math.sqrt(target_area / aspect)))
             if box_width < width and box_height < height:
-                top = rng.randint(0, height - box_height)
-                left = rng.randint(0, width - box_width)
-                if mode == "pixel":
-                    fill = torch.randn((num_frames, channels, box_height, box_width), generator=generator)
-                elif mode == "rand":
-                    fill = torch.randn((num_frames, channels, 1, 1), generator=generator)
-                else:
-                    fill = torch.zeros((num_frames, channels, 1, 1))
-                frames[:, :, top : top + box_height, left : left + box_width] = fill.to(frames.dtype)
+                top, left = rng.randint(0, height - box_height), rng.randint(0, width - box_width)
+                boxes.append((top, left, box_height, box_width))
                 break
+    return RandomErasingDraw(tuple(boxes), noise_seed, mode)
+
+
+def apply_random_erasing(frames: torch.Tensor, draw: RandomErasingDraw | None) -> torch.Tensor:
+    """
+    Erase `draw`'s boxes from a normalized clip, float `(frames, channels, H, W)`, in place (returned). The fill is
+    drawn on the CPU from `draw.noise_seed`, so a clip is erased alike on every device.
+    """
+    if draw is None:
+        return frames
+    num_frames, channels = frames.shape[:2]
+    generator = torch.Generator().manual_seed(draw.noise_seed)
+    for top, left, box_height, box_width in draw.boxes:
+        if draw.mode == "pixel":
+            fill = torch.randn((num_frames, channels, box_height, box_width), generator=generator)
+        elif draw.mode == "rand":
+            fill = torch.randn((num_frames, channels, 1, 1), generator=generator)
+        else:
+            fill = torch.zeros((num_frames, channels, 1, 1))
+        frames[:, :, top : top + box_height, left : left + box_width] = fill.to(frames.device, frames.dtype)
     return frames
+
+
+def random_erasing(
+    frames: torch.Tensor, prob: float, rng: random.Random, mode: str = "pixel", **kwargs: Any
+) -> torch.Tensor:
+    """
+    [`draw_random_erasing`] then [`apply_random_erasing`] on a normalized float clip `(frames, channels, H, W)`,
+    modified in place and returned; `kwargs` are `draw_random_erasing`'s box settings.
+    """
+    return apply_random_erasing(frames, draw_random_erasing(*frames.shape[-2:], prob, rng, mode=mode, **kwargs))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -494,14 +541,14 @@ class RandAugment:
     """
 
     magnitude: float = 7.0
-    num_layers: int = 4
+    num_layers: int = 2
     magnitude_std: float = 0.5
     increasing: bool = True
 
     @classmethod
     def from_policy(cls, policy: str) -> RandAugment:
         """
-        Parse a timm-style policy such as the official `"rand-m7-n4-mstd0.5-inc1"`.
+        Parse a timm-style policy such as the recipe's `"rand-m7-mstd0.5-inc1"` (`n` defaults to 2, as in timm).
 
         Raises:
             ValueError: the string does not start with `rand` or has an unknown or malformed section.
@@ -544,8 +591,11 @@ class RandAugment:
 __all__ = [
     "RANDOM_ERASING_MODES",
     "RandAugment",
+    "RandomErasingDraw",
+    "apply_random_erasing",
     "clip_frame_indices",
     "clip_window",
+    "draw_random_erasing",
     "horizontal_flip",
     "normalize",
     "random_crop",

@@ -193,6 +193,25 @@ def test_dataloader_workers_are_reproducible_with_a_seed(synthetic_dataset_dir, 
     assert not torch.equal(first, run(1)[0])
 
 
+def test_uint8_batches_from_worker_processes_normalized_after_the_loader_equal_float_batches(
+    synthetic_dataset_dir, small_processor
+):
+    dataset = load_video_folder(synthetic_dataset_dir)["train"]
+    processor = small_processor.with_settings(mode="train", repeat_aug=2, do_rand_augment=True)
+    uint8_processor = processor.with_settings(return_uint8=True)
+
+    def batches(video_processor):
+        loader = build_video_dataloader(dataset, video_processor, batch_size=3, num_workers=2, seed=4)
+        return [batch["pixel_values"] for batch in loader]
+
+    expected = batches(processor)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    for float_batch, uint8_batch in zip(expected, batches(uint8_processor), strict=True):
+        assert uint8_batch.dtype == torch.uint8 and uint8_batch.shape == float_batch.shape == (6, 4, 3, 32, 32)
+        finished = uint8_processor.normalize_pixel_values(uint8_batch.to(device)).cpu()
+        torch.testing.assert_close(finished, float_batch, rtol=0, atol=0 if device == "cpu" else 1e-6)
+
+
 def test_augmentation_depends_on_seed_epoch_and_index_only(synthetic_dataset_dir, small_processor):
     dataset = load_video_folder(synthetic_dataset_dir)["train"]
     processor = small_processor.with_settings(

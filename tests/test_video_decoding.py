@@ -9,6 +9,7 @@ import pytest
 
 from modeling_mae_st.video_decoding import (
     VideoDecodingError,
+    decode_distinct_frames,
     decode_frames,
     default_backend,
     open_video,
@@ -48,6 +49,19 @@ def test_decord_and_pyav_give_identical_frames_for_the_same_indices(codec_videos
     assert decord_frames.shape == (3, 8, height, width, 3)
     assert decord_frames.dtype == np.uint8
     np.testing.assert_array_equal(decord_frames, pyav_frames)
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_overlapping_windows_decode_each_distinct_frame_once(codec_videos, backend):
+    path = codec_videos["h264_64x48.mp4"]
+    # overlapping windows, and indices past the last frame (29), which all clamp to it
+    windows = np.array([[2, 4, 6, 8], [6, 8, 10, 12], [28, 29, 31, 35]])
+    frames, inverse, info = decode_distinct_frames(path, lambda info: windows, backend=backend)
+    assert frames.shape == (8, 48, 64, 3)  # frames 2, 4, 6, 8, 10, 12, 28, 29
+    assert inverse.shape == windows.shape
+    expected, _ = decode_frames(path, lambda info: windows, backend=backend)
+    np.testing.assert_array_equal(frames[inverse], expected)
+    assert info.backend == backend
 
 
 def test_demo_clip_frame_count_comes_from_the_decoders_not_the_header(demo_video):

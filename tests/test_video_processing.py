@@ -11,6 +11,10 @@ from modeling_mae_st import MAESTConfig, MAESTForVideoClassification
 from modeling_mae_st.synthetic import render_motion_video, write_video
 from modeling_mae_st.video_decoding import VideoDecodingError
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+from modeling_mae_st.video_transforms import RandAugment
+
+
+ACCELERATOR = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @pytest.mark.parametrize("backend", ["decord", "pyav"])
@@ -71,6 +75,80 @@ def test_seed_makes_training_clips_reproducible(codec_videos, small_processor):
     from_torch_seed = processor(path)["pixel_values"]
     torch.manual_seed(3)
     assert torch.equal(from_torch_seed, processor(path)["pixel_values"])
+
+
+def frame_numbered_video(num_frames: int = 120) -> np.ndarray:
+    """`(num_frames, 48, 64, 3)` uint8 frames, frame `i` filled with the value `i`: any crop of it says its index."""
+    return np.broadcast_to(np.arange(num_frames, dtype=np.uint8)[:, None, None, None], (num_frames, 48, 64, 3)).copy()
+
+
+def clip_frame_indices(clips: torch.Tensor) -> list[list[int]]:
+    """The frame index of each frame of uint8 clips `(num_clips, num_frames, 3, H, W)` of a frame-numbered video."""
+    assert torch.equal(clips, clips[..., :1, :1, :1].expand_as(clips))  # crops of constant frames stay constant
+    return clips[:, :, 0, 0, 0].tolist()
+
+
+def test_fine_tuning_copies_share_one_window_and_pretraining_copies_draw_their_own(small_processor):
+    frames = frame_numbered_video()
+    pretraining = small_processor.with_settings(mode="train", repeat_aug=4, return_uint8=True)
+    assert pretraining.repeat_aug_shared_window is False  # the processor's default: the official pretraining
+    fine_tuning = pretraining.with_settings(repeat_aug_shared_window=True)
+    for seed in range(3):
+        own = clip_frame_indices(pretraining(frames, seed=seed)["pixel_values"][0])
+        shared = clip_frame_indices(fine_tuning(frames, seed=seed)["pixel_values"][0])
+        assert len({tuple(window) for window in own}) == 4
+        assert all(window == shared[0] for window in shared)
+    # the copies of a shared window are still cropped and flipped each on its own
+    textured = render_motion_video("right", 40, (64, 48), np.random.default_rng(0))
+    clips = fine_tuning(textured, seed=0)["pixel_values"][0]
+    assert not torch.equal(clips[0], clips[1])
+
+
+def test_rand_augment_default_is_the_recipe_policy_with_two_operations():
+    processor = MAESTVideoProcessor()
+    assert processor.rand_augment_policy == "rand-m7-mstd0.5-inc1"
+    assert RandAugment.from_policy(processor.rand_augment_policy) == RandAugment(7.0, 2, 0.5, True) == RandAugment()
+
+
+def test_same_seed_gives_the_same_clip_when_decord_falls_back_to_pyav(codec_videos, small_processor):
+    path = codec_videos["mpeg4_narrow_48x64.mp4"]  # decord opens it, then fails reading frames: PyAV takes over
+    processor = small_processor.with_settings(mode="train", repeat_aug=2)
+    via_fallback = processor(path, decoding_backend="decord", seed=5)["pixel_values"]
+    assert torch.equal(via_fallback, processor(path, decoding_backend="pyav", seed=5)["pixel_values"])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mode": "train", "repeat_aug": 3},
+        {"mode": "train", "repeat_aug": 2, "do_rand_augment": True, "do_random_resized_crop": False},
+        {"mode": "train", "do_normalize": False},
+        {"num_temporal_views": 2, "num_spatial_crops": 3},
+    ],
+)
+def test_uint8_clips_normalized_on_the_accelerator_equal_the_float_clips(codec_videos, small_processor, settings):
+    processor = small_processor.with_settings(**settings)
+    path = codec_videos["h264_portrait_64x96.mp4"]
+    expected = processor(path, seed=11)["pixel_values"]
+    uint8_processor = processor.with_settings(return_uint8=True)
+    clips = uint8_processor(path, seed=11)["pixel_values"]
+    assert clips.dtype == torch.uint8 and clips.shape == expected.shape
+    finished = uint8_processor.normalize_pixel_values(clips.to(ACCELERATOR))
+    assert finished.dtype == torch.float32 and finished.device.type == ACCELERATOR
+    torch.testing.assert_close(finished.cpu(), expected, rtol=0, atol=0 if ACCELERATOR == "cpu" else 1e-6)
+    assert processor.normalize_pixel_values(expected) is expected  # a finished batch passes through
+
+
+def test_uint8_output_refuses_random_erasing(small_processor):
+    with pytest.raises(ValueError, match="return_uint8=True cannot be combined with do_random_erasing=True"):
+        small_processor.with_settings(mode="train", do_random_erasing=True, return_uint8=True)
+
+
+@pytest.mark.parametrize("crop_size, short_side, jitter", [(224, 256, (256, 320)), (112, 128, (128, 160))])
+def test_short_sides_scale_with_the_crop_as_the_official_256_for_224(crop_size, short_side, jitter):
+    sizes = MAESTVideoProcessor.sizes_for_crop(crop_size)
+    assert sizes == {"crop_size": crop_size, "short_side_size": short_side, "train_jitter_scales": jitter}
+    MAESTVideoProcessor(**sizes)  # valid settings
 
 
 def test_eval_views_cover_windows_and_crops_in_window_major_order(codec_videos, small_processor):

@@ -13,6 +13,8 @@ from modeling_mae_st.video_transforms import (
     _OPERATIONS,
     RandAugment,
     horizontal_flip,
+    apply_random_erasing,
+    draw_random_erasing,
     normalize,
     random_erasing,
     random_resized_crop,
@@ -101,6 +103,26 @@ def test_normalize_maps_uint8_to_standardized_floats():
     torch.testing.assert_close(out.view(3), expected)
 
 
+def test_normalize_works_on_batches_of_clips_on_their_own_device():
+    clips = torch.randint(0, 256, (2, 3, 4, 3, 8, 8), dtype=torch.uint8)  # (batch, clips, frames, 3, H, W)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    mean, std = (0.4, 0.45, 0.5), (0.2, 0.225, 0.25)
+    out = normalize(clips.to(device), mean, std)
+    assert out.device.type == device and out.shape == clips.shape
+    expected = torch.stack([normalize(frames, mean, std) for frames in clips.flatten(0, 2).unsqueeze(1)])
+    torch.testing.assert_close(out.cpu(), expected.view(clips.shape))
+    torch.testing.assert_close(normalize(clips, None, None), clips / 255.0)
+
+
+def test_random_erasing_drawn_in_one_place_and_applied_in_another_is_the_same():
+    frames = torch.randn(4, 3, 32, 32)
+    draw = draw_random_erasing(32, 32, 1.0, random.Random(2), mode="pixel", max_count=3)
+    assert draw is not None and 1 <= len(draw.boxes) <= 3
+    erased_in_one = random_erasing(frames.clone(), 1.0, random.Random(2), mode="pixel", max_count=3)
+    torch.testing.assert_close(apply_random_erasing(frames.clone(), draw), erased_in_one, rtol=0, atol=0)
+    assert draw_random_erasing(32, 32, 0.0, random.Random(2)) is None
+
+
 def test_random_erasing_erases_the_same_box_in_every_frame_with_fresh_noise():
     frames = torch.zeros(4, 3, 32, 32)
     erased = random_erasing(frames.clone(), 1.0, random.Random(0), mode="pixel")
@@ -115,6 +137,7 @@ def test_random_erasing_erases_the_same_box_in_every_frame_with_fresh_noise():
 
 def test_rand_augment_policy_parsing():
     assert RandAugment.from_policy("rand-m7-n4-mstd0.5-inc1") == RandAugment(7.0, 4, 0.5, True)
+    assert RandAugment.from_policy("rand-m7-mstd0.5-inc1") == RandAugment(7.0, 2, 0.5, True) == RandAugment()
     assert RandAugment.from_policy("rand-m9-mstd0.5") == RandAugment(9.0, 2, 0.5, False)
     with pytest.raises(ValueError, match="'x3'"):
         RandAugment.from_policy("rand-m7-x3")
