@@ -175,17 +175,38 @@ def get_warmup_cosine_schedule(
     )
 
 
+# Devices with a fused AdamW kernel in PyTorch (`torch.optim.AdamW(fused=True)`).
+FUSED_ADAMW_DEVICES = ("cuda", "cpu", "xpu", "mps")
+
+
 def build_adamw(
-    param_groups: list[dict], learning_rate: float, betas: tuple[float, float] = (0.9, 0.95)
+    param_groups: list[dict],
+    learning_rate: float,
+    betas: tuple[float, float] = (0.9, 0.95),
+    fused: bool | None = None,
 ) -> torch.optim.AdamW:
-    """AdamW over `param_groups`, each group starting at `learning_rate * lr_scale` (the schedule's peak)."""
+    """
+    AdamW over `param_groups`, each group starting at `learning_rate * lr_scale` (the schedule's peak).
+
+    `fused`: update all parameters in one kernel instead of a loop of per-tensor operations (on this repository's
+    2-core CPU, 6x faster per step; on GPUs it removes thousands of kernel launches). `None` (default) fuses when every
+    parameter is a floating-point tensor on one of `FUSED_ADAMW_DEVICES`; the model may move to another of them
+    afterwards (Accelerate's `prepare` does).
+    """
     for group in param_groups:
         group["lr"] = learning_rate * group.get("lr_scale", 1.0)
-    return torch.optim.AdamW(param_groups, lr=learning_rate, betas=betas)
+    if fused is None:
+        fused = all(
+            param.is_floating_point() and param.device.type in FUSED_ADAMW_DEVICES
+            for group in param_groups
+            for param in group["params"]
+        )
+    return torch.optim.AdamW(param_groups, lr=learning_rate, betas=betas, fused=fused)
 
 
 __all__ = [
     "FINETUNING_NO_WEIGHT_DECAY",
+    "FUSED_ADAMW_DEVICES",
     "build_adamw",
     "encoder_layer_id",
     "get_warmup_cosine_schedule",

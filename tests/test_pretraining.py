@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
 from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.optimization import (
+    build_adamw,
     get_warmup_cosine_schedule,
     param_groups_layer_decay,
     param_groups_weight_decay,
@@ -116,6 +117,15 @@ def test_layer_decay_scales_each_encoder_layer_and_leaves_position_tables_undeca
     assert scale_of[f"mae_st.layers.{depth - 1}.mlp.fc1.bias"] == (0.75, 0.0)
     assert scale_of["classifier.weight"] == (1.0, 0.05)
     assert scale_of["mae_st.layernorm.weight"] == (1.0, 0.0)
+
+
+def test_adamw_is_fused_where_the_device_has_a_fused_kernel():
+    model = MAESTForPreTraining(tiny_config())
+    optimizer = build_adamw(param_groups_weight_decay(model, 0.05), 1e-3)
+    assert optimizer.defaults["fused"]
+    with torch.device("meta"):
+        meta_model = torch.nn.Linear(2, 2)
+    assert not build_adamw(param_groups_weight_decay(meta_model), 1e-3).defaults["fused"]
 
 
 def official_lr(epoch: float, lr: float, min_lr: float, warmup_epochs: float, epochs: float) -> float:
