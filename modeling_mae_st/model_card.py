@@ -100,11 +100,19 @@ def count_parameters(config: MAESTConfig, kind: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def preset_name(config: MAESTConfig) -> str:
-    """`"ViT-B"`, `"ViT-L"`, `"ViT-H"` for the official encoder sizes, else `"ViT (width W, depth D)"`."""
+def matching_preset(config: MAESTConfig) -> str | None:
+    """The preset (`"vit-b"`, `"vit-l"`, `"vit-h"`) whose encoder sizes `config` has, or `None` for another size."""
     for name, sizes in PRESETS.items():
         if all(getattr(config, key) == value for key, value in sizes.items()):
-            return "ViT-" + name.split("-")[1].upper()
+            return name
+    return None
+
+
+def preset_name(config: MAESTConfig) -> str:
+    """`"ViT-B"`, `"ViT-L"`, `"ViT-H"` for the official encoder sizes, else `"ViT (width W, depth D)"`."""
+    preset = matching_preset(config)
+    if preset is not None:
+        return "ViT-" + preset.split("-")[1].upper()
     return f"ViT (width {config.hidden_size}, depth {config.num_hidden_layers})"
 
 
