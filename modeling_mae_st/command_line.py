@@ -30,6 +30,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 EXIT_USAGE = 2  # argparse's exit status for a command-line mistake
@@ -90,3 +91,18 @@ def exit_on_user_error(prog: str | None = None) -> Iterator[None]:
         sys.stdout.flush()
         print(f"{prog or Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+
+
+def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> Any:
+    """
+    `cls.from_pretrained(name_or_path, **kwargs)` for a command's flag `flag`, with a user's mistake (a folder that
+    does not exist or holds no such files, an unknown Hub id) raised as a [`UsageError`] naming the flag.
+
+    Raises:
+        UsageError: `from_pretrained` raised `OSError` (its error for a name or folder it cannot load).
+    """
+    try:
+        return cls.from_pretrained(name_or_path, **kwargs)
+    except OSError as error:
+        cause = " ".join(str(error).split())
+        raise UsageError(f"{flag} {name_or_path}: cannot load a {cls.__name__} from it ({cause})") from error

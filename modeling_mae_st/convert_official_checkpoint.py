@@ -13,34 +13,38 @@ Supported layouts, recognised from their keys:
   frames `[::tubelet_size]`. The released mae_st files mix mae_st encoder names with this decoder layout.
 - PySlowFast fine-tuning (`MViT` in ViT mode, `head.projection.*`).
 
-Every size the tensors reveal is inferred; what they cannot reveal (attention heads, loss options) comes from
-arguments whose defaults are the released models'. Conversion is strict: a key that was not used, or a weight that
-was not filled, is an error that names it.
+Every size the tensors reveal is inferred. What they cannot reveal is read from the training settings the file
+saves (mae_st's `args`, PySlowFast's `cfg`) or must be given: the attention heads of a width that is not a released
+one, and the frame count of a joint position table. Nothing is guessed. Loss options come from arguments whose
+defaults are the released models'. Conversion is strict: a key that was not used, or a weight that was not filled, is
+an error that names it.
 
-    python -m modeling_mae_st.convert_official_checkpoint --checkpoint VIT_L_16x4_MAE_PT.pyth --output_dir mae-st-vit-l
+    mae-st-convert --checkpoint VIT_L_16x4_MAE_PT.pyth --output_dir mae-st-vit-l
 
-The output folder is a complete Hub repository (`hub.save_for_hub`): safetensors weights, config, the video processor
-config, the code files with `auto_map` (loads with `trust_remote_code=True` where this package is not installed) and,
+The output folder is a complete Hub repository (`hub.save_for_hub`): safetensors weights, config, a video processor
+for the model's frames and image size, the code files with `auto_map` (loads with `trust_remote_code=True` where this package is not installed) and,
 for a released checkpoint (recognised by its published md5 prefix or file name), a model card. `--push_to_hub`
 uploads it.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
+import math
 import pickle
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
-from .configuration_mae_st import PRESETS, MAESTConfig
-from .hub import default_video_processor, push_to_hub, save_for_hub
+from .configuration_mae_st import MAESTConfig
+from .hub import default_video_processor, save_for_hub
 from .model_card import build_model_card
 from .modeling_mae_st import MAESTForPreTraining, MAESTForVideoClassification, MAESTModel, MAESTPreTrainedModel
-from .released_checkpoints import find_released_checkpoint
+from .released_checkpoints import RELEASED_CHECKPOINTS, find_released_checkpoint
 
 
 logger = logging.getLogger(__name__)
@@ -99,45 +103,129 @@ _HEAD_RENAMES = {
 
 
 class CheckpointConversionError(ValueError):
-    """A checkpoint that cannot be converted exactly; the message names the file and the keys at fault."""
+    """A checkpoint that cannot be converted exactly; the message names the file and the cause."""
 
 
-def load_official_state_dict(path: str | Path, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+@dataclass
+class OfficialCheckpoint:
     """
-    Read an official `.pth`/`.pyth` file and return its model state dict with wrapper prefixes (`module.`,
-    `_orig_mod.`) stripped.
+    What an official file holds for conversion.
 
-    The file is read with `torch.load(..., weights_only=True)`. A file that needs full unpickling is refused unless
-    `allow_pickle` (only for files you trust: unpickling can run arbitrary code).
+    Attributes:
+        state_dict: the model's tensors, wrapper prefixes (`module.`, `_orig_mod.`) stripped.
+        saved_settings: the sizes the weights cannot reveal, read from the training settings saved beside them
+            (mae_st's `args`, PySlowFast's `cfg`): any of `num_frames`, `num_attention_heads`,
+            `decoder_num_attention_heads`.
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    saved_settings: dict[str, int] = field(default_factory=dict)
+
+
+def load_official_checkpoint(path: str | Path, allow_pickle: bool = False) -> OfficialCheckpoint:
+    """
+    Read an official `.pth`/`.pyth` file: its model state dict and the settings saved beside it.
+
+    The file is read with `torch.load(..., weights_only=True)`. A file that needs full unpickling (mae_st saves its
+    argparse `args` that way) is refused unless `allow_pickle` (only for files you trust: unpickling can run
+    arbitrary code).
 
     Raises:
         FileNotFoundError: the file does not exist.
-        CheckpointConversionError: the file cannot be read safely or holds no state dict.
+        CheckpointConversionError: the file is empty, not a PyTorch checkpoint, truncated, needs full unpickling
+            without `allow_pickle`, holds objects of classes that cannot be imported here, or holds no state dict;
+            the message names the file and the cause.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint {path} does not exist.")
+        raise FileNotFoundError(2, "No such checkpoint file", str(path))
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not head:
+        raise CheckpointConversionError(f"{path} is empty (0 bytes): not a PyTorch checkpoint.")
+    # torch.save writes a zip archive (PyTorch >= 1.6, local file header "PK\x03\x04") or, in the legacy format,
+    # a pickle, whose first byte is the PROTO opcode 0x80: anything else is not a checkpoint at all, whatever error
+    # torch.load would give for it.
+    if not head.startswith(b"PK\x03\x04") and head[:1] != b"\x80":
+        raise CheckpointConversionError(
+            f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; it starts with "
+            f"{head!r})."
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as error:
+        if not allow_pickle and "Weights only load failed" in str(error):
+            raise CheckpointConversionError(
+                f"{path} holds Python objects besides tensors (e.g. the training script's saved arguments), which "
+                "torch.load(weights_only=True) refuses; if you trust the file, pass --allow_pickle "
+                "(allow_pickle=True)."
+            ) from error
+        raise CheckpointConversionError(f"{path} is not a readable PyTorch checkpoint: {error}.") from error
+    except (AttributeError, ImportError) as error:
         raise CheckpointConversionError(
-            f"{path} cannot be loaded with torch.load(weights_only=True): it needs full unpickling ({error}). "
-            "If you trust the file, pass --allow_pickle (allow_pickle=True)."
+            f"{path} holds a pickled object whose class cannot be imported here ({error}); save the state dict "
+            "alone (torch.save({'model': model.state_dict()}, path)) with the program that wrote it."
         ) from error
-    except (RuntimeError, EOFError) as error:
-        raise CheckpointConversionError(f"{path} is not a readable PyTorch checkpoint: {error}") from error
-    state_dict = checkpoint
+    except (RuntimeError, EOFError, ValueError, KeyError, IndexError) as error:
+        raise CheckpointConversionError(
+            f"{path} is not a readable PyTorch checkpoint (truncated or corrupted: {type(error).__name__}: "
+            f"{error or 'no details'})."
+        ) from error
+    try:
+        return unwrap_checkpoint(checkpoint)
+    except CheckpointConversionError as error:
+        raise CheckpointConversionError(f"{path} {error}") from None
+
+
+def unwrap_checkpoint(checkpoint: Any) -> OfficialCheckpoint:
+    """
+    The state dict (prefixes stripped) and saved settings of a checkpoint as the official scripts save it: a state
+    dict, or a dict holding one under `model` (mae_st), `model_state` (PySlowFast) or `state_dict`, with `args`
+    (mae_st) or `cfg` (PySlowFast) beside it.
+
+    Raises:
+        CheckpointConversionError: no state dict is found; the message starts with "holds no state dict".
+    """
+    state_dict, settings = checkpoint, {}
     if isinstance(checkpoint, dict):
         for key in ("model", "model_state", "state_dict"):
             if isinstance(checkpoint.get(key), dict):
                 state_dict = checkpoint[key]
+                settings = saved_settings(checkpoint)
                 break
-    if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
+    if not isinstance(state_dict, dict) or not state_dict or not all(map(torch.is_tensor, state_dict.values())):
+        found = sorted(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointConversionError(
-            f"{path} holds no state dict: expected a dict of tensors, or a dict with one under 'model' or "
-            f"'model_state'; top-level keys are {sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint)}."
+            "holds no state dict: expected a dict of tensors, or a dict with one under 'model' or 'model_state'; "
+            f"found {found}."
         )
-    return strip_wrapper_prefixes(state_dict)
+    return OfficialCheckpoint(strip_wrapper_prefixes(state_dict), settings)
+
+
+def saved_settings(checkpoint: dict[str, Any]) -> dict[str, int]:
+    """
+    The sizes the weights cannot reveal, from the training settings an official checkpoint saves beside them.
+
+    mae_st saves its argparse namespace as `args` (`num_frames`, `decoder_num_heads`; the encoder heads follow from
+    the model name, i.e. from the width); PySlowFast saves its config as YAML text under `cfg` (`DATA.NUM_FRAMES`,
+    `MVIT.NUM_HEADS`). Settings that are absent are left out.
+    """
+    settings: dict[str, int] = {}
+    args = checkpoint.get("args")
+    if args is not None:
+        args = vars(args) if hasattr(args, "__dict__") else dict(args)
+        for official, ours in (("num_frames", "num_frames"), ("decoder_num_heads", "decoder_num_attention_heads")):
+            if isinstance(args.get(official), int):
+                settings[ours] = args[official]
+    cfg = checkpoint.get("cfg")
+    if isinstance(cfg, str):
+        cfg = yaml.safe_load(cfg)
+    if isinstance(cfg, dict):
+        for section, key, ours in (("DATA", "NUM_FRAMES", "num_frames"), ("MVIT", "NUM_HEADS", "num_attention_heads")):
+            value = (cfg.get(section) or {}).get(key)
+            if isinstance(value, int):
+                settings[ours] = value
+    return settings
 
 
 def strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -158,7 +246,7 @@ def strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, tor
 def _count_blocks(state_dict: dict[str, torch.Tensor], pattern: str) -> int:
     indices = {int(m.group(1)) for key in state_dict if (m := re.match(pattern, key))}
     if indices and indices != set(range(len(indices))):
-        raise CheckpointConversionError(f"Blocks matching {pattern!r} are not numbered 0..N-1: {sorted(indices)}.")
+        raise CheckpointConversionError(f"has blocks matching {pattern!r} that are not numbered 0..N-1: {sorted(indices)}.")
     return len(indices)
 
 
@@ -171,7 +259,7 @@ def detect_layout(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
     """
     if "patch_embed.proj.weight" not in state_dict:
         raise CheckpointConversionError(
-            "Not an MAE-ST checkpoint: no 'patch_embed.proj.weight'. Keys start with: "
+            "is not an MAE-ST checkpoint: it has no 'patch_embed.proj.weight'; its keys start with "
             f"{sorted(state_dict)[:8]}"
         )
     has_head = "head.weight" in state_dict or "head.projection.weight" in state_dict
@@ -181,31 +269,53 @@ def detect_layout(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
     elif any(key.startswith("decoder_blocks.") or key.startswith("decoder_pred.") for key in state_dict):
         decoder_layout = "mae_st"
     if decoder_layout and has_head:
-        raise CheckpointConversionError("Checkpoint holds both a decoder and a classification head.")
+        raise CheckpointConversionError("holds both a decoder and a classification head.")
     task = "pretraining" if decoder_layout else ("classification" if has_head else "encoder")
     fused_qkv = any(key.endswith("attn.qkv.weight") for key in state_dict)
     return {"task": task, "decoder_layout": decoder_layout, "fused_qkv": fused_qkv}
+
+
+def _weight(state_dict: dict[str, torch.Tensor], key: str) -> torch.Tensor:
+    """`state_dict[key]`, or an error naming the missing weight."""
+    if key not in state_dict:
+        raise CheckpointConversionError(
+            f"has no {key!r}, which a checkpoint of its layout ({detect_layout(state_dict)['task']}) needs."
+        )
+    return state_dict[key]
+
+
+def released_num_attention_heads() -> dict[int, int]:
+    """Encoder width -> attention heads of the released checkpoints (the only widths whose heads are known)."""
+    return {config.hidden_size: config.num_attention_heads for config in (r.config() for r in RELEASED_CHECKPOINTS)}
 
 
 def infer_config(
     state_dict: dict[str, torch.Tensor],
     num_attention_heads: int | None = None,
     decoder_num_attention_heads: int | None = None,
-    num_frames: int = 16,
+    num_frames: int | None = None,
     **overrides: Any,
 ) -> MAESTConfig:
     """
     Build the `MAESTConfig` an official state dict was made with. Widths, depths, patch and tubelet sizes, frames and
-    image size (from separate position tables; joint tables need `num_frames`), cls token, qkv bias, position
-    embedding kinds, `pred_t_dim` and the number of classes come from the tensors.
+    image size (from separate position tables), cls token, qkv bias, position embedding kinds, `pred_t_dim` and the
+    number of classes come from the tensors.
+
+    What the tensors cannot reveal must be given (or read from the settings saved in the file, see
+    [`saved_settings`]):
 
     Args:
-        num_attention_heads: encoder heads; default: the official preset of that width (12 for 768, 16 for 1024 and
-            1280), else width // 64.
-        decoder_num_attention_heads: default: width // 64 for PySlowFast decoders (8 for the released 512-wide
-            ones), 16 for mae_st decoders (the official constructor's default).
-        num_frames: frames per clip, used only with a joint position table, which does not separate time from space.
+        num_attention_heads: encoder heads; known without it only for the released widths (12 for 768, 16 for 1024
+            and 1280).
+        decoder_num_attention_heads: decoder heads; known without it only for PySlowFast decoders (PySlowFast's own
+            rule, width // 64: 8 for the released 512-wide decoders).
+        num_frames: frames per clip; needed only with one joint position table, which does not separate time from
+            space (separate tables reveal it).
         overrides: any other config value (`norm_pix_loss`, `mask_ratio`, `target_frame_sampling`, ...).
+
+    Raises:
+        CheckpointConversionError: a weight the layout needs is missing, or a size above is needed and not given, or
+            the given `num_frames` does not fit the position table.
     """
     layout = detect_layout(state_dict)
     proj = state_dict["patch_embed.proj.weight"]  # (hidden, channels, tubelet, patch, patch)
@@ -214,16 +324,39 @@ def infer_config(
     separate = "pos_embed_spatial" in state_dict
     if separate:
         spatial_tokens = state_dict["pos_embed_spatial"].shape[1]
-        frames = state_dict["pos_embed_temporal"].shape[1] * tubelet_size
+        frames = _weight(state_dict, "pos_embed_temporal").shape[1] * tubelet_size
+        if num_frames is not None and num_frames != frames:
+            raise CheckpointConversionError(
+                f"has separate position tables for {frames} frames, but --num_frames {num_frames} was given."
+            )
     else:
+        positions = _weight(state_dict, "pos_embed").shape[1] - int(use_cls_token)
+        if num_frames is None:
+            raise CheckpointConversionError(
+                f"has one joint position table ('pos_embed', {positions} patch positions), so the frame count is not "
+                "in the weights and the file saves no training settings that give it: pass --num_frames (the clip "
+                "length the model was trained with)."
+            )
         frames = num_frames
-        spatial_tokens = (state_dict["pos_embed"].shape[1] - int(use_cls_token)) * tubelet_size // frames
-    side = math_isqrt_exact(spatial_tokens, "spatial position embedding length")
+        spatial_tokens, remainder = divmod(positions * tubelet_size, frames)
+        if remainder or frames % tubelet_size or math.isqrt(spatial_tokens) ** 2 != spatial_tokens:
+            raise CheckpointConversionError(
+                f"has a joint position table of {positions} patch positions, which does not fit --num_frames "
+                f"{frames} with tubelet size {tubelet_size} (frames / tubelet x a square grid of patches)."
+            )
+    side = math.isqrt(spatial_tokens)
+    if side**2 != spatial_tokens:
+        raise CheckpointConversionError(
+            f"has a spatial position table of {spatial_tokens} positions, not a square grid of patches."
+        )
     num_layers = _count_blocks(state_dict, r"blocks\.(\d+)\.")
     if num_attention_heads is None:
-        num_attention_heads = next(
-            (p["num_attention_heads"] for p in PRESETS.values() if p["hidden_size"] == hidden_size),
-            max(1, hidden_size // 64),
+        num_attention_heads = released_num_attention_heads().get(hidden_size)
+    if num_attention_heads is None:
+        raise CheckpointConversionError(
+            f"has an encoder {hidden_size} wide, not a released width ({sorted(released_num_attention_heads())}): "
+            "its head count is not in the weights and the file saves no training settings that give it: pass "
+            "--num_attention_heads."
         )
     qkv_bias = "blocks.0.attn.qkv.bias" in state_dict or "blocks.0.attn.q.bias" in state_dict
     values: dict[str, Any] = dict(
@@ -235,7 +368,7 @@ def infer_config(
         hidden_size=hidden_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_attention_heads,
-        intermediate_size=state_dict["blocks.0.mlp.fc1.weight"].shape[0],
+        intermediate_size=_weight(state_dict, "blocks.0.mlp.fc1.weight").shape[0],
         qkv_bias=qkv_bias,
         use_separate_position_embeddings=separate,
         use_cls_token=use_cls_token,
@@ -245,28 +378,33 @@ def infer_config(
         values["num_labels"] = head.shape[0]
     if layout["decoder_layout"]:
         pyslowfast = layout["decoder_layout"] == "pyslowfast"
-        decoder_hidden = state_dict["decoder_embed.weight"].shape[0]
+        decoder_hidden = _weight(state_dict, "decoder_embed.weight").shape[0]
         if pyslowfast:
             depth = _count_blocks(state_dict, r"pred_head\.transforms\.0\.(\d+)\.attn\.")
-            predictor = state_dict["pred_head.projections.0.weight"]
+            predictor = _weight(state_dict, "pred_head.projections.0.weight")
             block = "pred_head.transforms.0.0."
         else:
             depth = _count_blocks(state_dict, r"decoder_blocks\.(\d+)\.")
-            predictor = state_dict["decoder_pred.weight"]
+            predictor = _weight(state_dict, "decoder_pred.weight")
             block = "decoder_blocks.0."
         frames_per_token, remainder = divmod(predictor.shape[0], patch_size**2 * num_channels)
         if remainder or frames_per_token == 0:
             raise CheckpointConversionError(
-                f"Predictor width {predictor.shape[0]} is not a multiple of patch_size**2 * channels "
+                f"has a predictor {predictor.shape[0]} wide, not a multiple of patch_size**2 * channels "
                 f"({patch_size**2 * num_channels})."
             )
+        if decoder_num_attention_heads is None and pyslowfast and decoder_hidden % 64 == 0:
+            decoder_num_attention_heads = decoder_hidden // 64
         if decoder_num_attention_heads is None:
-            decoder_num_attention_heads = decoder_hidden // 64 if pyslowfast or decoder_hidden % 16 else 16
+            raise CheckpointConversionError(
+                f"has a {layout['decoder_layout']} decoder {decoder_hidden} wide: its head count is not in the "
+                "weights and the file saves no training settings that give it: pass --decoder_num_attention_heads."
+            )
         values.update(
             decoder_hidden_size=decoder_hidden,
             decoder_num_hidden_layers=depth,
-            decoder_num_attention_heads=max(1, decoder_num_attention_heads),
-            decoder_intermediate_size=state_dict[block + "mlp.fc1.weight"].shape[0],
+            decoder_num_attention_heads=decoder_num_attention_heads,
+            decoder_intermediate_size=_weight(state_dict, block + "mlp.fc1.weight").shape[0],
             decoder_use_separate_position_embeddings=(
                 "decoder_pos_embed_spatial" in state_dict or "dec_pos_embed_spatial" in state_dict
             ),
@@ -276,13 +414,6 @@ def infer_config(
         )
     values.update({k: v for k, v in overrides.items() if v is not None})
     return MAESTConfig(**values)
-
-
-def math_isqrt_exact(value: int, what: str) -> int:
-    root = int(round(value**0.5))
-    if root * root != value:
-        raise CheckpointConversionError(f"The {what} ({value}) is not a square number of patches.")
-    return root
 
 
 def convert_state_dict(state_dict: dict[str, torch.Tensor], config: MAESTConfig) -> dict[str, torch.Tensor]:
@@ -315,7 +446,7 @@ def convert_state_dict(state_dict: dict[str, torch.Tensor], config: MAESTConfig)
         else:
             unused.append(key)
     if unused:
-        raise CheckpointConversionError(f"Keys of the checkpoint that have no place in MAE-ST: {sorted(unused)}")
+        raise CheckpointConversionError(f"has keys that have no place in MAE-ST: {sorted(unused)}.")
     return converted
 
 
@@ -329,7 +460,7 @@ def _convert_block(prefix: str, rest: str, value: torch.Tensor, key: str) -> dic
             f"{prefix}attention.v_proj.{kind}": value_,
         }
     if name not in _BLOCK_RENAMES:
-        raise CheckpointConversionError(f"Unknown transformer block weight {key!r}.")
+        raise CheckpointConversionError(f"has an unknown transformer block weight {key!r}.")
     return {f"{prefix}{_BLOCK_RENAMES[name]}.{kind}": value}
 
 
@@ -339,41 +470,53 @@ def model_class_for(state_dict: dict[str, torch.Tensor]) -> type[MAESTPreTrained
 
 
 def convert_official_checkpoint(
-    checkpoint: str | Path | dict[str, torch.Tensor],
+    checkpoint: str | Path | dict[str, Any],
     output_dir: str | Path | None = None,
     allow_pickle: bool = False,
     num_attention_heads: int | None = None,
     decoder_num_attention_heads: int | None = None,
-    num_frames: int = 16,
+    num_frames: int | None = None,
     repo_id: str | None = None,
     **config_overrides: Any,
 ) -> MAESTPreTrainedModel:
     """
-    Convert an official checkpoint (a path, or an already loaded state dict) into a model of this package, and save
-    it as a complete Hub folder ([`~modeling_mae_st.hub.save_for_hub`]: weights, config, video processor, code and,
-    for a released pretraining checkpoint, its model card naming `repo_id`) when `output_dir` is given.
+    Convert an official checkpoint into a model of this package, and save it as a complete Hub folder
+    ([`~modeling_mae_st.hub.save_for_hub`]: weights, config, a video processor for the model's frames and size,
+    code and, for a released pretraining checkpoint, its model card naming `repo_id`) when `output_dir` is given.
 
     A checkpoint with decoder weights becomes [`MAESTForPreTraining`], one with a classification head
     [`MAESTForVideoClassification`], an encoder alone [`MAESTModel`].
 
+    Args:
+        checkpoint: a file path, or an already loaded checkpoint (a state dict, or the official dict holding one
+            with its saved `args`/`cfg`).
+        num_attention_heads, decoder_num_attention_heads, num_frames: what the weights cannot reveal (see
+            [`infer_config`]); by default read from the settings saved in the checkpoint, when it has them.
+
     Raises:
-        CheckpointConversionError: a key of the checkpoint has no place in the model, or a weight of the model is
-            not in the checkpoint, or a shape disagrees.
+        FileNotFoundError: the file does not exist.
+        CheckpointConversionError: the file cannot be read (see [`load_official_checkpoint`]), a size is needed and
+            not given, a key of the checkpoint has no place in the model, a weight of the model is not in the
+            checkpoint, or a shape disagrees. The message starts with the file's name.
     """
     if isinstance(checkpoint, dict):
-        state_dict = strip_wrapper_prefixes(checkpoint)
-        source = "<state dict>"
+        official = unwrap_checkpoint(checkpoint)
+        source = "The checkpoint"
     else:
-        state_dict = load_official_state_dict(checkpoint, allow_pickle=allow_pickle)
+        official = load_official_checkpoint(checkpoint, allow_pickle=allow_pickle)
         source = str(checkpoint)
-    config = infer_config(
-        state_dict,
+    given = dict(
         num_attention_heads=num_attention_heads,
         decoder_num_attention_heads=decoder_num_attention_heads,
         num_frames=num_frames,
-        **config_overrides,
     )
-    converted = convert_state_dict(state_dict, config)
+    sizes = {**official.saved_settings, **{key: value for key, value in given.items() if value is not None}}
+    state_dict = official.state_dict
+    try:
+        config = infer_config(state_dict, **sizes, **config_overrides)
+        converted = convert_state_dict(state_dict, config)
+    except CheckpointConversionError as error:
+        raise CheckpointConversionError(f"{source} {error}") from None
     model_class = model_class_for(state_dict)
     model = model_class(config)
     expected = model.state_dict()
@@ -396,70 +539,6 @@ def convert_official_checkpoint(
         release = None if isinstance(checkpoint, dict) else find_released_checkpoint(checkpoint)
         if release is not None and model_class is MAESTForPreTraining:
             card = build_model_card("converted", config, repo_id or release.name, release=release)
-        save_for_hub(model, output_dir, video_processor=default_video_processor(), card=card)
+        save_for_hub(model, output_dir, video_processor=default_video_processor(config), card=card)
         logger.info("Saved %s converted from %s to %s", model_class.__name__, source, output_dir)
     return model
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="Official .pth/.pyth file.")
-    parser.add_argument("--output_dir", required=True, help="Folder for the save_pretrained output.")
-    parser.add_argument(
-        "--num_attention_heads", type=int, default=None,
-        help="Encoder heads (default: 12 for width 768, 16 for 1024 and 1280, else width // 64).",
-    )
-    parser.add_argument(
-        "--decoder_num_attention_heads", type=int, default=None,
-        help="Decoder heads (default: width // 64 for PySlowFast decoders, i.e. 8 for the released ones; 16 for "
-        "mae_st decoders).",
-    )
-    parser.add_argument(
-        "--num_frames", type=int, default=16,
-        help="Frames per clip; read only for joint position tables, which do not reveal it (default 16).",
-    )
-    loss = parser.add_mutually_exclusive_group()
-    loss.add_argument("--norm_pix_loss", dest="norm_pix_loss", action="store_true", default=True,
-                      help="Targets normalized per patch (default, as the released models).")
-    loss.add_argument("--no_norm_pix_loss", dest="norm_pix_loss", action="store_false")
-    parser.add_argument("--mask_ratio", type=float, default=0.9, help="Mask ratio stored in the config (default 0.9).")
-    parser.add_argument(
-        "--target_frame_sampling", choices=["linspace", "stride"], default=None,
-        help="Override the target frames (default: 'stride' for PySlowFast decoders, 'linspace' for mae_st ones).",
-    )
-    parser.add_argument("--allow_pickle", action="store_true",
-                        help="Allow full unpickling for files that need it (only for files you trust).")
-    hub = parser.add_argument_group("Hugging Face Hub")
-    hub.add_argument("--push_to_hub", action="store_true", help="Upload the output folder to the Hub.")
-    hub.add_argument("--hub_model_id", default=None,
-                     help="Repository to push to (default: the output folder's name under your user).")
-    hub.add_argument("--hub_token", default=None, help="Hub token (default: the one `hf auth login` stored).")
-    hub.add_argument("--private", action="store_true", help="Create the repository private.")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = build_parser().parse_args(argv)
-    model = convert_official_checkpoint(
-        args.checkpoint,
-        output_dir=args.output_dir,
-        allow_pickle=args.allow_pickle,
-        num_attention_heads=args.num_attention_heads,
-        decoder_num_attention_heads=args.decoder_num_attention_heads,
-        num_frames=args.num_frames,
-        norm_pix_loss=args.norm_pix_loss,
-        mask_ratio=args.mask_ratio,
-        target_frame_sampling=args.target_frame_sampling,
-        repo_id=args.hub_model_id,
-    )
-    print(f"Converted {args.checkpoint} into {type(model).__name__} at {args.output_dir}")
-    if args.push_to_hub:
-        repo_id = args.hub_model_id or Path(args.output_dir).resolve().name
-        commit = push_to_hub(args.output_dir, repo_id, token=args.hub_token, private=args.private,
-                             commit_message=f"Convert {Path(args.checkpoint).name}")
-        print(f"Pushed to {commit.commit_url}")
-
-
-if __name__ == "__main__":
-    main()

@@ -4,10 +4,12 @@ Folders that load anywhere, and pushing them to the Hugging Face Hub.
 A folder written by [`save_for_hub`] holds everything a Hub repository of this package needs:
 
 - `model.safetensors` and `config.json` (`save_pretrained`),
-- `video_preprocessor_config.json` when a video processor is given,
+- `video_preprocessor_config.json`, a video processor for the model's frames and image size
+  ([`default_video_processor`] unless another matching one is given), so that `pipeline("video-classification",
+  model=folder)`, `AutoVideoProcessor.from_pretrained(folder)` and the commands work with nothing but the folder,
 - `README.md`, the model card, when one is given, and any pictures (`extra_files`),
-- the code: `configuration_mae_st.py`, `modeling_mae_st.py` and, with a processor, `video_processing_mae_st.py` and
-  the modules it imports, with `auto_map` entries in `config.json` and the processor config, so that
+- the code: `configuration_mae_st.py`, `modeling_mae_st.py`, `video_processing_mae_st.py` and the modules they
+  import, with `auto_map` entries in `config.json` and the processor config, so that
   `AutoModel.from_pretrained(folder, trust_remote_code=True)` works where this package is not installed.
 
 [`push_to_hub`] uploads such a folder in one commit, leaving out training state (`checkpoint-*`, `step_*`, ...).
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import importlib.util
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -152,14 +154,16 @@ def save_for_hub(
     extra_files: Sequence[str | Path] = (),
 ) -> Path:
     """
-    Write a complete Hub repository folder: safetensors weights and config (`model.save_pretrained`), the video
-    processor config, the model card as `README.md`, `extra_files` (pictures, logs) copied in by name, and the remote
-    code ([`write_remote_code`]).
+    Write a complete Hub repository folder: safetensors weights and config (`model.save_pretrained`), a video
+    processor config that matches the model, the model card as `README.md`, `extra_files` (pictures, logs) copied in
+    by name, and the remote code ([`write_remote_code`]). Files get the usual permissions (read for all, as the
+    umask allows).
 
     Args:
         model: a [`MAESTPreTrainedModel`] (any of the three heads).
         output_dir: created if missing; files of the same names are overwritten.
-        video_processor: a `MAESTVideoProcessor` (or any processor with `save_pretrained`), *optional*.
+        video_processor: a `MAESTVideoProcessor` for the model's clips; default: [`default_video_processor`] of the
+            model's config.
         card: a `huggingface_hub.ModelCard`, e.g. from [`~modeling_mae_st.model_card.build_model_card`], *optional*.
         extra_files: files to copy into the folder's top level; a file already inside it is left where it is.
 
@@ -168,12 +172,17 @@ def save_for_hub(
 
     Raises:
         FileNotFoundError: an entry of `extra_files` does not exist.
+        ValueError: `video_processor` makes clips of other frames or size than the model's config: `pipeline` and the
+            commands would fail on the folder.
     """
     output_dir = Path(output_dir)
+    video_processor = video_processor or default_video_processor(model.config)
+    check_video_processor_matches(
+        video_processor, model.config, "save a processor for the model's clips, e.g. default_video_processor(config)."
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir, safe_serialization=True)
-    if video_processor is not None:
-        video_processor.save_pretrained(output_dir)
+    video_processor.save_pretrained(output_dir)
     if card is not None:
         card.save(output_dir / "README.md")
     for extra in map(Path, extra_files):
@@ -183,25 +192,48 @@ def save_for_hub(
         if extra.resolve() != target.resolve():
             shutil.copyfile(extra, target)
     write_remote_code(output_dir)
+    give_usual_permissions(output_dir)
     return output_dir
 
 
-def default_video_processor(config=None):
+def give_usual_permissions(folder: str | Path) -> None:
     """
-    A `MAESTVideoProcessor` with the official settings, for clips of `config`'s frames and size when given (the
-    short side scaled as the official 256 for 224); `None` while this package has no video processor module.
+    Give the files directly in `folder` the permissions a new file gets (0666 less the umask, usually 0644).
+
+    transformers writes `model.safetensors` through a temporary file, which is created 0600 (only its owner can read
+    it); a folder meant to be shared or served must not keep that.
     """
-    if importlib.util.find_spec(f"{__package__}.video_processing_mae_st") is None:
-        return None
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in Path(folder).iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
+def default_video_processor(config):
+    """
+    A `MAESTVideoProcessor` with the official settings for clips of `config`'s frames and image size: the official
+    short side 256 and training jitter (256, 320) for 224-pixel crops, scaled with the image size.
+
+    This is the one place that builds a model's processor; change other settings with `.with_settings(...)`.
+    """
     from .video_processing_mae_st import MAESTVideoProcessor
 
-    if config is None:
-        return MAESTVideoProcessor()
-    return MAESTVideoProcessor(
-        num_frames=config.num_frames,
-        crop_size=config.image_size,
-        short_side_size=round(config.image_size * 256 / 224),
-    )
+    return MAESTVideoProcessor(num_frames=config.num_frames, **MAESTVideoProcessor.sizes_for_crop(config.image_size))
+
+
+def check_video_processor_matches(video_processor, config, remedy: str) -> None:
+    """
+    Raises:
+        ValueError: the processor's clips (`num_frames`, `crop_size`) are not the model's (`num_frames`,
+            `image_size`); the message ends with `remedy`.
+    """
+    made = (video_processor.num_frames, video_processor.crop_size)
+    if made != (config.num_frames, config.image_size):
+        raise ValueError(
+            f"The video processor makes clips of {made[0]} frames of {made[1]}x{made[1]}, but the model takes "
+            f"{config.num_frames} frames of {config.image_size}x{config.image_size}: {remedy}"
+        )
 
 
 def files_to_push(output_dir: str | Path, ignore_patterns: Sequence[str] = DEFAULT_IGNORE_PATTERNS) -> list[str]:
@@ -260,7 +292,9 @@ def push_to_hub(
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
     "RemoteCodeError",
+    "check_video_processor_matches",
     "default_video_processor",
+    "give_usual_permissions",
     "files_to_push",
     "module_closure",
     "push_to_hub",

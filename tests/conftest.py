@@ -43,7 +43,17 @@ from modeling_mae_st.synthetic import make_synthetic_video_dataset, render_motio
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor  # noqa: E402
 
 
-DEMO_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "videos" / "demo.avi"
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the repository
+DEMO_VIDEO = SHARED_DIR / "videos" / "demo.avi"
+
+
+@pytest.fixture(scope="session")
+def official_fixtures() -> Path:
+    """../shared/fixtures: tiny official checkpoints with the official code's outputs (see their README.md files)."""
+    folder = SHARED_DIR / "fixtures"
+    if not folder.is_dir():
+        pytest.fail(f"{folder} is missing: ../shared must sit beside the repository.")
+    return folder
 
 
 @pytest.fixture(scope="session")

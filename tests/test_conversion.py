@@ -1,33 +1,54 @@
-"""The official-checkpoint converter: layouts, inference of sizes, strictness, unsafe files, the command line."""
+"""The official-checkpoint converter: layouts, inference of sizes, strictness, unreadable files, the command line."""
 
 import argparse
-import subprocess
+import json
+import re
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from transformers import pipeline
 
+from mae_st_commands.convert import main as convert_main
 from modeling_mae_st import MAESTForPreTraining, MAESTModel
 from modeling_mae_st.convert_official_checkpoint import (
     CheckpointConversionError,
     convert_official_checkpoint,
     detect_layout,
     infer_config,
-    load_official_state_dict,
+    load_official_checkpoint,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+@pytest.fixture(scope="module")
+def mae_st_pretrain(official_fixtures):
+    return torch.load(official_fixtures / "mae_st_official" / "pretrain_tiny_sep_cls.pt", weights_only=True)
 
 
 @pytest.fixture(scope="module")
-def mae_st_pretrain():
-    return torch.load(FIXTURES / "mae_st_official" / "pretrain_tiny_sep_cls.pt", weights_only=True)
+def mae_st_classify(official_fixtures):
+    return torch.load(official_fixtures / "mae_st_official" / "classify_tiny_sep_cls.pt", weights_only=True)
 
 
 @pytest.fixture(scope="module")
-def pyslowfast_pretrain():
-    return torch.load(FIXTURES / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
+def pyslowfast_pretrain(official_fixtures):
+    return torch.load(official_fixtures / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
+
+
+def joint_position_encoder(fixture: dict) -> dict[str, torch.Tensor]:
+    """The mae_st encoder of `fixture` with one joint position table (cls slot first), as `sep_pos_embed=False`."""
+    state = {k: v for k, v in fixture["checkpoint"]["model"].items() if not k.startswith("decoder") and k != "mask_token"}
+    spatial, temporal = state.pop("pos_embed_spatial"), state.pop("pos_embed_temporal")  # (1, S, D), (1, T', D)
+    patches = (temporal[:, :, None] + spatial[:, None]).flatten(1, 2)  # (1, T' * S, D)
+    state["pos_embed"] = torch.cat([state.pop("pos_embed_class"), patches], dim=1)
+    return state
+
+
+def run_convert(capsys, *argv: str) -> tuple[int, str]:
+    """Run `mae-st-convert` in-process; return its exit status and stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main(list(argv))
+    return exit_info.value.code, capsys.readouterr().err
 
 
 def test_layouts_are_recognised(mae_st_pretrain, pyslowfast_pretrain):
@@ -39,14 +60,38 @@ def test_layouts_are_recognised(mae_st_pretrain, pyslowfast_pretrain):
     }
 
 
-def test_sizes_are_inferred_from_the_tensors(pyslowfast_pretrain):
-    config = infer_config(pyslowfast_pretrain["checkpoint"]["model_state"])
+def test_sizes_are_inferred_from_the_tensors_and_the_saved_pyslowfast_cfg(pyslowfast_pretrain):
     expected = pyslowfast_pretrain["config"]
+    model = convert_official_checkpoint(pyslowfast_pretrain["checkpoint"])  # with its `cfg` YAML
     for key in ("num_frames", "image_size", "patch_size", "tubelet_size", "hidden_size", "num_hidden_layers",
-                "decoder_hidden_size", "decoder_num_hidden_layers", "qkv_bias"):
-        assert getattr(config, key) == expected[key], key
-    assert config.pred_t_dim == 4 and config.predicted_frames_per_token == 1
-    assert config.num_attention_heads == 64 // 64  # no preset has width 64: width // 64
+                "num_attention_heads", "decoder_hidden_size", "decoder_num_hidden_layers",
+                "decoder_num_attention_heads", "qkv_bias"):  # fmt: skip
+        assert getattr(model.config, key) == expected[key], key
+    assert model.config.pred_t_dim == 4 and model.config.predicted_frames_per_token == 1
+
+
+def test_heads_of_a_width_that_is_not_released_are_required_not_guessed(pyslowfast_pretrain, mae_st_pretrain):
+    with pytest.raises(CheckpointConversionError, match="64 wide, not a released width.*--num_attention_heads"):
+        infer_config(pyslowfast_pretrain["checkpoint"]["model_state"])
+    with pytest.raises(CheckpointConversionError, match="mae_st decoder 32 wide.*--decoder_num_attention_heads"):
+        infer_config(mae_st_pretrain["checkpoint"]["model"], num_attention_heads=4)
+    # mae_st saves its argparse namespace: the decoder heads are read from it
+    fixture = mae_st_pretrain
+    checkpoint = {"model": fixture["checkpoint"]["model"], "args": {"decoder_num_heads": 4, "num_frames": 8}}
+    model = convert_official_checkpoint(checkpoint, num_attention_heads=4)
+    out = model(fixture["pixel_values_bcthw"].transpose(1, 2), noise=fixture["noise"], mask_ratio=fixture["mask_ratio"])
+    torch.testing.assert_close(out.loss, fixture["loss"], rtol=1e-5, atol=0)
+
+
+def test_a_joint_position_table_needs_the_frame_count(mae_st_pretrain):
+    state = joint_position_encoder(mae_st_pretrain)
+    with pytest.raises(CheckpointConversionError, match="frame count is not in the weights.*--num_frames"):
+        convert_official_checkpoint(state, num_attention_heads=4)
+    with pytest.raises(CheckpointConversionError, match="does not fit --num_frames 6"):
+        convert_official_checkpoint(state, num_attention_heads=4, num_frames=6)
+    assert convert_official_checkpoint(state, num_attention_heads=4, num_frames=8).config.num_frames == 8
+    saved = convert_official_checkpoint({"model": state, "args": argparse.Namespace(num_frames=8)}, num_attention_heads=4)
+    assert (saved.config.num_frames, saved.config.image_size) == (8, 32)
 
 
 def test_released_mixed_layout_with_split_qkv_and_wrapper_prefixes(pyslowfast_pretrain):
@@ -84,32 +129,84 @@ def test_encoder_only_state_dict_becomes_mae_st_model(mae_st_pretrain):
 def test_unsafe_pickles_are_refused_unless_allowed(tmp_path, mae_st_pretrain):
     # the official training scripts save their argparse namespace beside the weights
     path = tmp_path / "unsafe.pth"
-    torch.save({"model": mae_st_pretrain["checkpoint"]["model"], "args": argparse.Namespace(lr=1.0)}, path)
+    torch.save({"model": mae_st_pretrain["checkpoint"]["model"], "args": argparse.Namespace(num_frames=8)}, path)
     with pytest.raises(CheckpointConversionError, match="--allow_pickle"):
-        load_official_state_dict(path)
-    assert "cls_token" in load_official_state_dict(path, allow_pickle=True)
+        load_official_checkpoint(path)
+    official = load_official_checkpoint(path, allow_pickle=True)
+    assert "cls_token" in official.state_dict and official.saved_settings == {"num_frames": 8}
 
 
-def test_missing_and_unreadable_files_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
-        load_official_state_dict(tmp_path / "nope.pth")
-    bad = tmp_path / "bad.pth"
-    bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointConversionError, match="bad.pth"):
-        load_official_state_dict(bad)
+@pytest.mark.parametrize(
+    ("name", "write", "cause"),
+    [
+        ("notes.pth", lambda p, _: p.write_text("hello world\nthis is text\n"), "is not a PyTorch checkpoint"),
+        ("empty.pth", lambda p, _: p.write_bytes(b""), "is empty \\(0 bytes\\)"),
+        ("cut.pth", lambda p, c: p.write_bytes(c.read_bytes()[:3000]), "is not a readable PyTorch checkpoint"),
+        ("no_pos.pth", lambda p, c: torch.save(
+            {"model": {k: v for k, v in torch.load(c)["model"].items() if not k.startswith("pos_embed")}}, p
+        ), "has no 'pos_embed'"),
+        ("optimizer.pth", lambda p, _: torch.save({"optimizer": {"lr": 1.0}}, p), "holds no state dict"),
+    ],
+)  # fmt: skip
+def test_unreadable_files_are_one_line_naming_the_file_and_the_cause(
+    tmp_path, capsys, mae_st_pretrain, name, write, cause
+):
+    good = tmp_path / "good.pth"
+    torch.save(mae_st_pretrain["checkpoint"], good)
+    path = tmp_path / name
+    write(path, good)
+    status, stderr = run_convert(capsys, "--checkpoint", str(path), "--output_dir", str(tmp_path / "out"),
+                                 "--num_attention_heads", "4", "--decoder_num_attention_heads", "4")  # fmt: skip
+    assert status == 2
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert stderr.startswith(f"mae-st-convert: error: {path}")
+    assert re.search(cause, stderr), stderr
+
+
+def test_a_pickled_custom_object_is_named_under_allow_pickle(tmp_path, capsys, monkeypatch, mae_st_pretrain):
+    # A training script pickles an object of a class defined in its own `__main__`, which is not there on loading.
+    class TrainingArgs:
+        pass
+
+    TrainingArgs.__module__, TrainingArgs.__qualname__ = "__main__", "TrainingArgs"
+    monkeypatch.setattr(sys.modules["__main__"], "TrainingArgs", TrainingArgs, raising=False)
+    path = tmp_path / "custom.pth"
+    torch.save({"model": mae_st_pretrain["checkpoint"]["model"], "args": TrainingArgs()}, path)
+    monkeypatch.delattr(sys.modules["__main__"], "TrainingArgs")
+    status, stderr = run_convert(capsys, "--checkpoint", str(path), "--output_dir", str(tmp_path / "o"), "--allow_pickle")
+    assert status == 2 and stderr.count("\n") == 1
+    assert f"{path} holds a pickled object whose class cannot be imported here" in stderr
+
+
+def test_missing_file_and_missing_sizes_are_one_line_with_exit_status_2(tmp_path, capsys, mae_st_pretrain):
+    status, stderr = run_convert(capsys, "--checkpoint", str(tmp_path / "nope.pth"), "--output_dir", str(tmp_path))
+    assert (status, stderr) == (2, f"mae-st-convert: error: No such checkpoint file: {tmp_path / 'nope.pth'}\n")
+    checkpoint = tmp_path / "official.pth"
+    torch.save(mae_st_pretrain["checkpoint"], checkpoint)
+    status, stderr = run_convert(capsys, "--checkpoint", str(checkpoint), "--output_dir", str(tmp_path / "out"))
+    assert status == 2 and "--num_attention_heads" in stderr and stderr.count("\n") == 1
 
 
 def test_command_line_writes_a_loadable_folder(tmp_path, mae_st_pretrain):
     checkpoint = tmp_path / "official.pth"
     torch.save(mae_st_pretrain["checkpoint"], checkpoint)
     output = tmp_path / "converted"
-    subprocess.run(
-        [sys.executable, "-m", "modeling_mae_st.convert_official_checkpoint", "--checkpoint", str(checkpoint),
-         "--output_dir", str(output), "--num_attention_heads", "4", "--decoder_num_attention_heads", "4"],
-        check=True, capture_output=True, text=True,
-    )
+    convert_main(["--checkpoint", str(checkpoint), "--output_dir", str(output), "--num_attention_heads", "4",
+                  "--decoder_num_attention_heads", "4"])  # fmt: skip
     assert (output / "model.safetensors").is_file()
     model = MAESTForPreTraining.from_pretrained(output).eval()
     fixture = mae_st_pretrain
     out = model(fixture["pixel_values_bcthw"].transpose(1, 2), noise=fixture["noise"], mask_ratio=fixture["mask_ratio"])
     torch.testing.assert_close(out.loss, fixture["loss"], rtol=1e-5, atol=0)
+
+
+def test_a_converted_classifier_folder_serves_the_pipeline_with_its_own_processor(
+    tmp_path, mae_st_classify, demo_video
+):
+    output = tmp_path / "classifier"
+    convert_official_checkpoint(mae_st_classify["checkpoint"]["model_state"], output_dir=output, num_attention_heads=4)
+    processor_config = json.loads((output / "video_preprocessor_config.json").read_text())
+    assert (processor_config["num_frames"], processor_config["crop_size"]) == (8, 32)  # the model's, not 16 x 224
+    classifier = pipeline("video-classification", model=str(output))
+    predictions = classifier(str(demo_video), top_k=5)
+    assert len(predictions) == 5 and sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-4)

@@ -1,7 +1,9 @@
 """Hub folders: remote code that loads without this package, and pushes (only HfApi's network methods replaced)."""
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -11,9 +13,11 @@ from unittest import mock
 import pytest
 import torch
 from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from transformers import AutoVideoProcessor
+
+from mae_st_commands.convert import main as convert_main
 
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
-from modeling_mae_st.convert_official_checkpoint import main as convert_main
 from modeling_mae_st.hub import (
     RemoteCodeError,
     default_video_processor,
@@ -24,16 +28,18 @@ from modeling_mae_st.hub import (
     write_remote_code,
 )
 from modeling_mae_st.model_card import RunFacts, build_model_card
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 TINY = dict(
     image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
     num_attention_heads=4, intermediate_size=64, decoder_hidden_size=16, decoder_num_hidden_layers=1,
     decoder_num_attention_heads=4, decoder_intermediate_size=32, pred_t_dim=2, num_labels=3,
 )
-CODE_FILES = ["configuration_mae_st.py", "modeling_mae_st.py"]
-PROCESSOR_CODE_FILES = ["video_decoding.py", "video_processing_mae_st.py", "video_transforms.py"]
+CODE_FILES = [
+    "configuration_mae_st.py", "modeling_mae_st.py", "video_decoding.py", "video_processing_mae_st.py",
+    "video_transforms.py",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +55,44 @@ def saved_folder(tmp_path_factory) -> Path:
     return folder
 
 
-def expected_files(with_processor: bool, extra: list[str]) -> list[str]:
-    files = ["config.json", "model.safetensors", *CODE_FILES, *extra]
-    if with_processor:
-        files += ["video_preprocessor_config.json", *PROCESSOR_CODE_FILES]
-    return sorted(files)
+def expected_files(extra: list[str]) -> list[str]:
+    return sorted(["config.json", "model.safetensors", "video_preprocessor_config.json", *CODE_FILES, *extra])
 
 
 def test_save_for_hub_writes_weights_card_pictures_code_and_auto_map(saved_folder):
-    with_processor = (saved_folder / "video_preprocessor_config.json").is_file()
-    assert sorted(p.name for p in saved_folder.iterdir()) == expected_files(with_processor, ["README.md", "grid.png"])
+    assert sorted(p.name for p in saved_folder.iterdir()) == expected_files(["README.md", "grid.png"])
     auto_map = json.loads((saved_folder / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModelForPreTraining"] == "modeling_mae_st.MAESTForPreTraining"
     assert auto_map["AutoModelForVideoClassification"] == "modeling_mae_st.MAESTForVideoClassification"
     assert auto_map["AutoConfig"] == "configuration_mae_st.MAESTConfig"
-    if with_processor:
-        processor_config = json.loads((saved_folder / "video_preprocessor_config.json").read_text())
-        assert processor_config["auto_map"] == {"AutoVideoProcessor": "video_processing_mae_st.MAESTVideoProcessor"}
+    processor_config = json.loads((saved_folder / "video_preprocessor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoVideoProcessor": "video_processing_mae_st.MAESTVideoProcessor"}
+
+
+def test_the_saved_processor_loads_with_auto_video_processor_as_a_user_calls_it(saved_folder):
+    processor = AutoVideoProcessor.from_pretrained(saved_folder)
+    assert isinstance(processor, MAESTVideoProcessor)
+    assert (processor.num_frames, processor.crop_size) == (TINY["num_frames"], TINY["image_size"])
+
+
+def test_the_default_processor_makes_the_models_clips_with_the_official_short_side_rule():
+    processor = default_video_processor(MAESTConfig(**{**TINY, "num_frames": 8, "pred_t_dim": 4, "image_size": 448}))
+    assert (processor.num_frames, processor.crop_size) == (8, 448)
+    assert processor.short_side_size == 512 and processor.train_jitter_scales == (512, 640)  # 256, (256, 320) at 224
+
+
+def test_save_for_hub_refuses_a_processor_for_other_clips(tmp_path):
+    model = MAESTForPreTraining(MAESTConfig(**TINY))
+    with pytest.raises(ValueError, match="clips of 16 frames of 224x224, but the model takes 4 frames of 32x32"):
+        save_for_hub(model, tmp_path / "folder", video_processor=MAESTVideoProcessor())
+    assert not (tmp_path / "folder").exists()
+
+
+def test_saved_files_get_the_usual_permissions(saved_folder):
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in saved_folder.iterdir()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)  # transformers writes model.safetensors 0600
 
 
 REMOTE_LOAD = textwrap.dedent(
@@ -88,17 +115,9 @@ REMOTE_LOAD = textwrap.dedent(
         result[auto.__name__] = type(model).__module__ + "." + type(model).__name__
     base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     result["features"] = base.get_video_features(pixel_values).pooler_output.flatten().tolist()
-    if len(sys.argv) > 2:
-        try:
-            import torchvision  # noqa: F401  transformers' AutoVideoProcessor needs it
-            processor = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)
-        except ImportError:  # same auto_map entry, resolved as AutoVideoProcessor resolves it
-            from transformers.dynamic_module_utils import get_class_from_dynamic_module
-            with open(f"{folder}/video_preprocessor_config.json") as handle:
-                reference = json.load(handle)["auto_map"]["AutoVideoProcessor"]
-            processor = get_class_from_dynamic_module(reference, folder).from_pretrained(folder)
-        result["processor"] = type(processor).__module__ + "." + type(processor).__name__
-        result["crop_size"] = processor.crop_size
+    processor = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)
+    result["processor"] = type(processor).__module__ + "." + type(processor).__name__
+    result["crop_size"] = processor.crop_size
     result["blocked"] = "modeling_mae_st" not in sys.modules
     print("RESULT" + json.dumps(result))
     """
@@ -107,8 +126,7 @@ REMOTE_LOAD = textwrap.dedent(
 
 def test_saved_folder_loads_with_trust_remote_code_where_the_package_cannot_be_imported(saved_folder, tmp_path):
     folder = shutil.copytree(saved_folder, tmp_path / "copy")
-    with_processor = (folder / "video_preprocessor_config.json").is_file()
-    command = [sys.executable, "-I", "-c", REMOTE_LOAD, str(folder)] + (["processor"] if with_processor else [])
+    command = [sys.executable, "-I", "-c", REMOTE_LOAD, str(folder)]
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": "/usr/bin:/bin"}
     completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -123,9 +141,9 @@ def test_saved_folder_loads_with_trust_remote_code_where_the_package_cannot_be_i
     torch.manual_seed(0)
     expected = local.mae_st.get_video_features(torch.randn(1, 4, 3, 32, 32)).pooler_output.flatten()
     torch.testing.assert_close(torch.tensor(result["features"]), expected)
-    if with_processor:
-        assert result["processor"].endswith("video_processing_mae_st.MAESTVideoProcessor")
-        assert result["crop_size"] == 32
+    assert result["processor"].startswith("transformers_modules.")
+    assert result["processor"].endswith("video_processing_mae_st.MAESTVideoProcessor")
+    assert result["crop_size"] == 32
 
 
 def test_module_closure_refuses_absolute_and_parent_imports_of_the_package(tmp_path):
@@ -185,9 +203,8 @@ def test_push_uploads_the_whole_folder_except_training_state(saved_folder, tmp_p
         (folder / state).parent.mkdir()
         (folder / state).write_bytes(b"state")
     commit = push_to_hub(folder, "me/tiny-mae-st", private=True, commit_message="first")
-    with_processor = (folder / "video_preprocessor_config.json").is_file()
     uploaded = recorded_push.uploaded()
-    assert sorted(uploaded) == expected_files(with_processor, ["README.md", "grid.png"])
+    assert sorted(uploaded) == expected_files(["README.md", "grid.png"])
     assert sorted(uploaded) == files_to_push(folder)
     assert recorded_push.repos == [("me/tiny-mae-st", {"private": True, "exist_ok": True, "repo_type": "model"})]
     assert commit.commit_url.startswith("https://huggingface.co/me/tiny-mae-st")
@@ -198,8 +215,8 @@ def test_push_uploads_the_whole_folder_except_training_state(saved_folder, tmp_p
     assert "![reconstruction](grid.png)" in card.text
 
 
-def test_converter_saves_a_release_card_and_pushes_the_full_repository(tmp_path, recorded_push):
-    fixture = torch.load(FIXTURES / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
+def test_converter_saves_a_release_card_and_pushes_the_full_repository(tmp_path, recorded_push, official_fixtures):
+    fixture = torch.load(official_fixtures / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
     checkpoint = tmp_path / "VIT_B_16x4_MAE_PT.pyth"  # named as the released PySlowFast ViT-B file
     torch.save(fixture["checkpoint"], checkpoint)
     output = tmp_path / "converted"
@@ -207,9 +224,8 @@ def test_converter_saves_a_release_card_and_pushes_the_full_repository(tmp_path,
         "--checkpoint", str(checkpoint), "--output_dir", str(output), "--num_attention_heads", "4",
         "--decoder_num_attention_heads", "4", "--push_to_hub", "--hub_model_id", "me/mae-st-vit-b-k400",
     ])
-    with_processor = (output / "video_preprocessor_config.json").is_file()
     uploaded = recorded_push.uploaded()
-    assert sorted(uploaded) == expected_files(with_processor, ["README.md"])
+    assert sorted(uploaded) == expected_files(["README.md"])
     assert recorded_push.commits[-1][0] == "me/mae-st-vit-b-k400"
     metadata = ModelCard(uploaded["README.md"].decode()).data
     assert metadata.license == "unknown"  # PySlowFast publishes no license for its weights

@@ -1,12 +1,14 @@
-"""Video embeddings: `get_video_features` pooling and the sliding-window API and command."""
+"""Sliding-window video features: `get_video_features` pooling, `embed_video` and the `mae-st-embed` command."""
 
 import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
 
+from mae_st_commands.embed import main
+
 from modeling_mae_st import MAESTConfig, MAESTForVideoClassification, MAESTModel
-from modeling_mae_st.embeddings import embed_video, main, sliding_windows
+from modeling_mae_st.video_features import embed_video, sliding_windows
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 from conftest import TINY
 
@@ -78,3 +80,46 @@ def test_embed_command_writes_embeddings_per_video(tiny_encoder_folder, demo_vid
         assert f.metadata() == {"0": str(demo_video)}
         assert f.get_tensor("0/window_embeddings").shape == (3, TINY["hidden_size"])
         assert f.get_tensor("0/video_embedding").shape == (TINY["hidden_size"],)
+
+
+def run_embed(capsys, *argv: str) -> tuple[int, str]:
+    """Run `mae-st-embed` in-process expecting it to stop; return its exit status and stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_embed_command_takes_other_clips_only_with_interpolate_pos_encoding(
+    tiny_encoder_folder, demo_video, tmp_path, capsys
+):
+    processor_folder = tmp_path / "processor"
+    MAESTVideoProcessor(num_frames=8, crop_size=48, short_side_size=56).save_pretrained(processor_folder)
+    argv = [str(demo_video), "--model_name_or_path", str(tiny_encoder_folder), "--processor_name_or_path",
+            str(processor_folder), "--output", str(tmp_path / "e.npz"), "--window_seconds", "5"]  # fmt: skip
+    status, stderr = run_embed(capsys, *argv)
+    assert status == 2 and "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == (
+        "mae-st-embed: error: The video processor makes clips of 8 frames of 48x48, but the model takes 4 frames of "
+        "32x32: pass --interpolate_pos_encoding to run the model on them."
+    )
+    main([*argv, "--interpolate_pos_encoding"])
+    assert np.load(tmp_path / "e.npz")["0/window_embeddings"].shape == (2, TINY["hidden_size"])
+
+
+def test_embed_command_uses_the_models_clips_for_a_folder_without_processor(demo_video, tmp_path, caplog):
+    folder = tmp_path / "model"
+    MAESTModel(MAESTConfig(**TINY)).save_pretrained(folder)  # saved by hand: no processor
+    main([str(demo_video), "--model_name_or_path", str(folder), "--output", str(tmp_path / "e.pt"),
+          "--window_seconds", "5"])  # fmt: skip
+    assert "has no video_preprocessor_config.json" in caplog.text
+    assert torch.load(tmp_path / "e.pt")["0/window_embeddings"].shape == (2, TINY["hidden_size"])
+
+
+def test_embed_command_reports_a_users_mistake_in_one_line(tiny_encoder_folder, demo_video, tmp_path, capsys):
+    status, stderr = run_embed(capsys, str(tmp_path / "gone.mp4"), "--model_name_or_path", str(tiny_encoder_folder))
+    assert (status, stderr) == (2, f"mae-st-embed: error: No such video file: {tmp_path / 'gone.mp4'}\n")
+    status, stderr = run_embed(capsys, str(demo_video), "--model_name_or_path", str(tmp_path / "no_model"))
+    assert status == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert stderr.startswith(f"mae-st-embed: error: --model_name_or_path {tmp_path / 'no_model'}: cannot load")
+    status, stderr = run_embed(capsys, str(demo_video), "--model_name_or_path", "x", "--output", "e.csv")
+    assert status == 2 and "--output e.csv: unknown format" in stderr

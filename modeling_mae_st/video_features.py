@@ -1,14 +1,13 @@
 """
-One vector per video: embed a video of any length with sliding windows.
+Sliding-window video features: one vector per window of a video of any length, and their mean for the video.
 
-Each window of `window_seconds` (every `stride_seconds`) is sampled to `num_frames` evenly spaced frames, prepared by
-the video processor and encoded without masking by [`MAESTModel.get_video_features`]: the mean of the patch tokens,
-then the encoder's final LayerNorm (the pooling the classifier reads). The video's vector is the mean of its window
-vectors.
+Each window of `window_seconds` (every `stride_seconds`) is sampled to the processor's `num_frames` evenly spaced
+frames, prepared by the video processor and encoded without masking by [`MAESTModel.get_video_features`]: the mean
+of the patch tokens, then the encoder's final LayerNorm (the pooling the classifier reads). The video's vector is the
+mean of its window vectors.
 
-    from modeling_mae_st import MAESTModel
-    from modeling_mae_st.embeddings import embed_video
-    from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+    from modeling_mae_st import MAESTModel, MAESTVideoProcessor
+    from modeling_mae_st.video_features import embed_video
 
     model = MAESTModel.from_pretrained("path/to/checkpoint")   # pretraining, converted or fine-tuned folder
     processor = MAESTVideoProcessor.from_pretrained("path/to/checkpoint")
@@ -17,12 +16,12 @@ vectors.
     result.window_embeddings      # (num_windows, hidden)
     result.window_times           # (num_windows, 2) start and end in seconds
 
-Command: `mae-st-embed VIDEO [VIDEO ...] --model_name_or_path PATH --output embeddings.safetensors`.
+Command: `mae-st-embed VIDEO [VIDEO ...] --model_name_or_path PATH --output embeddings.safetensors`
+(`mae_st_commands.embed`).
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .hub import check_video_processor_matches
 from .video_decoding import VideoSource, open_video, video_name
 
 
@@ -100,15 +100,17 @@ def embed_video(
     batch_size: int = 8,
     backend: str | None = None,
     progress: bool = True,
+    interpolate_pos_encoding: bool = False,
 ) -> VideoEmbedding:
     """
     Embed a video with sliding windows, `batch_size` windows per forward pass.
 
     Args:
-        model: [`MAESTModel`] or [`MAESTForVideoClassification`] (anything with `get_video_features` and a config
-            with `num_frames`); run on its own device and dtype.
-        processor: the model's video processor (e.g. [`MAESTVideoProcessor`]), called on a list of
-            `(frames, height, width, 3)` uint8 clips with `do_sample_frames=False`.
+        model: [`MAESTModel`] or [`MAESTForVideoClassification`] (anything with `get_video_features`); run on its
+            own device and dtype.
+        processor: the model's video processor ([`MAESTVideoProcessor`]), called on a list of
+            `(frames, height, width, 3)` uint8 clips with `do_sample_frames=False`; its `num_frames` and
+            `crop_size` make the clips, which must be the model's unless `interpolate_pos_encoding`.
         video: file path, bytes or `datasets` video cell.
         window_seconds: window length; defaults to the span of a training clip, `num_frames * sampling_rate / fps`.
         stride_seconds: seconds between window starts; defaults to `window_seconds` (no overlap).
@@ -117,12 +119,17 @@ def embed_video(
         batch_size: windows per forward pass.
         backend: decoder, `"decord"`, `"pyav"` or `None` (default).
         progress: show a progress bar over the windows.
+        interpolate_pos_encoding: let the model take clips of other frame counts or sizes than it was trained on,
+            by interpolating its position embeddings.
 
     Raises:
         VideoDecodingError: the video cannot be read.
-        ValueError: for a non-positive window or stride.
+        ValueError: for a non-positive window or stride, or clips the model does not take (see
+            [`~modeling_mae_st.hub.check_video_processor_matches`]) without `interpolate_pos_encoding`.
     """
-    num_frames = model.config.num_frames
+    if not interpolate_pos_encoding:
+        check_video_processor_matches(processor, model.config, "pass interpolate_pos_encoding=True to run on them.")
+    num_frames = processor.num_frames
     # one clip per window: the window's own frames, center-cropped
     processor = processor.with_settings(mode="eval", num_temporal_views=1, num_spatial_crops=1)
     parameter = next(model.parameters())
@@ -143,7 +150,9 @@ def embed_video(
             clips = list(flat.reshape(len(batch_indices), num_frames, *flat.shape[1:]))
             pixel_values = processor(clips, do_sample_frames=False, return_tensors="pt")["pixel_values"]
             # (windows, num_frames, channels, height, width)
-            features = model.get_video_features(pixel_values.to(parameter.device, parameter.dtype)).pooler_output
+            features = model.get_video_features(
+                pixel_values.to(parameter.device, parameter.dtype), interpolate_pos_encoding=interpolate_pos_encoding
+            ).pooler_output
             embeddings.append(features.float().cpu())
             bar.update(len(batch_indices))
         bar.close()
@@ -155,33 +164,6 @@ def embed_video(
         window_times=torch.from_numpy(times).float(),
         window_frames=torch.from_numpy(indices),
     )
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Embed videos with a MAE-ST encoder: one vector per sliding window and their mean per video."
-    )
-    parser.add_argument("videos", nargs="+", help="Video files.")
-    parser.add_argument(
-        "--model_name_or_path", required=True, help="A MAE-ST folder (pretrained, converted or fine-tuned) or Hub id."
-    )
-    parser.add_argument(
-        "--processor_name_or_path", default=None, help="Video processor folder; defaults to the model's."
-    )
-    parser.add_argument("--output", default="embeddings.safetensors", help="Output file (.safetensors, .pt or .npz).")
-    parser.add_argument(
-        "--window_seconds", type=float, default=None, help="Window length; default: a training clip's span."
-    )
-    parser.add_argument(
-        "--stride_seconds", type=float, default=None, help="Seconds between windows; default: the window."
-    )
-    parser.add_argument(
-        "--sampling_rate", type=int, default=4, help="Training clip frame stride, for the default window."
-    )
-    parser.add_argument("--batch_size", type=int, default=8, help="Windows per forward pass.")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--backend", default=None, choices=["decord", "pyav"], help="Video decoder.")
-    return parser.parse_args(argv)
 
 
 def save_embeddings(results: dict[str, VideoEmbedding], path: str | Path) -> Path:
@@ -208,31 +190,3 @@ def save_embeddings(results: dict[str, VideoEmbedding], path: str | Path) -> Pat
     else:
         raise ValueError(f"Unknown output format {path.suffix!r} for {path}; use .safetensors, .pt or .npz.")
     return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    from .modeling_mae_st import MAESTModel
-    from .video_processing_mae_st import MAESTVideoProcessor
-
-    args = parse_args(argv)
-    model = MAESTModel.from_pretrained(args.model_name_or_path).to(args.device)
-    processor = MAESTVideoProcessor.from_pretrained(args.processor_name_or_path or args.model_name_or_path)
-    results = {}
-    for video in args.videos:
-        results[video] = embed_video(
-            model,
-            processor,
-            video,
-            window_seconds=args.window_seconds,
-            stride_seconds=args.stride_seconds,
-            sampling_rate=args.sampling_rate,
-            batch_size=args.batch_size,
-            backend=args.backend,
-        )
-        times = results[video].window_times
-        print(f"{video}: {len(times)} windows of {float(times[0, 1] - times[0, 0]):.2f} s")
-    print(f"Saved {save_embeddings(results, args.output)}")
-
-
-if __name__ == "__main__":
-    main()
