@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from modeling_mae_st import MAESTConfig  # noqa: E402
+from modeling_mae_st.finetuning import SIZE_RECIPES  # noqa: E402
 from modeling_mae_st.model_card import RunFacts, build_model_card  # noqa: E402
 from modeling_mae_st.released_checkpoints import RELEASED_CHECKPOINTS, released_checkpoint  # noqa: E402
 
-# The example classifier: the mae_st ViT-L Kinetics-400 release fine-tuned with the mae_st recipe; its license is the
-# base weights' (CC BY-NC 4.0 as published).
+# The example classifier: the mae_st ViT-L Kinetics-400 release fine-tuned with the official recipe of its size; its
+# license is the base weights' (CC BY-NC 4.0 as published).
 CLASSIFIER_BASE = "mae-st-vit-l-k400"
 README_PATH = ROOT / "README.md"
 TABLE_START = "<!-- released-checkpoints: start (written by model_cards/render.py) -->"
@@ -42,7 +43,10 @@ def render(owner: str, output_dir: Path) -> list[Path]:
             "converted", release.config(), f"{owner}/{release.name}", release=release
         )
     base = released_checkpoint(CLASSIFIER_BASE)
-    classifier = MAESTConfig.from_preset(base.preset, num_labels=400, classifier_dropout=0.3, drop_path_rate=0.2)
+    recipe = SIZE_RECIPES[base.preset]
+    classifier = MAESTConfig.from_preset(
+        base.preset, num_labels=400, classifier_dropout=recipe.classifier_dropout, drop_path_rate=recipe.drop_path_rate
+    )
     run = RunFacts(dataset="Kinetics-400", base_model=f"{owner}/{base.name}")
     cards[f"{base.name}-finetuned"] = build_model_card(
         "classifier", classifier, f"{owner}/{base.name}-finetuned", run=run, license=base.hub_license
