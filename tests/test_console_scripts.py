@@ -1,15 +1,26 @@
 """Every console command the package installs starts and prints its help (argparse formats every help string then,
-so a stray `%` in one fails here rather than in front of a user)."""
+so a stray `%` in one fails here rather than in front of a user), and the training commands answer a user's mistake
+with one line and exit status 2 while a bug keeps its traceback."""
 
 import importlib
+import json
+import subprocess
+import sys
 from importlib.metadata import distribution
 
 import pytest
+
+from mae_st_training import arguments
 
 
 CONSOLE_SCRIPTS = sorted(
     (entry.name, entry.value) for entry in distribution("mae-st").entry_points if entry.group == "console_scripts"
 )
+TRAINING_COMMANDS = {
+    "mae-st-pretrain": arguments.pretrain_command,
+    "mae-st-finetune": arguments.finetune_command,
+    "mae-st-finetune-trainer": arguments.finetune_trainer_command,
+}
 
 
 def test_the_package_installs_its_six_commands():
@@ -31,4 +42,76 @@ def test_command_prints_help(name, target, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 0
-    assert "usage:" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert help_text.startswith(f"usage: {name} ")
+    if name in TRAINING_COMMANDS:  # one name per concept: the shared vocabulary, never an old spelling
+        for flag in ("--dataloader_num_workers", "--video_column_name", "--max_bad_video_fraction", "--torch_compile"):
+            assert flag in help_text, (name, flag)
+        assert not any(f"{old} " in help_text for old in arguments.RENAMED_FLAGS), name
+
+
+def run_main(main, argv: list[str], capsys) -> tuple[int, str]:
+    """Run a console command's main in this process: `(exit status, stderr)`."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
+def test_a_wrong_flag_is_one_line_and_exit_status_2(name, tmp_path, capsys):
+    argv = ["--model_name_or_path", str(tmp_path), "--preprocessing_num_workers", "2"]
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    assert status == 2
+    assert error == (
+        f"{name}: error: unrecognized arguments: --preprocessing_num_workers 2 "
+        "(--preprocessing_num_workers is now --dataloader_num_workers)\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["mae-st-finetune", "mae-st-finetune-trainer"])
+def test_finetuning_without_data_is_one_line_and_leaves_no_output_folder(name, tiny_pretrained, tmp_path, capsys):
+    output_dir = tmp_path / "out"
+    argv = ["--model_name_or_path", str(tiny_pretrained), "--output_dir", str(output_dir)]
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    assert (status, error.count("\n")) == (2, 1)
+    assert error.startswith(f"{name}: error: give exactly one of --train_dir, --train_file, --dataset_name")
+    assert not output_dir.exists()
+
+
+def test_a_mistake_found_while_running_is_one_line_and_leaves_no_output_folder(
+    tiny_pretrained, motion_videos, tmp_path, capsys
+):
+    # the checkpoint's 4-frame position table cannot take 8-frame clips: found after loading its config
+    output_dir = tmp_path / "out"
+    argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
+            "--num_frames", "8", "--output_dir", str(output_dir)]  # fmt: skip
+    status, error = run_main(arguments.finetune_command, argv, capsys)
+    assert (status, error.count("\n")) == (2, 1)
+    assert error.startswith("mae-st-finetune: error: The checkpoint") and "--num_frames 4" in error
+    assert not output_dir.exists()
+
+
+def test_a_missing_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys):
+    status, error = run_main(arguments.finetune_command, ["--model_name_or_path", "./no/such/model",
+                                                           "--train_dir", str(tmp_path)], capsys)  # fmt: skip
+    assert (status, error) == (2, "mae-st-finetune: error: --model_name_or_path ./no/such/model: no such file or folder\n")
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
+    def broken_run(argv):
+        raise KeyError("a bug in the script")
+
+    monkeypatch.setattr("mae_st_training.run_video_classification.run", broken_run)
+    with pytest.raises(KeyError, match="a bug in the script"):
+        arguments.finetune_command(["--model_name_or_path", str(tmp_path), "--train_dir", str(tmp_path)])
+
+
+def test_the_installed_command_reports_a_mistake_without_traceback(tmp_path):
+    # the real console script, in its own process: one line on stderr, status 2, and no torch import before it
+    command = [sys.executable, "-c", "import sys; from mae_st_training.arguments import pretrain_command; "
+               "sys.argv[0] = 'mae-st-pretrain'; pretrain_command()", "--dataset_name", "./missing_videos",
+               "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "mae-st-pretrain: error: --dataset_name ./missing_videos: no such file or folder\n"
+    assert json.dumps(result.stdout) == '""'

@@ -19,7 +19,7 @@ def trainer_args(pretrained: Path, data: Path, output: Path, *extra: str) -> lis
         "--model_name_or_path", str(pretrained), "--train_dir", str(data / "train"),
         "--validation_dir", str(data / "validation"), "--output_dir", str(output),
         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--num_train_epochs", "2",
-        "--learning_rate", "0", "--eval_strategy", "epoch", "--save_strategy", "epoch", "--report_to", "none",
+        "--eval_strategy", "epoch", "--save_strategy", "epoch", "--report_to", "none",
         "--dataloader_num_workers", "0", "--use_cpu", "--seed", "0", *extra,
     ]  # fmt: skip
 

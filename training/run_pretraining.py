@@ -9,8 +9,9 @@ Pretrain MAE-ST (masked spatiotemporal autoencoding) with 🤗 Accelerate.
 The defaults are the official recipe (facebookresearch/mae_st `main_pretrain.py`, `PRETRAIN.md`): ViT-L, mask ratio
 0.9, normalized-pixel targets, 8 predicted frames, a decoder 512 wide and 4 deep, AdamW (0.9, 0.95) with weight decay
 0.05 (none on biases and norms), lr = 1.6e-3 x batch / 256, linear warmup then half-cosine per step, gradient
-clipping 0.02, and 4 clips per video (repeated augmentation). Epochs are *effective* epochs, as the paper counts
-them: video passes x `repeat_aug` (the official `--epochs 100 --repeat_aug 4` is 400 here).
+clipping 0.02, and 4 clips per video (repeated augmentation). An epoch is a pass over the videos, as in the official
+command line and `TrainingArguments` (`--num_train_epochs 100` with `--repeat_aug 4` is what the paper counts as 400
+effective epochs). The arguments are in training/arguments.py.
 
 The script reads top to bottom: arguments, accelerator, model, data, optimizer and schedule, resume, loop, save.
 See training/README.md for multi-GPU (DDP), FSDP, DeepSpeed, resuming and pushing to the Hub.
@@ -23,24 +24,20 @@ import hashlib
 import json
 import logging
 import math
-import os
-import shutil
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, DistributedType, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
-from transformers import HfArgumentParser
 
-from mae_st_training.loop import LoggingWindow, agree_on_batch, placeholder_clip
+from mae_st_training.arguments import QUICKSTART_MODEL, parse_pretraining_arguments, run_command
+from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
+from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_batch, placeholder_clip
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
-from modeling_mae_st.configuration_mae_st import PRESETS
+from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
     BadVideoTracker,
     TooManyBadVideosError,
@@ -59,184 +56,17 @@ from modeling_mae_st.optimization import (
 )
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
 from modeling_mae_st.video_decoding import VideoDecodingError
-from modeling_mae_st.visualization import visualize_reconstruction
+from modeling_mae_st.visualization import HiddenPatchError, visualize_reconstruction
 
 
 logger = get_logger(__name__)
 
-QUICKSTART_DIR = "mae-st-quickstart"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Arguments
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ModelArguments:
-    """Which model to pretrain: a preset, a config file, or a checkpoint to continue from (first given wins)."""
-
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Continue pretraining a checkpoint: a local folder or a Hub id (MAESTForPreTraining)."},
-    )
-    config_name: str | None = field(
-        default=None, metadata={"help": "A config.json file or folder, or a Hub id, to train from scratch."}
-    )
-    preset: str = field(
-        default="vit-l",
-        metadata={"help": f"Model size to train from scratch, one of {sorted(PRESETS)} (default: the paper's ViT-L)."},
-    )
-    config_overrides: str | None = field(
-        default=None,
-        metadata={
-            "help": "Config values to change, as 'key=value,key=value' (e.g. 'mask_ratio=0.75,image_size=112'). "
-            "The recipe's model values are the config defaults: mask_ratio 0.9, norm_pix_loss, pred_t_dim 8, "
-            "decoder_hidden_size 512, decoder_num_hidden_layers 4, num_frames 16, image_size 224."
-        },
-    )
-
-
-@dataclass
-class DataArguments:
-    """Where the videos come from and how clips are cut from them."""
-
-    dataset_name: str | None = field(
-        default=None,
-        metadata={
-            "help": "A folder of videos (flat, or class/split subfolders), a folder with train.csv/val.csv or "
-            ".jsonl index files, one index file, a folder saved with `save_to_disk`, or a Hub dataset id. "
-            "Without it the quick start runs (synthetic videos, tiny model)."
-        },
-    )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Config name of a Hub dataset."})
-    train_split: str = field(default="train", metadata={"help": "Split to pretrain on."})
-    video_column: str = field(default="video", metadata={"help": "Column holding video paths or bytes."})
-    sampling_rate: int = field(
-        default=4, metadata={"help": "Stride between clip frames at 30 fps (official 4: 16 frames span 2.1 s)."}
-    )
-    repeat_aug: int = field(
-        default=4,
-        metadata={"help": "Clips per decoded video, each with its own window and augmentation (official 4)."},
-    )
-    num_visualization_clips: int = field(
-        default=2,
-        metadata={
-            "help": "Held-out clips shown in the reconstruction pictures: the first videos of the validation "
-            "split, or else the first videos of the training split, which are then left out of training."
-        },
-    )
-    max_bad_fraction: float = field(
-        default=0.05, metadata={"help": "Stop when more than this fraction of the videos read cannot be decoded."}
-    )
-    dataloader_num_workers: int = field(default=10, metadata={"help": "Decoding workers per process (official 10)."})
-
-
-@dataclass
-class PretrainingArguments:
-    """Optimization, schedule, logging and saving."""
-
-    output_dir: str | None = field(
-        default=None, metadata={"help": f"Where everything is written (quick start: ./{QUICKSTART_DIR})."}
-    )
-    per_device_train_batch_size: int = field(
-        default=2,
-        metadata={"help": "Videos per process and step (official 2); each gives `repeat_aug` clips."},
-    )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps per optimizer update."})
-    base_learning_rate: float = field(
-        default=1.6e-3,
-        metadata={
-            "help": "lr = base_learning_rate x effective batch / 256, the effective batch counting videos over "
-            "processes and accumulation, not the repeated-augmentation clips (official 1.6e-3)."
-        },
-    )
-    learning_rate: float | None = field(default=None, metadata={"help": "Absolute peak lr; overrides the scaling."})
-    min_learning_rate: float = field(default=0.0, metadata={"help": "Floor of the cosine (official 0)."})
-    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay, not on biases and norms."})
-    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (official 0.9)."})
-    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2 (official 0.95)."})
-    max_grad_norm: float = field(default=0.02, metadata={"help": "Gradient clipping norm (official 0.02)."})
-    num_train_epochs: float = field(
-        default=400,
-        metadata={"help": "Effective epochs, video passes x repeat_aug (official --epochs 100 x repeat_aug 4)."},
-    )
-    warmup_epochs: float = field(
-        default=20, metadata={"help": "Effective epochs of linear warmup (official --warmup_epochs 5 x 4)."}
-    )
-    max_train_steps: int | None = field(
-        default=None, metadata={"help": "Optimizer steps of the run; overrides num_train_epochs (the schedule too)."}
-    )
-    seed: int = field(default=0, metadata={"help": "Seed of initialization, shuffling, augmentation and masks."})
-    mixed_precision: str | None = field(
-        default=None, metadata={"help": "'no', 'fp16' or 'bf16'; default: `accelerate config` / launch flags."}
-    )
-    logging_steps: int = field(default=10, metadata={"help": "Log loss, lr, clips/s and skipped videos every N steps."})
-    report_to: str = field(
-        default="none", metadata={"help": "'tensorboard', 'trackio', 'wandb', 'all' or 'none' (log file only)."}
-    )
-    visualization_steps: int = field(
-        default=1000, metadata={"help": "Save (and log) a reconstruction picture every N steps (0: only at the end)."}
-    )
-    checkpointing_steps: int = field(
-        default=1000, metadata={"help": "Save the full training state (`save_state`) every N steps; 0: never."}
-    )
-    checkpoints_total_limit: int | None = field(
-        default=None, metadata={"help": "Keep only the newest N training-state checkpoints."}
-    )
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "A checkpoint-<step> folder, or 'latest' for the newest one in output_dir."},
-    )
-    push_to_hub: bool = field(default=False, metadata={"help": "Upload the final folder to the Hub."})
-    hub_model_id: str | None = field(default=None, metadata={"help": "Hub repository, e.g. 'me/mae-st-vit-l-k400'."})
-    hub_private_repo: bool = field(default=False, metadata={"help": "Create the Hub repository private."})
-    record_data_order: bool = field(
-        default=False,
-        metadata={
-            "help": "Write output_dir/data_order/process_<i>.json: the videos each process read, in order, and a "
-            "hash of its final weights (to audit sharding and synchronization across processes)."
-        },
-    )
-
-
-# The quick start (no --dataset_name): a tiny model on synthetic videos, about 110 steps, a few minutes on 2 CPU cores.
-# Its values replace those of the arguments left at their defaults; everything else stays the official recipe, except
-# pixel targets (`norm_pix_loss=False`, the official choice for visualization models), whose loss and pictures show
-# progress within minutes.
-QUICKSTART_MODEL = dict(
-    image_size=64, patch_size=8, num_frames=8, tubelet_size=2, pred_t_dim=8, hidden_size=128, num_hidden_layers=3,
-    num_attention_heads=2, intermediate_size=512, decoder_hidden_size=64, decoder_num_hidden_layers=2,
-    decoder_num_attention_heads=2, decoder_intermediate_size=256, norm_pix_loss=False,
-)  # fmt: skip
-# A small, fast model and many steps: with learned position tables that start random, a model needs several hundred
-# steps before its predictions depend on where a patch is; fewer give the clip's average colour everywhere.
-QUICKSTART_ARGUMENTS = {
-    "output_dir": f"./{QUICKSTART_DIR}",
-    "preset": "vit-b",
-    "config_overrides": ",".join(f"{key}={value}" for key, value in QUICKSTART_MODEL.items()),
-    "per_device_train_batch_size": 4,
-    "learning_rate": 3e-3,  # the base lr would give 1.6e-3 * 4 / 256 = 2.5e-5, far too small for a few minutes
-    "num_train_epochs": 100,
-    "warmup_epochs": 5,
-    "logging_steps": 25,
-    "visualization_steps": 250,
-    "checkpointing_steps": 0,
-    "dataloader_num_workers": 1,
-}
-QUICKSTART_DATA = {
-    "num_videos": 160, "num_frames": 32, "size": (96, 64), "seed": 0, "texture_scale": 4.0, "noise_amplitude": 0,
-    "bit_rate": 1_000_000,
-}  # fmt: skip
+# The quick start (no --dataset_name; its argument values are in training/arguments.py): the synthetic videos and
+# the processor of its tiny model. The held-out videos (validation split: the pictures and the held-out error) come
+# from another seed of the generator than the training videos.
+QUICKSTART_DATA = {"num_frames": 32, "size": (96, 64), "texture_scale": 4.0, "noise_amplitude": 0, "bit_rate": 1_000_000}
+QUICKSTART_SPLITS = {"train": {"num_videos": 160, "seed": 0}, "validation": {"num_videos": 8, "seed": 1}}
 QUICKSTART_PROCESSOR = {"short_side_size": QUICKSTART_MODEL["image_size"]}
-
-
-def apply_quickstart_defaults(*arguments) -> None:
-    """Give every argument still at its default its quick-start value (explicit flags keep theirs)."""
-    for args in arguments:
-        for spec in dataclasses.fields(args):
-            if spec.name in QUICKSTART_ARGUMENTS and getattr(args, spec.name) == spec.default:
-                setattr(args, spec.name, QUICKSTART_ARGUMENTS[spec.name])
 
 
 # In benchmarks/pretraining_helps.py, pretraining on 6 or 16 visible tokens per clip gave a worse start for
@@ -258,29 +88,6 @@ def warn_if_few_visible_tokens(num_patches: int, mask_ratio: float) -> int:
     return visible
 
 
-def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: PretrainingArguments):
-    """Fail before any work on what can be checked from the arguments alone."""
-    if model_args.model_name_or_path is None and model_args.config_name is None:
-        MAESTConfig.from_preset(model_args.preset)  # raises on an unknown preset, naming the known ones
-    if data_args.dataset_name is not None:
-        # Anything that is not shaped like a Hub id ("name" or "owner/name") must exist on disk.
-        name = data_args.dataset_name
-        looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
-        if (looks_local or name.endswith((".csv", ".jsonl", ".json"))) and not Path(name).expanduser().exists():
-            raise FileNotFoundError(f"--dataset_name {name}: no such file or folder.")
-    if training_args.push_to_hub and not training_args.hub_model_id:
-        raise ValueError("--push_to_hub needs --hub_model_id (e.g. 'me/mae-st-vit-l-k400').")
-    for name, value in (
-        ("repeat_aug", data_args.repeat_aug),
-        ("num_visualization_clips", data_args.num_visualization_clips),
-        ("per_device_train_batch_size", training_args.per_device_train_batch_size),
-        ("gradient_accumulation_steps", training_args.gradient_accumulation_steps),
-        ("logging_steps", training_args.logging_steps),
-    ):
-        if value < 1:
-            raise ValueError(f"--{name} must be at least 1, got {value}.")
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Pieces of the loop
 # ---------------------------------------------------------------------------------------------------------------
@@ -295,56 +102,20 @@ def masking_noise(num_clips: int, num_patches: int, *keys: int) -> torch.Tensor:
     return torch.rand(num_clips, num_patches, generator=generator)
 
 
-@dataclass
-class TrainingProgress:
-    """
-    What `save_state` must remember besides model, optimizer, scheduler and RNG: where the run is. The position in
-    the data is kept as (pass, batches read in it), not derived from the step: a micro-batch that no process could
-    decode is skipped by all of them, so a pass may take fewer optimizer steps than its batches promise.
-    """
-
-    completed_steps: int = 0
-    video_pass: int = 0
-    batches_in_pass: int = 0  # batches of `video_pass` read so far, skipped ones included
-    skipped_videos_per_process: list[int] = field(default_factory=list)
-
-    @property
-    def num_skipped_videos(self) -> int:
-        return sum(self.skipped_videos_per_process)
-
-    def state_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def load_state_dict(self, state: dict) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
-
-
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    """The `checkpoint-<step>` folder of `output_dir` with the highest step, if any."""
-    checkpoints = [path for path in output_dir.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()]
-    return max(checkpoints, key=lambda path: int(path.name.split("-")[-1]), default=None)
-
-
-def save_reconstruction(accelerator: Accelerator, model, pixel_values, path: Path, step: int, seed: int, processor):
-    """Write the reconstruction grid of the held-out clips (fixed mask) and log it to the trackers."""
+def save_reconstruction(
+    accelerator: Accelerator, model, pixel_values, path: Path, step: int, seed: int, processor
+) -> HiddenPatchError:
+    """Write the reconstruction grid of the held-out clips (fixed masks), log it to the trackers, and return the
+    model's error on their hidden patches against the visible-average predictor's."""
     pictures = visualize_reconstruction(
         accelerator.unwrap_model(model), pixel_values, seed=seed, video_processor=processor
     )
-    if not accelerator.is_main_process:
-        return
-    pictures.save_grid(path)
-    image = np.asarray(pictures.grid())  # (height, width, 3) uint8
-    for tracker in accelerator.trackers:
-        if tracker.name == "tensorboard":
-            tracker.log_images({"reconstruction": image[None]}, step=step, dataformats="NHWC")
-        elif tracker.name == "wandb":
-            tracker.log_images({"reconstruction": [image]}, step=step)
-        elif tracker.name == "trackio":
-            import trackio
-
-            tracker.log({"reconstruction": trackio.Image(str(path))}, step=step)
-    logger.info(f"Reconstruction of the held-out clips at step {step}: {path} (loss {pictures.loss:.4f})")
+    if accelerator.is_main_process:
+        pictures.save_grid(path)
+        pictures.log_to_trackers(accelerator.trackers, step, path)
+        accelerator.log({"held_out_error_ratio": pictures.error.ratio}, step=step)
+        logger.info(f"Held-out clips at step {step}: {pictures.error}; picture {path}")
+    return pictures.error
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -354,19 +125,8 @@ def save_reconstruction(accelerator: Accelerator, model, pixel_values, path: Pat
 
 def run(argv: list[str] | None = None) -> Path:
     """Run pretraining; returns the output folder. `argv` defaults to the command line."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, PretrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        parse = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
-        model_args, data_args, training_args = parse(os.path.abspath(argv[0]))
-    else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args = parse_pretraining_arguments(argv)  # the quick start's values applied
     quick_start = data_args.dataset_name is None
-    if quick_start:
-        apply_quickstart_defaults(model_args, data_args, training_args)
-    if training_args.output_dir is None:
-        raise ValueError("--output_dir is required with --dataset_name.")
-    check_arguments(model_args, data_args, training_args)
     output_dir = Path(training_args.output_dir)
 
     # --- Accelerator: processes, mixed precision, accumulation, trackers ---
@@ -377,6 +137,7 @@ def run(argv: list[str] | None = None) -> Path:
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs")),
         # every process shuffles with seed + pass, so the shards of a pass are disjoint and a resume replays them
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training_args.seed),
+        dynamo_backend="inductor" if training_args.torch_compile else None,  # torch.compile in `prepare`
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
@@ -384,11 +145,14 @@ def run(argv: list[str] | None = None) -> Path:
 
     # --- Model config: checkpoint, config file, or preset (the weights come after the data checks) ---
     if model_args.model_name_or_path is not None:
-        config = MAESTConfig.from_pretrained(model_args.model_name_or_path)
+        config = load_pretrained(MAESTConfig, model_args.model_name_or_path, "--model_name_or_path")
     elif model_args.config_name is not None:
-        config = MAESTConfig.from_pretrained(model_args.config_name)
+        config = load_pretrained(MAESTConfig, model_args.config_name, "--config_name")
     else:
-        config = MAESTConfig.from_preset(model_args.preset)
+        try:
+            config = MAESTConfig.from_preset(model_args.preset)
+        except ValueError as error:  # an unknown preset; the message names the known ones
+            raise UsageError(f"--preset: {error}") from None
     if model_args.config_overrides:
         config.update_from_string(model_args.config_overrides)
         config = MAESTConfig(**config.to_dict())  # validates the new values together
@@ -400,40 +164,50 @@ def run(argv: list[str] | None = None) -> Path:
     video_processor = default_video_processor(config).with_settings(sampling_rate=data_args.sampling_rate)
     if quick_start:
         video_processor = video_processor.with_settings(**QUICKSTART_PROCESSOR)
-    train_processor = video_processor.with_settings(mode="train", repeat_aug=data_args.repeat_aug)
+    # Each repeat_aug clip its own window (official pretraining); uint8 clips, normalized on the device.
+    train_processor = video_processor.with_settings(
+        mode="train", repeat_aug=data_args.repeat_aug, repeat_aug_shared_window=False, return_uint8=True
+    )
 
     # --- Data ---
     if quick_start:
         data_dir = output_dir / "data"
         with accelerator.main_process_first():
-            if not any(data_dir.glob("video_*")):
-                logger.info(f"Quick start: writing {QUICKSTART_DATA['num_videos']} synthetic videos to {data_dir}")
-                make_synthetic_pretraining_videos(data_dir, **QUICKSTART_DATA)
+            for split, videos in QUICKSTART_SPLITS.items():
+                if not any((data_dir / split).glob("video_*")):
+                    logger.info(f"Quick start: writing {videos['num_videos']} synthetic videos to {data_dir / split}")
+                    make_synthetic_pretraining_videos(data_dir / split, **videos, **QUICKSTART_DATA)
         data_args.dataset_name = str(data_dir)
     with accelerator.main_process_first():
         dataset = load_video_dataset(
             data_args.dataset_name,
             name=data_args.dataset_config_name,
-            video_column=data_args.video_column,
+            video_column=data_args.video_column_name or "video",
             label_column=None,
         )
-    if data_args.train_split not in dataset:
-        raise ValueError(f"{data_args.dataset_name} has no split {data_args.train_split!r} (splits: {list(dataset)}).")
-    train_dataset = dataset[data_args.train_split]
-    if "validation" in dataset and data_args.train_split != "validation":
-        visualization_videos = dataset["validation"][: data_args.num_visualization_clips]["video"]
+    if data_args.train_split_name not in dataset:
+        raise UsageError(
+            f"--train_split_name: {data_args.dataset_name} has no split {data_args.train_split_name!r} "
+            f"(splits: {list(dataset)})."
+        )
+    train_dataset = dataset[data_args.train_split_name]
+    held_out = data_args.validation_split_name
+    if held_out in dataset and data_args.train_split_name != held_out:
+        visualization_videos = dataset[held_out][: data_args.num_visualization_clips]["video"]
     else:
         visualization_videos = train_dataset[: data_args.num_visualization_clips]["video"]
         train_dataset = train_dataset.select(range(len(visualization_videos), len(train_dataset)))
     if len(train_dataset) == 0:
-        raise ValueError(f"The {data_args.train_split!r} split of {data_args.dataset_name} has no videos to train on.")
+        raise UsageError(
+            f"The {data_args.train_split_name!r} split of {data_args.dataset_name} has no videos to train on."
+        )
     # Shuffled, full batches only (as the official pretraining), each video's clips seeded by (seed, pass, index):
     # a resumed run sees the clips the uninterrupted one saw.
     train_dataloader = build_video_dataloader(
         train_dataset,
         train_processor,
         batch_size=training_args.per_device_train_batch_size,
-        num_workers=data_args.dataloader_num_workers,
+        num_workers=training_args.dataloader_num_workers,
         seed=training_args.seed,
     )
     seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
@@ -472,10 +246,9 @@ def run(argv: list[str] | None = None) -> Path:
     )
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
 
-    steps_per_pass = math.ceil(len(train_dataloader) / training_args.gradient_accumulation_steps)
-    steps_per_epoch = steps_per_pass / data_args.repeat_aug  # one effective epoch
-    max_train_steps = training_args.max_train_steps or math.ceil(training_args.num_train_epochs * steps_per_epoch)
-    warmup_steps = min(round(training_args.warmup_epochs * steps_per_epoch), max_train_steps)
+    steps_per_pass = math.ceil(len(train_dataloader) / training_args.gradient_accumulation_steps)  # one epoch
+    max_train_steps = training_args.max_train_steps or math.ceil(training_args.num_train_epochs * steps_per_pass)
+    warmup_steps = min(round(training_args.warmup_epochs * steps_per_pass), max_train_steps)
     # The schedule is stepped once per optimizer update by this loop, so it is not handed to `prepare`.
     lr_scheduler = get_warmup_cosine_schedule(
         optimizer, warmup_steps, max_train_steps, min_lr=training_args.min_learning_rate
@@ -494,13 +267,7 @@ def run(argv: list[str] | None = None) -> Path:
 
     # --- Resume: model, optimizer, schedule, RNG and position in the data ---
     if training_args.resume_from_checkpoint:
-        checkpoint = training_args.resume_from_checkpoint
-        checkpoint = latest_checkpoint(output_dir) if checkpoint == "latest" else Path(checkpoint)
-        if checkpoint is None or not checkpoint.is_dir():
-            raise FileNotFoundError(
-                f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no checkpoint folder found"
-                + (f" in {output_dir}" if training_args.resume_from_checkpoint == "latest" else "")
-            )
+        checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
         accelerator.load_state(str(checkpoint))
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps}")
     start_step = progress.completed_steps
@@ -512,7 +279,7 @@ def run(argv: list[str] | None = None) -> Path:
     logger.info("***** Pretraining *****")
     logger.info(f"  Videos = {len(train_dataset)}, clips per video (repeat_aug) = {data_args.repeat_aug}")
     logger.info(f"  Effective batch = {effective_batch_size} videos, lr = {learning_rate:.3e}")
-    logger.info(f"  Steps = {max_train_steps} ({max_train_steps / steps_per_epoch:.1f} effective epochs)")
+    logger.info(f"  Steps = {max_train_steps} ({max_train_steps / steps_per_pass:.2f} epochs, passes over the videos)")
     logger.info(f"  Warmup steps = {warmup_steps}")
     logger.info(f"  Parameters = {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
 
@@ -521,7 +288,7 @@ def run(argv: list[str] | None = None) -> Path:
     # decode, and a process with no clip runs a placeholder at loss weight 0, so the collectives stay in step. The
     # loop runs passes until the requested steps are done. Nothing in a step waits for the accelerator: the loss is
     # summed on the device and read at logging steps only.
-    bad_videos = BadVideoTracker(max_bad_fraction=data_args.max_bad_fraction)
+    bad_videos = BadVideoTracker(max_bad_fraction=data_args.max_bad_video_fraction)
     data_order: list[list[str]] = []
     progress_bar = tqdm(
         total=max_train_steps, initial=start_step, disable=not accelerator.is_local_main_process, desc="pretraining"
@@ -538,13 +305,12 @@ def run(argv: list[str] | None = None) -> Path:
         dataloader = train_dataloader
         if progress.batches_in_pass:  # a resumed run passes over the batches already read, without decoding them
             dataloader = accelerator.skip_first_batches(train_dataloader, progress.batches_in_pass)
-        batches_read = micro_batches_run = 0
+        first_batch, micro_batches_run = progress.batches_in_pass, 0
         waited_from = time.perf_counter()
         for batch in dataloader:
             window.data_seconds += time.perf_counter() - waited_from
             batch_index = progress.batches_in_pass
             progress.batches_in_pass += 1
-            batches_read += 1
             window.skipped_videos += bad_videos.update(batch)
             if training_args.record_data_order:
                 data_order.append([name for name, ok in zip(batch["video_names"], batch["decoded"]) if ok])
@@ -557,6 +323,7 @@ def run(argv: list[str] | None = None) -> Path:
             micro_batches_run += 1
             if pixel_values is None:
                 pixel_values = placeholder_clip(*clip_shape, device=accelerator.device)
+            pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
             noise = masking_noise(
                 len(pixel_values), num_patches, training_args.seed, accelerator.process_index, video_pass, batch_index
             ).to(pixel_values.device)
@@ -577,11 +344,11 @@ def run(argv: list[str] | None = None) -> Path:
             step = progress.completed_steps
             progress_bar.update(1)
 
-            checkpointing = training_args.checkpointing_steps and step % training_args.checkpointing_steps == 0
+            checkpointing = checkpoint_due(training_args.checkpointing_steps, step)
             # a checkpoint step always logs, so that the saved skipped-video counts are complete
             if step % training_args.logging_steps == 0 or step in (1, max_train_steps) or checkpointing:
                 logs = window.summarize(accelerator, progress.skipped_videos_per_process, clip_flops)
-                logs.update(lr=optimizer.param_groups[0]["lr"], epoch=step / steps_per_epoch, step=step)
+                logs.update(lr=optimizer.param_groups[0]["lr"], epoch=step / steps_per_pass, step=step)
                 if not math.isfinite(logs["loss"]):
                     raise FloatingPointError(f"Loss is {logs['loss']} at step {step}; stopping.")
                 accelerator.log(logs, step=step)
@@ -591,11 +358,7 @@ def run(argv: list[str] | None = None) -> Path:
                         handle.write(json.dumps(logs) + "\n")
 
             if checkpointing:
-                accelerator.save_state(str(output_dir / f"checkpoint-{step}"))
-                if accelerator.is_main_process and training_args.checkpoints_total_limit:
-                    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-                    for old in checkpoints[: -training_args.checkpoints_total_limit]:
-                        shutil.rmtree(old)
+                save_checkpoint(accelerator, output_dir, step, training_args.checkpoints_total_limit)
 
             visualizing = training_args.visualization_steps and step % training_args.visualization_steps == 0
             if visualizing and step < max_train_steps:  # the last step's picture is saved after the loop
@@ -607,20 +370,19 @@ def run(argv: list[str] | None = None) -> Path:
                 break
             waited_from = time.perf_counter()
         else:  # the pass is over
-            if micro_batches_run == 0 and batches_read == len(train_dataloader):
+            if micro_batches_run == 0 and first_batch == 0:  # (all processes agree: they skipped together)
                 raise TooManyBadVideosError(
                     f"No video of pass {video_pass} over {data_args.dataset_name} could be decoded "
                     f"({bad_videos.num_skipped} skipped on this process); nothing to train on."
                 )
-            progress.video_pass += 1
-            progress.batches_in_pass = 0
+            progress.finish_pass()
     progress_bar.close()
     train_seconds = time.perf_counter() - train_start
 
     # --- Save: weights, video processor, reconstruction picture, card; optionally push ---
     accelerator.wait_for_everyone()
     picture = output_dir / "reconstruction.png"
-    save_reconstruction(
+    held_out_error = save_reconstruction(
         accelerator, model, visualization_clips, picture, progress.completed_steps, training_args.seed, video_processor
     )
     final_model = accelerator.unwrap_model(model)
@@ -653,14 +415,18 @@ def run(argv: list[str] | None = None) -> Path:
             hardware=describe_hardware(accelerator.num_processes),
             wall_time_seconds=train_seconds,
             pictures=[picture.name],
+            held_out_error=str(held_out_error),
         )  # fmt: skip
         repo_id = training_args.hub_model_id or output_dir.resolve().name
         card = build_model_card("pretrained", final_model.config, repo_id, run=run)
         save_for_hub(final_model, output_dir, video_processor=video_processor, card=card)
+        logger.info(f"Model, video processor and card saved to {output_dir}")
+        # The run's verdict: the training loss next to the held-out error (1.00x: nothing learned about where
+        # things are), and where to look.
         if history:
-            logger.info(f"Loss: first logged {history[0]:.4f}, last {history[-1]:.4f}")
-        logger.info(f"Model, video processor and card saved to {output_dir}; reconstruction picture: {picture}")
-        print(f"Reconstruction picture: {picture.resolve()}")
+            print(f"Training loss: first logged {history[0]:.4f}, last {history[-1]:.4f}")
+        print(f"Held-out clips: {held_out_error}")
+        print(f"Reconstruction picture: {picture.resolve()} ({train_seconds:.0f} s of training)")
         if training_args.push_to_hub:
             ignore = [*DEFAULT_IGNORE_PATTERNS, "data_order/*"]
             if quick_start:
@@ -673,9 +439,8 @@ def run(argv: list[str] | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console command: run, then exit with status 0 (a console script exits with whatever `main` returns)."""
-    run(argv)
-
+    """`mae-st-pretrain`; also `python training/run_pretraining.py` and `accelerate launch -m ...run_pretraining`."""
+    run_command("mae-st-pretrain", parse_pretraining_arguments, run, argv)
 
 if __name__ == "__main__":
     main()

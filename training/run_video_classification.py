@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import datasets
@@ -26,13 +26,18 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
-from transformers import AutoConfig, HfArgumentParser
+from transformers import AutoConfig
 
-from modeling_mae_st.data import BadVideoTracker, build_video_dataloader
+from mae_st_training.arguments import parse_finetuning_arguments, run_command
+from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
+from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_batch, placeholder_clip
+
+from modeling_mae_st.command_line import load_pretrained
+from modeling_mae_st.data import BadVideoTracker, TooManyBadVideosError, build_video_dataloader
 from modeling_mae_st.evaluation import evaluate_classifier, save_evaluation_report
 from modeling_mae_st.finetuning import (
-    DataArguments,
-    ModelArguments,
+    SINGLE_VIEW_VALIDATION_NOTE,
+    apply_size_recipe,
     build_processors,
     check_sizes_fit,
     load_classifier,
@@ -40,7 +45,7 @@ from modeling_mae_st.finetuning import (
 )
 from modeling_mae_st.hub import push_to_hub, save_for_hub
 from modeling_mae_st.mixup import VideoMixup
-from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware
+from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware, describe_precision
 from modeling_mae_st.optimization import (
     build_adamw,
     get_warmup_cosine_schedule,
@@ -52,77 +57,29 @@ from modeling_mae_st.optimization import (
 logger = get_logger(__name__)
 
 
-@dataclass
-class FinetuningArguments:
-    output_dir: str = field(default="mae-st-finetuned", metadata={"help": "Where checkpoints and the model go."})
-    per_device_train_batch_size: int = field(default=2, metadata={"help": "Videos per device (official: 2)."})
-    per_device_eval_batch_size: int = field(default=2, metadata={"help": "Videos per device in evaluation."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
-    num_train_epochs: int = field(default=50, metadata={"help": "Epochs (official ViT-L K400: 50)."})
-    max_train_steps: int | None = field(default=None, metadata={"help": "Optimizer steps; overrides the epochs."})
-    learning_rate: float | None = field(
-        default=None, metadata={"help": "Peak lr; default: base_learning_rate * effective batch / 256."}
-    )
-    base_learning_rate: float = field(
-        default=2.4e-3, metadata={"help": "Base lr per 256 clips, repeat_aug copies counted (official: 2.4e-3)."}
-    )
-    min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of the cosine (official: 1e-6)."})
-    warmup_epochs: float = field(default=5, metadata={"help": "Linear warmup epochs (official: 5)."})
-    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (official: 0.05)."})
-    adam_beta1: float = field(default=0.9)
-    adam_beta2: float = field(default=0.999)
-    layer_decay: float = field(
-        default=0.75,
-        metadata={
-            "help": "Layer-wise lr decay (official: 0.75, for ViT-L). It lowers the lr of every encoder block, the top "
-            "one included; on the 4-block model of benchmarks/pretraining_helps.py, 1.0 fine-tuned the pretrained "
-            "encoder far better (98.3%% against 87.8%% top-1), so compare both on a validation split for small models."
-        },
-    )
-    max_grad_norm: float = field(default=5.0, metadata={"help": "Gradient clipping (official: 5.0); 0 disables."})
-    mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (official: 0.8); 0 disables."})
-    cutmix: float = field(default=1.0, metadata={"help": "CutMix alpha (official: 1.0); 0 disables."})
-    mixup_prob: float = field(default=1.0, metadata={"help": "Probability of mixing a batch (official: 1.0)."})
-    mixup_switch_prob: float = field(default=0.5, metadata={"help": "Probability of CutMix over mixup (0.5)."})
-    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing (official: 0.1)."})
-    seed: int = field(default=0)
-    mixed_precision: str | None = field(default=None, metadata={"help": "no, fp16 or bf16 (official: fp32)."})
-    checkpointing_steps: str | None = field(
-        default=None, metadata={"help": "Save the training state every N optimizer steps, or 'epoch'."}
-    )
-    resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "A checkpoint folder to resume from, or 'latest' in --output_dir."}
-    )
-    eval_every_epoch: bool = field(default=True, metadata={"help": "Single-view validation after each epoch."})
-    with_tracking: bool = field(default=False, metadata={"help": "Log to the trackers of --report_to."})
-    report_to: str = field(default="all", metadata={"help": "tensorboard, wandb, ... or all."})
-    logging_steps: int = field(default=10, metadata={"help": "Log every N optimizer steps."})
-    push_to_hub: bool = field(default=False)
-    hub_model_id: str | None = field(default=None, metadata={"help": "Repository id; default: output_dir's name."})
-    hub_token: str | None = field(default=None)
-
-
 def run(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, FinetuningArguments))
-    model_args, data_args, train_args = parser.parse_args_into_dataclasses(args=argv)
+    """Fine-tune; returns the results (also in output_dir/all_results.json). `argv` defaults to the command line."""
+    model_args, data_args, train_args = parse_finetuning_arguments(argv)
 
     output_dir = Path(train_args.output_dir)
-    tracking = {"log_with": train_args.report_to, "project_dir": str(output_dir)} if train_args.with_tracking else {}
+    tracking = train_args.report_to != "none"
     accelerator = Accelerator(
         gradient_accumulation_steps=train_args.gradient_accumulation_steps,
         mixed_precision=train_args.mixed_precision,
-        **tracking,
+        log_with=train_args.report_to if tracking else None,
+        project_dir=str(output_dir),
+        dynamo_backend="inductor" if train_args.torch_compile else None,  # torch.compile in `prepare`
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
+    logger.info(f"Precision: {describe_precision(accelerator.mixed_precision)}")
     set_seed(train_args.seed, device_specific=True)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
 
     # ---------------------------------------------------------------------------------------------------------
     # Model config first: its sizes decide the clips; labels come from the data.
     # ---------------------------------------------------------------------------------------------------------
-    config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+    config = load_pretrained(AutoConfig, model_args.model_name_or_path, "--model_name_or_path")
+    logger.info(apply_size_recipe(config, model_args, train_args))  # unset recipe flags take the size's values
     num_frames = data_args.num_frames or config.num_frames
     image_size = data_args.image_size or config.image_size
     check_sizes_fit(config, num_frames, image_size, model_args.model_name_or_path)
@@ -136,8 +93,10 @@ def run(argv: list[str] | None = None) -> dict:
     # Processors: training clips with the fine-tuning augmentation, single-view and multi-view evaluation.
     # ---------------------------------------------------------------------------------------------------------
     eval_processor, train_processor, test_processor = build_processors(data_args, num_frames, image_size)
+    if not train_processor.do_random_erasing:  # uint8 clips through the DataLoader, normalized on the device
+        train_processor = train_processor.with_settings(return_uint8=True)
 
-    num_workers = data_args.preprocessing_num_workers
+    num_workers = train_args.dataloader_num_workers
     train_dataloader = build_video_dataloader(
         train_dataset,
         train_processor,
@@ -177,6 +136,9 @@ def run(argv: list[str] | None = None) -> dict:
         learning_rate,
         betas=(train_args.adam_beta1, train_args.adam_beta2),
     )
+    model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
+    if eval_dataloader is not None:
+        eval_dataloader, test_dataloader = accelerator.prepare(eval_dataloader, test_dataloader)
     if isinstance(train_dataset, datasets.IterableDataset):
         # A stream has no length: the run is --max_train_steps long and warms up for the same fraction of it as
         # warmup_epochs / num_train_epochs.
@@ -186,18 +148,24 @@ def run(argv: list[str] | None = None) -> dict:
         num_train_epochs = max_train_steps  # passes over the stream, each at least one step
         num_warmup_steps = round(max_train_steps * train_args.warmup_epochs / train_args.num_train_epochs)
     else:
-        batches_per_step = train_args.gradient_accumulation_steps * accelerator.num_processes
         if len(train_dataloader) == 0:
             raise ValueError(
                 f"The training split has {len(train_dataset)} videos, fewer than one batch of "
-                f"{train_args.per_device_train_batch_size}; lower --per_device_train_batch_size."
+                f"{train_args.per_device_train_batch_size} on each of {accelerator.num_processes} processes; lower "
+                "--per_device_train_batch_size."
             )
-        steps_per_epoch = max(len(train_dataloader) // batches_per_step, 1)
-        max_train_steps = train_args.max_train_steps or train_args.num_train_epochs * steps_per_epoch
+        # After `prepare`, the loader holds this process's batches; Accelerate takes an optimizer step every
+        # `gradient_accumulation_steps` of them and at the end of the pass, so a pass is ceil(batches / accumulation).
+        steps_per_epoch = math.ceil(len(train_dataloader) / train_args.gradient_accumulation_steps)
+        max_train_steps = train_args.max_train_steps or math.ceil(train_args.num_train_epochs * steps_per_epoch)
         num_train_epochs = math.ceil(max_train_steps / steps_per_epoch)
         num_warmup_steps = round(train_args.warmup_epochs * steps_per_epoch)
     num_warmup_steps = min(num_warmup_steps, max_train_steps)
+    # The schedule steps once per optimizer step on every process, so it is not wrapped; it is saved with the state,
+    # as is where the run is in the data.
     scheduler = get_warmup_cosine_schedule(optimizer, num_warmup_steps, max_train_steps, train_args.min_learning_rate)
+    progress = TrainingProgress()
+    accelerator.register_for_checkpointing(scheduler, progress)
     mixup = VideoMixup(
         num_labels=len(label_names),
         mixup_alpha=train_args.mixup,
@@ -206,12 +174,6 @@ def run(argv: list[str] | None = None) -> dict:
         switch_prob=train_args.mixup_switch_prob,
         label_smoothing=train_args.label_smoothing,
     )
-
-    model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
-    if eval_dataloader is not None:
-        eval_dataloader, test_dataloader = accelerator.prepare(eval_dataloader, test_dataloader)
-    # The schedule steps once per optimizer step on every process, so it is not wrapped; it is saved with the state.
-    accelerator.register_for_checkpointing(scheduler)
 
     resolved = {
         "model": asdict(model_args),
@@ -233,87 +195,107 @@ def run(argv: list[str] | None = None) -> dict:
         },
     }
     logger.info("Resolved arguments:\n" + json.dumps(resolved, indent=2, default=str))
-    if accelerator.is_main_process:
+    if accelerator.is_main_process:  # made only now: a run that fails on its arguments or data leaves nothing
+        output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "finetuning_args.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
-    if train_args.with_tracking:
+    if tracking:
         accelerator.init_trackers("mae_st_finetuning", flatten_for_tracking(resolved))
 
     # ---------------------------------------------------------------------------------------------------------
     # Resume: the weights, optimizer, schedule and RNG states of `save_state`, and the batches already seen.
     # ---------------------------------------------------------------------------------------------------------
-    completed_steps = starting_epoch = batches_to_skip = 0
     if train_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(train_args.resume_from_checkpoint, output_dir)
-        accelerator.load_state(str(checkpoint))
-        completed_steps = int(json.loads((checkpoint / "progress.json").read_text())["completed_steps"])
-        starting_epoch, steps_into_epoch = divmod(completed_steps, steps_per_epoch)
-        batches_to_skip = steps_into_epoch * train_args.gradient_accumulation_steps
-        logger.info(f"Resumed from {checkpoint} at step {completed_steps} (epoch {starting_epoch})")
+        accelerator.load_state(str(checkpoint))  # restores `progress` too
+        logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps} (epoch {progress.video_pass})")
+    starting_epoch = progress.video_pass
 
     # ---------------------------------------------------------------------------------------------------------
-    # Training loop.
+    # Training loop. Every micro-batch, the processes agree on it (training/loop.py): all skip one that no process
+    # could decode, and a process with no clip runs a placeholder at loss weight 0, so the collectives stay in step.
+    # Epochs run until the requested steps are done; the loss is read at logging steps only.
     # ---------------------------------------------------------------------------------------------------------
-    progress = tqdm(
+    progress_bar = tqdm(
         total=max_train_steps,
-        initial=completed_steps,
+        initial=progress.completed_steps,
         disable=not accelerator.is_local_main_process,
         desc="fine-tuning",
     )
     bad_videos = BadVideoTracker(max_bad_fraction=data_args.max_bad_video_fraction)
     history: list[dict] = []
+    window = LoggingWindow(device=accelerator.device)
     start_time = time.time()
-    for epoch in range(starting_epoch, num_train_epochs):
+    while progress.completed_steps < max_train_steps:
+        epoch, first_batch, micro_batches_run = progress.video_pass, progress.batches_in_pass, 0
         model.train()
-        batches = iter_epoch(accelerator, train_dataloader, train_args.seed + epoch, batches_to_skip)
-        batches_to_skip = 0
-        running_loss = torch.zeros((), device=accelerator.device)
-        for batch in batches:
-            bad_videos.update(batch)  # logs and counts undecodable videos; raises past max_bad_video_fraction
-            if batch["pixel_values"] is None:
-                continue  # every video of this batch failed to decode
-            # (batch * repeat_aug, frames, channels, height, width): repeated clips are ordinary samples
+        waited_from = time.perf_counter()
+        for batch in iter_epoch(accelerator, train_dataloader, train_args.seed + epoch, first_batch):
+            window.data_seconds += time.perf_counter() - waited_from
+            progress.batches_in_pass += 1
+            # logs and counts undecodable videos; raises past max_bad_video_fraction
+            window.skipped_videos += bad_videos.update(batch)
+            # (batch * repeat_aug, frames, channels, height, width): repeated clips are ordinary samples, or None
             pixel_values, labels = batch["pixel_values"], batch["labels"]
+            num_clips = 0 if pixel_values is None else len(pixel_values)
+            loss_weight = agree_on_batch(num_clips)
+            if loss_weight is None:  # no process decoded any video of this micro-batch: all skip it
+                waited_from = time.perf_counter()
+                continue
+            micro_batches_run += 1
+            if pixel_values is None:
+                pixel_values = placeholder_clip(num_frames, image_size, config.num_channels, accelerator.device)
+                labels = torch.zeros(1, dtype=torch.long, device=accelerator.device)
+            pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
             with accelerator.accumulate(model):
                 pixel_values, targets = mixup(pixel_values, labels)
                 loss = model(pixel_values=pixel_values, labels=targets).loss
-                accelerator.backward(loss)
+                accelerator.backward(loss * loss_weight)
                 if accelerator.sync_gradients and train_args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), train_args.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            running_loss += loss.detach() / train_args.gradient_accumulation_steps
+            window.add(loss.detach(), num_clips)
+            waited_from = time.perf_counter()
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
-            completed_steps += 1
-            step_loss = accelerator.gather(running_loss).mean().item()
-            running_loss.zero_()
-            lr = optimizer.param_groups[-1]["lr"]
-            progress.update(1)
-            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.3e}")
-            if completed_steps % train_args.logging_steps == 0 or completed_steps == max_train_steps:
-                record = {"step": completed_steps, "epoch": epoch, "loss": step_loss, "lr": lr}
+            progress.completed_steps += 1
+            step = progress.completed_steps
+            progress_bar.update(1)
+            if step % train_args.logging_steps == 0 or step == max_train_steps:
+                record = window.summarize(accelerator, progress.skipped_videos_per_process)
+                record.update(step=step, epoch=epoch, lr=optimizer.param_groups[-1]["lr"])
+                if not math.isfinite(record["loss"]):
+                    raise FloatingPointError(f"Loss is {record['loss']} at step {step}; stopping.")
                 history.append(record)
-                if train_args.with_tracking:
-                    accelerator.log({"train/loss": step_loss, "train/lr": lr}, step=completed_steps)
-            if should_checkpoint(train_args.checkpointing_steps, completed_steps):
-                save_checkpoint(accelerator, output_dir / f"step_{completed_steps}", completed_steps)
-            if completed_steps >= max_train_steps:
+                progress_bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.3e}")
+                if tracking:
+                    accelerator.log({f"train/{name}": value for name, value in record.items()}, step=step)
+            if checkpoint_due(train_args.checkpointing_steps, step):
+                window.count_skipped(progress.skipped_videos_per_process)  # saved complete
+                save_checkpoint(accelerator, output_dir, step, train_args.checkpoints_total_limit)
+            if step >= max_train_steps:
                 break
+            waited_from = time.perf_counter()
+        else:  # the epoch is over
+            if micro_batches_run == 0 and first_batch == 0:  # (all processes agree: they skipped together)
+                raise TooManyBadVideosError(f"No training video of epoch {epoch} could be decoded: nothing to train.")
+            progress.finish_pass()
 
-        epoch_log = {"epoch": epoch, "step": completed_steps, "skipped_videos": count_skipped(accelerator, bad_videos)}
-        if eval_dataloader is not None and train_args.eval_every_epoch:
+        epoch_log = {"epoch": epoch, "step": progress.completed_steps}
+        epoch_log.update(window.count_skipped(progress.skipped_videos_per_process))
+        if eval_dataloader is not None and train_args.eval_strategy == "epoch":
+            if epoch == starting_epoch:
+                logger.info(SINGLE_VIEW_VALIDATION_NOTE)
             metrics, _, _ = evaluate_classifier(model, eval_dataloader, accelerator)
             epoch_log.update({f"eval/{name}": value for name, value in metrics.items()})
         logger.info(json.dumps(epoch_log))
         history.append(epoch_log)
-        if train_args.with_tracking:
-            accelerator.log(epoch_log, step=completed_steps)
-        if train_args.checkpointing_steps == "epoch":
-            save_checkpoint(accelerator, output_dir / f"epoch_{epoch}", completed_steps)
-        if completed_steps >= max_train_steps:
-            break
-    progress.close()
+        if tracking:
+            accelerator.log(epoch_log, step=progress.completed_steps)
+        if checkpoint_due(train_args.checkpointing_steps, progress.completed_steps, end_of_epoch=True):
+            save_checkpoint(accelerator, output_dir, progress.completed_steps, train_args.checkpoints_total_limit)
+    progress_bar.close()
     train_seconds = time.time() - start_time
 
     # ---------------------------------------------------------------------------------------------------------
@@ -321,8 +303,8 @@ def run(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------------------------------------------------
     results = {
         "train_seconds": train_seconds,
-        "completed_steps": completed_steps,
-        "skipped_videos": count_skipped(accelerator, bad_videos),
+        "completed_steps": progress.completed_steps,
+        **window.count_skipped(progress.skipped_videos_per_process),
         "skipped_video_names": bad_videos.skipped_videos,
         "num_views": {"temporal": data_args.num_temporal_views, "spatial": data_args.num_spatial_crops},
     }
@@ -334,12 +316,16 @@ def run(argv: list[str] | None = None) -> dict:
             report = save_evaluation_report(probabilities, labels, id2label, output_dir, prefix="eval")
             pictures.append(report["confusion_matrix"].name)
         logger.info(
-            f"Multi-view ({data_args.num_temporal_views}x{data_args.num_spatial_crops}) validation: "
+            f"Multi-view ({data_args.num_temporal_views}x{data_args.num_spatial_crops}) validation, the official test: "
             + json.dumps(metrics)
         )
-    logger.info(f"Skipped {results['skipped_videos']} videos that could not be decoded")
-    if train_args.with_tracking:
-        accelerator.log({f"test/{k}": v for k, v in results.get("multi_view", {}).items()}, step=completed_steps)
+    logger.info(
+        f"Skipped {results['skipped_videos']} videos that could not be decoded (per process: "
+        f"{results['skipped_videos_per_process']})"
+    )
+    if tracking:
+        test_logs = {f"test/{k}": v for k, v in results.get("multi_view", {}).items()}
+        accelerator.log(test_logs, step=progress.completed_steps)
         accelerator.end_training()
 
     # ---------------------------------------------------------------------------------------------------------
@@ -361,6 +347,7 @@ def run(argv: list[str] | None = None) -> dict:
             accuracy_top5=multi_view.get("top5"),
             hyperparameters=flatten_for_tracking(resolved),
             hardware=describe_hardware(accelerator.num_processes),
+            mixed_precision=accelerator.mixed_precision,
             wall_time_seconds=train_seconds,
             pictures=pictures,
             base_model=model_args.model_name_or_path if not os.path.isdir(model_args.model_name_or_path) else None,
@@ -375,14 +362,9 @@ def run(argv: list[str] | None = None) -> dict:
         )
         (output_dir / "all_results.json").write_text(json.dumps({**results, "history": history}, indent=2) + "\n")
         if train_args.push_to_hub:
-            push_to_hub(output_dir, repo_id, token=train_args.hub_token)
+            push_to_hub(output_dir, repo_id, token=train_args.hub_token, private=train_args.hub_private_repo)
     accelerator.wait_for_everyone()
     return results
-
-
-def count_skipped(accelerator: Accelerator, tracker: BadVideoTracker) -> int:
-    """Videos skipped so far over all processes."""
-    return int(accelerator.reduce(torch.tensor(tracker.num_skipped, device=accelerator.device), "sum"))
 
 
 def iter_epoch(accelerator: Accelerator, dataloader, seed: int, skip_batches: int = 0):
@@ -406,39 +388,6 @@ def iter_epoch(accelerator: Accelerator, dataloader, seed: int, skip_batches: in
     return iter(dataloader)
 
 
-def should_checkpoint(checkpointing_steps: str | None, completed_steps: int) -> bool:
-    return (
-        checkpointing_steps is not None
-        and checkpointing_steps.isdigit()
-        and (completed_steps % int(checkpointing_steps) == 0)
-    )
-
-
-def save_checkpoint(accelerator: Accelerator, folder: Path, completed_steps: int) -> None:
-    """`accelerator.save_state` plus the step counter, so that a resume lands on the same batch."""
-    accelerator.save_state(str(folder))
-    if accelerator.is_main_process:
-        (folder / "progress.json").write_text(json.dumps({"completed_steps": completed_steps}) + "\n")
-
-
-def resolve_checkpoint(value: str, output_dir: Path) -> Path:
-    """
-    A checkpoint folder, or the newest `step_*` / `epoch_*` folder of `output_dir` for `"latest"`.
-
-    Raises:
-        FileNotFoundError: no such folder, or no checkpoint in `output_dir`.
-    """
-    if value == "latest":
-        candidates = [p for p in output_dir.glob("*_*") if (p / "progress.json").is_file()]
-        if not candidates:
-            raise FileNotFoundError(f"No checkpoint (step_* or epoch_* with progress.json) in {output_dir}.")
-        return max(candidates, key=lambda p: json.loads((p / "progress.json").read_text())["completed_steps"])
-    path = Path(value)
-    if not (path / "progress.json").is_file():
-        raise FileNotFoundError(f"{path} is not a checkpoint written by this script (no progress.json).")
-    return path
-
-
 def flatten_for_tracking(nested: dict, prefix: str = "") -> dict:
     """Flat `group/name -> value` with lists and tuples as strings (what trackers accept)."""
     flat = {}
@@ -452,8 +401,8 @@ def flatten_for_tracking(nested: dict, prefix: str = "") -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console command: run, then exit with status 0 (a console script exits with whatever `main` returns)."""
-    run(argv)
+    """`mae-st-finetune` (also `python training/run_video_classification.py`, `accelerate launch -m ...`)."""
+    run_command("mae-st-finetune", parse_finetuning_arguments, run, argv)
 
 
 if __name__ == "__main__":

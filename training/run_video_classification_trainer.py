@@ -7,13 +7,13 @@ The same data, model and recipe as `run_video_classification.py` (the Accelerate
 mixup / cutmix with label smoothing as soft targets, and [`compute_metrics`] for top-1 / top-5 accuracy through the
 `evaluate` modules shipped in the package.
 
-    python training/run_video_classification_trainer.py --model_name_or_path path/to/pretrained \
+    mae-st-finetune-trainer --model_name_or_path path/to/pretrained \
         --train_dir videos/train --validation_dir videos/val --output_dir mae-st-trainer \
-        --eval_strategy epoch --save_strategy epoch \
-        --learning_rate 0 --weight_decay 0.05 --max_grad_norm 5.0 --num_train_epochs 50
+        --eval_strategy epoch --save_strategy epoch
 
-`--learning_rate 0` scales the recipe's base lr by the effective batch; `TrainingArguments` has its own defaults
-for weight decay (0) and clipping (1.0), so pass the recipe's values as above.
+The arguments are `TrainingArguments` with the fine-tuning recipe's defaults (training/arguments.py): the same flags,
+defaults and units as `mae-st-finetune` wherever both have the concept; `--learning_rate` left unset scales
+`--base_learning_rate` by the effective batch.
 
 Differences from the Accelerate script: the Trainer uses one learning rate for all layers unless you give it an
 optimizer (here: layer-wise decay groups, built below), and evaluation is single-view (the multi-view test is in the
@@ -22,23 +22,28 @@ Accelerate script and `modeling_mae_st.evaluation`).
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
-from transformers import AutoConfig, HfArgumentParser, Trainer, TrainingArguments
+from transformers import AutoConfig, Trainer
 
+from mae_st_training.arguments import parse_trainer_arguments, run_command
+from mae_st_training.checkpointing import resolve_checkpoint
+
+from modeling_mae_st.command_line import load_pretrained
 from modeling_mae_st.data import VideoClipTransform, collate_video_clips
 from modeling_mae_st.evaluation import classification_metrics
 from modeling_mae_st.finetuning import (
-    DataArguments,
-    ModelArguments,
+    SINGLE_VIEW_VALIDATION_NOTE,
+    apply_size_recipe,
     build_processors,
     check_sizes_fit,
     load_classifier,
     load_splits,
 )
 from modeling_mae_st.mixup import VideoMixup
+from modeling_mae_st.model_card import describe_precision
 from modeling_mae_st.optimization import (
     build_adamw,
     get_warmup_cosine_schedule,
@@ -47,21 +52,7 @@ from modeling_mae_st.optimization import (
 )
 
 
-@dataclass
-class RecipeArguments:
-    """The official fine-tuning recipe values that `TrainingArguments` has no field for."""
-
-    base_learning_rate: float = field(
-        default=2.4e-3, metadata={"help": "lr per 256 clips (repeat_aug copies counted) when --learning_rate is 0."}
-    )
-    layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay (official: 0.75)."})
-    warmup_epochs: float = field(default=5, metadata={"help": "Linear warmup epochs (official: 5)."})
-    min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of the cosine (official: 1e-6)."})
-    mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (official: 0.8); 0 disables."})
-    cutmix: float = field(default=1.0, metadata={"help": "CutMix alpha (official: 1.0); 0 disables."})
-    mixup_prob: float = field(default=1.0)
-    mixup_switch_prob: float = field(default=0.5)
-    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing (official: 0.1)."})
+logger = logging.getLogger(__name__)
 
 
 def collate_for_trainer(examples) -> dict:
@@ -102,12 +93,14 @@ def compute_metrics(eval_prediction) -> dict[str, float]:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, RecipeArguments, TrainingArguments))
-    model_args, data_args, recipe, training_args = parser.parse_args_into_dataclasses(args=argv)
+    """Fine-tune with the Trainer; returns the train and eval metrics. `argv` defaults to the command line."""
+    model_args, data_args, training_args = parse_trainer_arguments(argv)
     # The collator needs the raw `video` column, which the model signature does not name.
     training_args.remove_unused_columns = False
 
-    config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    config = load_pretrained(AutoConfig, model_args.model_name_or_path, "--model_name_or_path")
+    logger.info(apply_size_recipe(config, model_args, training_args))  # unset recipe flags take the size's values
     num_frames = data_args.num_frames or config.num_frames
     image_size = data_args.image_size or config.image_size
     check_sizes_fit(config, num_frames, image_size, model_args.model_name_or_path)
@@ -128,9 +121,10 @@ def run(argv: list[str] | None = None) -> dict:
         * training_args.world_size
         * data_args.repeat_aug
     )
-    learning_rate = training_args.learning_rate
-    if learning_rate == 0:
-        learning_rate = scaled_learning_rate(recipe.base_learning_rate, effective_batch_size)
+    learning_rate = training_args.learning_rate or scaled_learning_rate(
+        training_args.base_learning_rate, effective_batch_size
+    )
+    training_args.learning_rate = learning_rate  # what the Trainer logs and saves
     steps_per_epoch = max(
         len(train_dataset)
         // (training_args.per_device_train_batch_size * training_args.world_size)
@@ -143,20 +137,23 @@ def run(argv: list[str] | None = None) -> dict:
         else math.ceil(training_args.num_train_epochs * steps_per_epoch)
     )
     optimizer = build_adamw(
-        param_groups_layer_decay(model, training_args.weight_decay, recipe.layer_decay),
+        param_groups_layer_decay(model, training_args.weight_decay, training_args.layer_decay),
         learning_rate,
         betas=(training_args.adam_beta1, training_args.adam_beta2),
     )
     scheduler = get_warmup_cosine_schedule(
-        optimizer, min(round(recipe.warmup_epochs * steps_per_epoch), max_steps), max_steps, recipe.min_learning_rate
+        optimizer,
+        min(round(training_args.warmup_epochs * steps_per_epoch), max_steps),
+        max_steps,
+        training_args.min_learning_rate,
     )
     mixup = VideoMixup(
         num_labels=len(label_names),
-        mixup_alpha=recipe.mixup,
-        cutmix_alpha=recipe.cutmix,
-        mixup_prob=recipe.mixup_prob,
-        switch_prob=recipe.mixup_switch_prob,
-        label_smoothing=recipe.label_smoothing,
+        mixup_alpha=training_args.mixup,
+        cutmix_alpha=training_args.cutmix,
+        mixup_prob=training_args.mixup_prob,
+        switch_prob=training_args.mixup_switch_prob,
+        label_smoothing=training_args.label_smoothing,
     )
 
     trainer = VideoClassificationTrainer(
@@ -171,8 +168,14 @@ def run(argv: list[str] | None = None) -> dict:
         mixup=mixup,
     )
 
+    logger.info(f"Precision: {describe_precision(trainer.accelerator.mixed_precision)}")
+    if eval_dataset is not None and training_args.eval_strategy != "no":
+        logger.info(SINGLE_VIEW_VALIDATION_NOTE)
     results = {}
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is not None:  # a checkpoint-<step> folder, or "latest" in output_dir, as in the Accelerate scripts
+        checkpoint = str(resolve_checkpoint(checkpoint, training_args.output_dir))
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model()
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
@@ -187,8 +190,8 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console command: run, then exit with status 0 (a console script exits with whatever `main` returns)."""
-    run(argv)
+    """`mae-st-finetune-trainer` (also `python training/run_video_classification_trainer.py`)."""
+    run_command("mae-st-finetune-trainer", parse_trainer_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+"""The three training commands' arguments (training/arguments.py): one vocabulary, one unit, light to import."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from mae_st_training import arguments
+
+
+def flags(parse) -> dict:
+    """`--flag -> default` of a command, read from its parser (via --help's parser, without running anything)."""
+    captured = {}
+
+    class Capture(arguments.CommandLineParser):
+        def parse(self, argv):
+            captured.update({action.option_strings[0]: action.default for action in self._actions if action.option_strings})
+            raise SystemExit(0)
+
+    original, arguments.CommandLineParser = arguments.CommandLineParser, Capture
+    try:
+        with pytest.raises(SystemExit):
+            parse([])
+    finally:
+        arguments.CommandLineParser = original
+    return captured
+
+
+COMMANDS = {
+    "mae-st-pretrain": arguments.parse_pretraining_arguments,
+    "mae-st-finetune": arguments.parse_finetuning_arguments,
+    "mae-st-finetune-trainer": arguments.parse_trainer_arguments,
+}
+
+
+@pytest.fixture(scope="module")
+def command_flags() -> dict[str, dict]:
+    return {name: flags(parse) for name, parse in COMMANDS.items()}
+
+
+def test_every_command_spells_a_shared_concept_the_same_and_no_old_spelling_is_left(command_flags):
+    shared = {
+        "--dataloader_num_workers", "--video_column_name", "--train_split_name", "--validation_split_name",
+        "--max_bad_video_fraction", "--report_to", "--learning_rate", "--base_learning_rate", "--num_train_epochs",
+        "--warmup_epochs", "--torch_compile", "--hub_private_repo", "--hub_token", "--resume_from_checkpoint",
+        "--repeat_aug", "--sampling_rate", "--seed", "--per_device_train_batch_size", "--logging_steps",
+    }  # fmt: skip
+    for name, command in command_flags.items():
+        assert shared <= command.keys(), (name, shared - command.keys())
+        assert not set(arguments.RENAMED_FLAGS) & command.keys(), name
+    accelerate_only = {"--checkpointing_steps", "--checkpoints_total_limit", "--mixed_precision", "--max_train_steps"}
+    assert accelerate_only <= command_flags["mae-st-pretrain"].keys() & command_flags["mae-st-finetune"].keys()
+
+
+def test_shared_concepts_have_the_same_default_meaning(command_flags):
+    for name, command in command_flags.items():
+        assert command["--report_to"] == "none", name  # log files only, unless asked
+        assert command["--learning_rate"] is None, name  # unset: base lr x effective batch / 256
+    # the Trainer command takes the fine-tuning recipe's values, not TrainingArguments' own
+    finetune, trainer = command_flags["mae-st-finetune"], command_flags["mae-st-finetune-trainer"]
+    for spec in dataclasses.fields(arguments.FinetuningRecipeArguments):
+        assert trainer[f"--{spec.name}"] == finetune[f"--{spec.name}"], spec.name
+    assert (trainer["--weight_decay"], trainer["--max_grad_norm"], trainer["--seed"]) == (0.05, 5.0, 0)
+
+
+def test_epochs_count_passes_over_the_videos_in_every_command(command_flags):
+    # The official pretraining command line, `--epochs 100 --warmup_epochs 5 --repeat_aug 4`, is the paper's
+    # 400 effective epochs: here, as in fine-tuning and TrainingArguments, an epoch is one pass over the videos.
+    pretrain = command_flags["mae-st-pretrain"]
+    assert (pretrain["--num_train_epochs"], pretrain["--warmup_epochs"], pretrain["--repeat_aug"]) == (100, 5, 4)
+    assert "Passes over" in arguments.PretrainingArguments.__dataclass_fields__["num_train_epochs"].metadata["help"]
+
+
+def test_quick_start_values_apply_only_to_arguments_left_at_their_defaults():
+    model_args, data_args, training_args = arguments.parse_pretraining_arguments(["--per_device_train_batch_size=3"])
+    assert training_args.per_device_train_batch_size == 3
+    assert training_args.output_dir == f"./{arguments.QUICKSTART_DIR}"
+    assert "hidden_size=128" in model_args.config_overrides
+    assert (data_args.repeat_aug, training_args.max_grad_norm) == (4, 0.02)  # the recipe stays
+    # with a dataset, nothing of the quick start applies
+    _, _, training_args = arguments.parse_pretraining_arguments(["--dataset_name=x", "--output_dir=out"])
+    assert (training_args.per_device_train_batch_size, training_args.num_train_epochs) == (2, 100)
+
+
+def test_a_single_json_file_holds_the_arguments(tmp_path):
+    path = tmp_path / "args.json"
+    path.write_text('{"dataset_name": "x", "output_dir": "out", "repeat_aug": 2}')
+    _, data_args, training_args = arguments.parse_pretraining_arguments([str(path)])
+    assert (data_args.repeat_aug, training_args.output_dir) == (2, "out")
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--max_bad_fraction=0.5"], "--max_bad_fraction is now --max_bad_video_fraction"),
+        (["--dataset_name=x"], "--output_dir is required with --dataset_name"),
+        (["--dataset_name=./no/such/folder", "--output_dir=o"], "--dataset_name ./no/such/folder: no such file"),
+        (["--checkpointing_steps=often"], "--checkpointing_steps must be a number of steps or 'epoch'"),
+        (["--repeat_aug=0"], "--repeat_aug must be at least 1"),
+        (["--num_train_epochs=many"], "--num_train_epochs"),
+        (["--resume_from_checkpoint=./nowhere"], "--resume_from_checkpoint ./nowhere: no such folder"),
+    ],
+)
+def test_a_mistake_is_one_line_naming_the_flag_and_exit_status_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.parse_pretraining_arguments(argv)
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert error.startswith("mae-st-pretrain: error: ") and error.count("\n") == 1
+    assert message in error
+
+
+def test_finetuning_needs_exactly_one_data_source(tmp_path, capsys):
+    for argv in ([], ["--train_dir", str(tmp_path), "--dataset_name", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            arguments.parse_finetuning_arguments(["--model_name_or_path", str(tmp_path), *argv])
+        assert exit_info.value.code == 2
+        assert "give exactly one of --train_dir, --train_file, --dataset_name" in capsys.readouterr().err
+
+
+def test_help_shows_each_default_once_and_the_quick_start_value_where_it_differs(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.parse_pretraining_arguments(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    options = text.split(" --")[1:]
+    assert len(options) > 30
+    for option in options:
+        assert option.count("(default:") <= 1 and option.lower().count("default:") <= 1, option
+    assert f"(default: 100; quick start: {arguments.QUICKSTART_ARGUMENTS['num_train_epochs']})" in text
+    assert "(default: vit-l; quick start: vit-b)" in text
+
+
+def test_the_arguments_module_and_help_import_no_torch():
+    # `--help` and argument mistakes answer before torch (seconds) is imported
+    code = (
+        "import sys\n"
+        "from mae_st_training import arguments\n"
+        "for parse in (arguments.parse_pretraining_arguments, arguments.parse_finetuning_arguments):\n"
+        "    try:\n"
+        "        parse(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(name for name in ('torch', 'accelerate', 'modeling_mae_st') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

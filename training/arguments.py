@@ -1,0 +1,629 @@
+"""
+The command lines of the three training commands, in one vocabulary: `mae-st-pretrain` (run_pretraining.py),
+`mae-st-finetune` (run_video_classification.py, Accelerate) and `mae-st-finetune-trainer`
+(run_video_classification_trainer.py, `transformers.Trainer`).
+
+A concept has one flag, with one unit, in every command, named as in transformers' `TrainingArguments` and its
+examples where they have a name for it (`--dataloader_num_workers`, `--video_column_name`, `--report_to`,
+`--eval_strategy`, `--torch_compile`, ...). In particular:
+
+- `--num_train_epochs` and `--warmup_epochs` count passes over the videos, as `TrainingArguments` does; each pass
+  gives `--repeat_aug` clips per video, so the paper's "400 effective epochs" of pretraining (the official
+  `--epochs 100 --repeat_aug 4`) are `--num_train_epochs 100` here.
+- `--learning_rate` left unset means `--base_learning_rate` x effective batch / 256 (the official rule); a value
+  replaces it.
+- `--report_to none` (the default) writes the log files only.
+
+This module imports the standard library and `HfArgumentParser` only, and each command parses its arguments before
+importing its script: `--help` and a mistyped flag answer before torch is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+
+def field_like(owner: type, name: str, **changes) -> dataclasses.Field:
+    """A new field with the default and help of `owner`'s field `name` (a subclass or sibling changing only some
+    of them), `changes` replacing `default` or `metadata`."""
+    spec = owner.__dataclass_fields__[name]
+    return field(default=changes.get("default", spec.default), metadata=changes.get("metadata", spec.metadata))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PretrainingModelArguments:
+    """Which model to pretrain: a checkpoint to continue from, a config, or a preset (first given wins)."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Continue pretraining a checkpoint: a local folder or a Hub id (MAESTForPreTraining)."},
+    )
+    config_name: str | None = field(
+        default=None, metadata={"help": "A config.json file or folder, or a Hub id, to train from scratch."}
+    )
+    preset: str = field(
+        default="vit-l",
+        metadata={"help": "Model size to train from scratch, a `MAESTConfig.from_preset` name: vit-b, vit-l, ..."},
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Config values to change, as 'key=value,key=value' (e.g. 'mask_ratio=0.75,image_size=112'). "
+            "The recipe's model values are the config defaults: mask_ratio 0.9, norm_pix_loss, pred_t_dim 8, "
+            "decoder_hidden_size 512, decoder_num_hidden_layers 4, num_frames 16, image_size 224."
+        },
+    )
+
+
+@dataclass
+class FinetuningModelArguments:
+    """The checkpoint to fine-tune and the classifier's regularization."""
+
+    model_name_or_path: str = field(
+        metadata={
+            "help": "Folder written by our pretraining, a converted official or PySlowFast checkpoint folder, a "
+            "fine-tuned folder, or a Hub id."
+        }
+    )
+    drop_path_rate: float | None = field(
+        default=None,
+        metadata={"help": "Stochastic depth of the encoder; unset: the official value for the checkpoint's size "
+                  "(ViT-B 0.1, ViT-L/H 0.2)."},
+    )
+    classifier_dropout: float | None = field(
+        default=None,
+        metadata={"help": "Dropout before the head; unset: the official value for the checkpoint's size "
+                  "(ViT-B/L 0.3, ViT-H 0.5)."},
+    )
+    head_init_std: float = field(
+        default=2e-5, metadata={"help": "Std of the trunc-normal init of a new head's weights (official)."}
+    )
+    ignore_mismatched_sizes: bool = field(
+        default=True,
+        metadata={"help": "Replace a fine-tuned head whose number of labels differs from the data's."},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoDataArguments:
+    """Where the videos come from and how clips are cut from them (both pretraining and fine-tuning)."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "A folder of videos (flat, or class/split subfolders), a folder with train.csv/val.csv or "
+            ".jsonl index files, one index file, a folder saved with `save_to_disk`, or a Hub dataset id."
+        },
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Config name of a Hub dataset."})
+    train_split_name: str = field(default="train", metadata={"help": "Training split of --dataset_name."})
+    validation_split_name: str | None = field(
+        default="validation", metadata={"help": "Validation split of --dataset_name, if it has one."}
+    )
+    video_column_name: str | None = field(
+        default=None,
+        metadata={"help": "Column with the video path or video cell; unset: 'video' (datasets), 'path' (files)."},
+    )
+    sampling_rate: int = field(
+        default=4, metadata={"help": "Stride between clip frames at 30 fps (official; 16 frames span 2.1 s)."}
+    )
+    repeat_aug: int = field(
+        default=4, metadata={"help": "Clips per decoded video, each with its own window and augmentation."}
+    )
+    max_bad_video_fraction: float = field(
+        default=0.05, metadata={"help": "Stop when more than this fraction of the videos read cannot be decoded."}
+    )
+
+
+@dataclass
+class PretrainingDataArguments(VideoDataArguments):
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": VideoDataArguments.__dataclass_fields__["dataset_name"].metadata["help"]
+            + " Without it the quick start runs (synthetic videos, tiny model)."
+        },
+    )
+    num_visualization_clips: int = field(
+        default=2,
+        metadata={
+            "help": "Held-out clips shown in the reconstruction pictures, on which the run also measures its error on "
+            "hidden patches against the visible-average predictor's: the first videos of the validation split, or "
+            "else the first videos of the training split, which are then left out of training."
+        },
+    )
+
+
+@dataclass
+class FinetuningDataArguments(VideoDataArguments):
+    """Labeled videos: exactly one of --train_dir, --train_file, --dataset_name."""
+
+    train_dir: str | None = field(default=None, metadata={"help": "Folder with one sub-folder of videos per label."})
+    validation_dir: str | None = field(default=None, metadata={"help": "Same layout as --train_dir."})
+    train_file: str | None = field(default=None, metadata={"help": "CSV or JSON lines with a path and a label column."})
+    validation_file: str | None = field(default=None, metadata={"help": "Same format as --train_file."})
+    streaming: bool = field(default=False, metadata={"help": "Stream --dataset_name instead of downloading it."})
+    label_column_name: str = field(default="label", metadata={"help": "Column with the label (name or index)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training videos."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many validation videos."})
+    num_frames: int | None = field(default=None, metadata={"help": "Frames per clip; unset: the model's."})
+    image_size: int | None = field(default=None, metadata={"help": "Crop size; unset: the model's image_size."})
+    short_side_size: int | None = field(
+        default=None,
+        metadata={"help": "Short side before the evaluation crop; unset: image_size x 256 / 224 (official 256)."},
+    )
+    train_jitter_scales: tuple[int, int] | None = field(
+        default=None,
+        metadata={"help": "Training short-side jitter; unset: image_size x (256, 320) / 224 (official 256 320)."},
+    )
+    jitter_scales_relative: tuple[float, float] = field(
+        default=(0.08, 1.0), metadata={"help": "Area range of the random resized crop (official)."}
+    )
+    jitter_aspect_relative: tuple[float, float] = field(
+        default=(0.75, 1.3333), metadata={"help": "Aspect range of the random resized crop (official)."}
+    )
+    rand_augment: str | None = field(
+        default="rand-m7-mstd0.5-inc1",
+        metadata={"help": "RandAugment policy applied to all frames of a clip alike; 'none' turns it off."},
+    )
+    random_erasing_prob: float = field(default=0.25, metadata={"help": "Random erasing probability (official)."})
+    repeat_aug: int = field(
+        default=2, metadata={"help": "Augmented clips per decoded video (official fine-tuning: 2)."}
+    )
+    num_temporal_views: int = field(
+        default=10, metadata={"help": "Clips per video in the final test (official test script: 10; paper: 7)."}
+    )
+    num_spatial_crops: int = field(default=3, metadata={"help": "Crops per clip in the final test (official)."})
+    horizontal_flip: bool = field(
+        default=True,
+        metadata={"help": "Mirror training clips (official); turn off when labels depend on left/right motion."},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training: the fields of `TrainingArguments` the Accelerate scripts use, under its names, plus the recipes'
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingLoopArguments:
+    """Optimization, schedule, logging and saving of an Accelerate training script."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Where checkpoints, logs and the model go."})
+    per_device_train_batch_size: int = field(
+        default=2, metadata={"help": "Videos per process and step (official); each gives --repeat_aug clips."}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Peak lr; unset: --base_learning_rate x effective batch / 256 (the official rule)."},
+    )
+    base_learning_rate: float = field(default=1e-3, metadata={"help": "lr per 256 samples of the effective batch."})
+    min_learning_rate: float = field(default=0.0, metadata={"help": "Floor of the half-cosine schedule."})
+    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay, not on biases and norms."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (official)."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm; 0 disables."})
+    num_train_epochs: float = field(default=1, metadata={"help": "Passes over the training videos."})
+    warmup_epochs: float = field(default=0, metadata={"help": "Passes of linear warmup before the half-cosine."})
+    max_train_steps: int | None = field(
+        default=None, metadata={"help": "Optimizer steps of the run; overrides --num_train_epochs (the schedule too)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of initialization, shuffling, augmentation and masks."})
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={"help": "no, fp16 or bf16; unset: `accelerate config` / launch flags.", "choices": ["no", "fp16", "bf16"]},
+    )
+    torch_compile: bool = field(
+        default=False, metadata={"help": "Compile the model with torch.compile (as TrainingArguments' flag)."}
+    )
+    dataloader_num_workers: int = field(default=4, metadata={"help": "Video decoding workers per process."})
+    logging_steps: int = field(default=10, metadata={"help": "Log loss, lr, clips/s and skipped videos every N steps."})
+    report_to: str = field(
+        default="none",
+        metadata={"help": "Trackers: tensorboard, trackio, wandb, all, or none (the log files only)."},
+    )
+    checkpointing_steps: str | None = field(
+        default=None,
+        metadata={
+            "help": "Save the training state to output_dir/checkpoint-<step> every N optimizer steps, or 'epoch' "
+            "at the end of each pass; 0 or unset: never."
+        },
+    )
+    checkpoints_total_limit: int | None = field(
+        default=None, metadata={"help": "Keep only the newest N checkpoint-<step> folders."}
+    )
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint-<step> folder, or 'latest' for the newest one in output_dir."}
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the final folder to the Hub."})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository, e.g. 'me/mae-st-vit-l-k400'; unset: output_dir's name."}
+    )
+    hub_token: str | None = field(default=None, metadata={"help": "Hub token; unset: the stored login."})
+    hub_private_repo: bool = field(default=False, metadata={"help": "Create the Hub repository private."})
+
+
+@dataclass
+class PretrainingArguments(TrainingLoopArguments):
+    """The official pretraining recipe (facebookresearch/mae_st `main_pretrain.py`, PRETRAIN.md, ViT-L)."""
+
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where checkpoints, logs, pictures and the model go (needs --dataset_name)."}
+    )
+    base_learning_rate: float = field(
+        default=1.6e-3,
+        metadata={
+            "help": "lr per 256 videos of the effective batch, over processes and accumulation; the repeated clips "
+            "do not count (official)."
+        },
+    )
+    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2 (official)."})
+    max_grad_norm: float = field(default=0.02, metadata={"help": "Gradient clipping norm (official); 0 disables."})
+    num_train_epochs: float = field(
+        default=100,
+        metadata={"help": "Passes over the videos, each with --repeat_aug clips per video (official --epochs 100)."},
+    )
+    warmup_epochs: float = field(default=5, metadata={"help": "Passes of linear warmup (official)."})
+    dataloader_num_workers: int = field(default=10, metadata={"help": "Video decoding workers per process (official)."})
+    checkpointing_steps: str | None = field_like(TrainingLoopArguments, "checkpointing_steps", default="1000")
+    visualization_steps: int = field(
+        default=1000, metadata={"help": "Save (and log) a reconstruction picture every N steps; 0: only at the end."}
+    )
+    record_data_order: bool = field(
+        default=False,
+        metadata={
+            "help": "Write output_dir/data_order/process_<i>.json: the videos each process read, in order, and a "
+            "hash of its final weights (to audit sharding and synchronization across processes)."
+        },
+    )
+
+
+@dataclass
+class FinetuningRecipeArguments:
+    """
+    The official fine-tuning recipe (facebookresearch/mae_st FINETUNE.md, ViT-L on Kinetics-400), shared by the
+    Accelerate script and the Trainer script (where these fields replace `TrainingArguments`' own defaults).
+    """
+
+    learning_rate: float | None = field_like(TrainingLoopArguments, "learning_rate")
+    base_learning_rate: float = field(
+        default=2.4e-3,
+        metadata={"help": "lr per 256 clips of the effective batch, the repeated clips counted (official)."},
+    )
+    min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of the half-cosine schedule (official)."})
+    warmup_epochs: float = field(default=5, metadata={"help": "Passes of linear warmup (official)."})
+    num_train_epochs: float = field(default=50, metadata={"help": "Passes over the training videos (official)."})
+    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (official)."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2 (official)."})
+    max_grad_norm: float = field(default=5.0, metadata={"help": "Gradient clipping norm (official); 0 disables."})
+    seed: int = field(default=0, metadata={"help": "Seed of initialization, shuffling and augmentation."})
+    dataloader_num_workers: int = field(default=4, metadata={"help": "Video decoding workers per process."})
+    report_to: str = field_like(TrainingLoopArguments, "report_to")
+    layer_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "Layer-wise lr decay; unset: the official value for the checkpoint's size (ViT-B 0.65, ViT-L "
+            "0.75, ViT-H 0.8). It lowers the lr of every encoder block, the top one included; on the 4-block model of "
+            "benchmarks/pretraining_helps.py, 1.0 fine-tuned the pretrained encoder far better (98.3%% against 87.8%% "
+            "top-1), so compare both on a validation split for small models."
+        },
+    )
+    mixup: float = field(default=0.8, metadata={"help": "Mixup alpha (official); 0 disables."})
+    cutmix: float = field(default=1.0, metadata={"help": "CutMix alpha (official); 0 disables."})
+    mixup_prob: float = field(default=1.0, metadata={"help": "Probability of mixing a batch (official)."})
+    mixup_switch_prob: float = field(default=0.5, metadata={"help": "Probability of CutMix over mixup (official)."})
+    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing (official)."})
+
+
+@dataclass
+class FinetuningArguments(FinetuningRecipeArguments, TrainingLoopArguments):
+    """The Accelerate fine-tuning script's training arguments: the loop's, with the fine-tuning recipe's values."""
+
+    output_dir: str | None = field(default="mae-st-finetuned", metadata={"help": "Where checkpoints and the model go."})
+    per_device_eval_batch_size: int = field(default=2, metadata={"help": "Videos per process in evaluation."})
+    eval_strategy: str = field(
+        default="epoch",
+        metadata={"help": "Single-view validation after each pass ('epoch') or never ('no').", "choices": ["epoch", "no"]},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The pretraining quick start: `mae-st-pretrain` without --dataset_name
+# ---------------------------------------------------------------------------------------------------------------
+
+QUICKSTART_DIR = "mae-st-quickstart"
+# A tiny model on synthetic videos, a few minutes on 2 CPU cores (README's quick start gives the measured figures).
+# Its values replace those of the arguments left at their defaults; everything else stays the official recipe (mask
+# ratio 0.9, clipping 0.02, AdamW, warmup then cosine), except two choices measured on clips of the generator that the
+# final check never sees (README):
+# - position tables that start as sine-cosine values (`position_embedding_init=sincos`). From the official random
+#   tables (std 0.02) this model predicted each clip's average colour everywhere (0.99x the error of that trivial
+#   predictor at step 400); from sine-cosine tables it was at 0.46x by step 300.
+# - pixel targets (`norm_pix_loss=False`, the official choice for visualization models): pictures need no per-patch
+#   statistics.
+QUICKSTART_MODEL = dict(
+    image_size=64, patch_size=8, num_frames=8, tubelet_size=2, pred_t_dim=8, hidden_size=128, num_hidden_layers=3,
+    num_attention_heads=2, intermediate_size=512, decoder_hidden_size=64, decoder_num_hidden_layers=2,
+    decoder_num_attention_heads=2, decoder_intermediate_size=256, norm_pix_loss=False, position_embedding_init="sincos",
+)  # fmt: skip
+QUICKSTART_ARGUMENTS = {
+    "output_dir": f"./{QUICKSTART_DIR}",
+    "preset": "vit-b",
+    "config_overrides": ",".join(f"{key}={value}" for key, value in QUICKSTART_MODEL.items()),
+    "per_device_train_batch_size": 4,
+    "learning_rate": 3e-3,  # the base lr would give 1.6e-3 * 4 / 256 = 2.5e-5, far too small for a few minutes
+    "num_train_epochs": 15,  # 600 steps of 4 videos x 4 clips
+    "warmup_epochs": 1.25,
+    "logging_steps": 25,
+    "visualization_steps": 200,
+    "num_visualization_clips": 8,  # all 8 held-out videos: the held-out error is measured on the pictured clips
+    "checkpointing_steps": None,
+    "dataloader_num_workers": 1,
+}
+
+
+def apply_quickstart_defaults(*arguments) -> None:
+    """Give every argument still at its default its quick-start value (explicit flags keep theirs)."""
+    for args in arguments:
+        for spec in dataclasses.fields(args):
+            if spec.name in QUICKSTART_ARGUMENTS and getattr(args, spec.name) == spec.default:
+                setattr(args, spec.name, QUICKSTART_ARGUMENTS[spec.name])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing: a user's mistake is one line and exit status 2
+# ---------------------------------------------------------------------------------------------------------------
+
+# Flags renamed when the three commands took one vocabulary: a user's old command line gets the new name in its error.
+RENAMED_FLAGS = {
+    "--max_bad_fraction": "--max_bad_video_fraction",
+    "--video_column": "--video_column_name",
+    "--train_split": "--train_split_name",
+    "--preprocessing_num_workers": "--dataloader_num_workers",
+    "--eval_every_epoch": "--eval_strategy epoch|no",
+    "--with_tracking": "--report_to (trackers are on unless it is 'none')",
+}
+
+
+class CommandLineParser(HfArgumentParser):
+    """`HfArgumentParser` whose errors are one line (`<prog>: error: <cause>`, exit status 2): the usage of fifty
+    flags would bury the cause. `--help` shows each default once, and the quick-start value where it differs."""
+
+    def __init__(self, dataclass_types, prog: str, description: str, quick_start: dict | None = None):
+        super().__init__(
+            dataclass_types, prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        )
+        for action in self._actions:
+            if quick_start and action.dest in quick_start:
+                # the formatter adds no "(default: ...)" of its own to a help that already shows the default
+                action.help += f" (default: %(default)s; quick start: {quick_start[action.dest]})"
+
+    def error(self, message: str):
+        words = {word.split("=")[0] for word in message.split()}
+        renamed = [f"{old} is now {new}" for old, new in RENAMED_FLAGS.items() if old in words]
+        if renamed:
+            message += f" ({'; '.join(renamed)})"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse(self, argv: Sequence[str] | None) -> tuple:
+        """The dataclasses from `argv` (the command line by default), or from a single .json/.yaml file of values."""
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+            if not Path(argv[0]).is_file():
+                self.error(f"argument file {argv[0]}: no such file")
+            parse_file = self.parse_json_file if argv[0].endswith(".json") else self.parse_yaml_file
+            try:
+                return tuple(parse_file(str(Path(argv[0]).resolve())))
+            except (TypeError, ValueError) as error:  # unknown keys or values of the wrong type
+                self.error(f"argument file {argv[0]}: {error}")
+        *parsed, unknown = self.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return tuple(parsed)
+
+
+def looks_local(name: str) -> bool:
+    """Whether a dataset or model name is a path rather than a Hub id ("name" or "owner/name")."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith((".csv", ".jsonl", ".json"))
+
+
+def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArguments) -> list[str]:
+    """What is wrong with the arguments both Accelerate scripts share, one sentence per problem."""
+    problems = [
+        f"--{name} must be at least 1, got {value}"
+        for name, value in (
+            ("per_device_train_batch_size", args.per_device_train_batch_size),
+            ("gradient_accumulation_steps", args.gradient_accumulation_steps),
+            ("logging_steps", args.logging_steps),
+            ("repeat_aug", data_args.repeat_aug),
+        )
+        if value < 1
+    ]
+    if args.checkpointing_steps not in (None, "epoch") and not args.checkpointing_steps.isdigit():
+        problems.append(f"--checkpointing_steps must be a number of steps or 'epoch', got {args.checkpointing_steps!r}")
+    if args.max_train_steps is not None and args.max_train_steps < 1:
+        problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
+    if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
+        problems.append(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
+    if not 0 <= data_args.max_bad_video_fraction <= 1:
+        problems.append(f"--max_bad_video_fraction must be between 0 and 1, got {data_args.max_bad_video_fraction}")
+    return problems
+
+
+def parse_pretraining_arguments(
+    argv: Sequence[str] | None = None, prog: str = "mae-st-pretrain"
+) -> tuple[PretrainingModelArguments, PretrainingDataArguments, PretrainingArguments]:
+    """
+    `mae-st-pretrain`'s arguments, the quick-start values applied when no --dataset_name is given.
+
+    Raises:
+        SystemExit: status 0 after --help, 2 with one line for a user's mistake.
+    """
+    parser = CommandLineParser(
+        (PretrainingModelArguments, PretrainingDataArguments, PretrainingArguments),
+        prog=prog,
+        description="Pretrain MAE-ST with Accelerate: the official recipe, or without --dataset_name a quick start "
+        "(tiny model, synthetic videos, a few minutes on CPU). See training/README.md.",
+        quick_start=QUICKSTART_ARGUMENTS,
+    )
+    model_args, data_args, training_args = parser.parse(argv)
+    if data_args.dataset_name is None:
+        apply_quickstart_defaults(model_args, data_args, training_args)
+    problems = training_loop_problems(training_args, data_args)
+    if training_args.output_dir is None:
+        problems.append("--output_dir is required with --dataset_name")
+    if data_args.num_visualization_clips < 1:
+        problems.append(f"--num_visualization_clips must be at least 1, got {data_args.num_visualization_clips}")
+    if data_args.dataset_name and looks_local(data_args.dataset_name):
+        if not Path(data_args.dataset_name).expanduser().exists():
+            problems.append(f"--dataset_name {data_args.dataset_name}: no such file or folder")
+    if training_args.push_to_hub and not training_args.hub_model_id:
+        problems.append("--push_to_hub needs --hub_model_id (e.g. 'me/mae-st-vit-l-k400')")
+    if problems:
+        parser.error("; ".join(problems))
+    return model_args, data_args, training_args
+
+
+def finetuning_data_problems(model_args: FinetuningModelArguments, data_args: FinetuningDataArguments) -> list[str]:
+    """What is wrong with the data and model arguments both fine-tuning scripts share, one sentence per problem."""
+    problems = []
+    sources = [name for name in ("train_dir", "train_file", "dataset_name") if getattr(data_args, name)]
+    if len(sources) != 1:
+        problems.append(
+            "give exactly one of --train_dir, --train_file, --dataset_name"
+            + (f" (got {', '.join('--' + name for name in sources)})" if sources else "")
+        )
+    for name in ("train_dir", "validation_dir", "train_file", "validation_file"):
+        value = getattr(data_args, name)
+        if value and not Path(value).expanduser().exists():
+            problems.append(f"--{name} {value}: no such file or folder")
+    for name in ("dataset_name", "model_name_or_path"):
+        value = getattr(data_args if name == "dataset_name" else model_args, name)
+        if value and looks_local(value) and not Path(value).expanduser().exists():
+            problems.append(f"--{name} {value}: no such file or folder")
+    return problems
+
+
+def parse_finetuning_arguments(
+    argv: Sequence[str] | None = None, prog: str = "mae-st-finetune"
+) -> tuple[FinetuningModelArguments, FinetuningDataArguments, FinetuningArguments]:
+    """
+    `mae-st-finetune`'s arguments.
+
+    Raises:
+        SystemExit: status 0 after --help, 2 with one line for a user's mistake.
+    """
+    parser = CommandLineParser(
+        (FinetuningModelArguments, FinetuningDataArguments, FinetuningArguments),
+        prog=prog,
+        description="Fine-tune a MAE-ST encoder into a video classifier with Accelerate (the official recipe). "
+        "See training/README.md.",
+    )
+    model_args, data_args, training_args = parser.parse(argv)
+    problems = finetuning_data_problems(model_args, data_args) + training_loop_problems(training_args, data_args)
+    if training_args.per_device_eval_batch_size < 1:
+        problems.append(f"--per_device_eval_batch_size must be at least 1, got {training_args.per_device_eval_batch_size}")
+    if problems:
+        parser.error("; ".join(problems))
+    return model_args, data_args, training_args
+
+
+def _finetuning_training_arguments() -> type:
+    """`TrainingArguments` with the fine-tuning recipe's fields and defaults (see `FinetuningRecipeArguments`)."""
+    from transformers import TrainingArguments
+
+    @dataclass
+    class FinetuningTrainingArguments(FinetuningRecipeArguments, TrainingArguments):
+        __doc__ = TrainingArguments.__doc__
+
+    FinetuningTrainingArguments.__qualname__ = FinetuningTrainingArguments.__name__  # picklable (training_args.bin)
+    return FinetuningTrainingArguments
+
+
+def __getattr__(name: str):
+    # `TrainingArguments` imports torch: the Trainer script's class is built on first use, so that this module (and
+    # the other commands' --help) stays light.
+    if name == "FinetuningTrainingArguments":
+        globals()[name] = _finetuning_training_arguments()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-st-finetune-trainer") -> tuple:
+    """
+    `mae-st-finetune-trainer`'s arguments: `(FinetuningModelArguments, FinetuningDataArguments,
+    FinetuningTrainingArguments)`, the last being `TrainingArguments` with the fine-tuning recipe's defaults.
+
+    Raises:
+        SystemExit: status 0 after --help, 2 with one line for a user's mistake.
+    """
+    parser = CommandLineParser(
+        (FinetuningModelArguments, FinetuningDataArguments, __getattr__("FinetuningTrainingArguments")),
+        prog=prog,
+        description="Fine-tune a MAE-ST encoder into a video classifier with transformers' Trainer (the official "
+        "recipe's defaults). See training/README.md.",
+    )
+    model_args, data_args, training_args = parser.parse(argv)
+    problems = finetuning_data_problems(model_args, data_args)
+    if problems:
+        parser.error("; ".join(problems))
+    return model_args, data_args, training_args
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The console commands: parse (light), then import the script and run it
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run_command(prog: str, parse: Callable, run: Callable | str, argv: Sequence[str] | None = None) -> None:
+    """
+    Parse `argv` with `parse` (so that --help and a mistyped flag answer before torch loads), then `run(argv)`, a
+    user's mistake found while running reported as one line with exit status 2 (a bug keeps its traceback).
+
+    Args:
+        run: the script's `run`, or the name of the script module that defines it (imported only after parsing).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parse(argv, prog=prog)
+    from modeling_mae_st.command_line import exit_on_user_error  # the package imports torch: only now
+
+    if isinstance(run, str):
+        run = importlib.import_module(run).run
+    with exit_on_user_error(prog):
+        run(argv)
+
+
+def pretrain_command(argv: Sequence[str] | None = None) -> None:
+    """`mae-st-pretrain`."""
+    run_command("mae-st-pretrain", parse_pretraining_arguments, "mae_st_training.run_pretraining", argv)
+
+
+def finetune_command(argv: Sequence[str] | None = None) -> None:
+    """`mae-st-finetune`."""
+    run_command("mae-st-finetune", parse_finetuning_arguments, "mae_st_training.run_video_classification", argv)
+
+
+def finetune_trainer_command(argv: Sequence[str] | None = None) -> None:
+    """`mae-st-finetune-trainer`."""
+    run_command(
+        "mae-st-finetune-trainer", parse_trainer_arguments, "mae_st_training.run_video_classification_trainer", argv
+    )
