@@ -97,18 +97,28 @@ class MAESTForPreTrainingOutput(ModelOutput):
 
 def check_pixel_values(pixel_values: torch.Tensor, config: MAESTConfig, interpolate_pos_encoding: bool) -> None:
     """
-    Raise a `ValueError` saying what was expected unless `pixel_values` is (batch, frames, channels, height, width)
-    with the config's sizes (or, with `interpolate_pos_encoding`, any sizes the patches divide).
+    Raise a `ValueError` saying what was expected unless `pixel_values` is a non-empty floating-point
+    (batch, frames, channels, height, width) tensor with the config's sizes (or, with `interpolate_pos_encoding`, any
+    sizes the patches divide).
     """
     expected = (
         f"(batch, {config.num_frames}, {config.num_channels}, {config.image_size}, {config.image_size})"
     )
+    if not pixel_values.is_floating_point():
+        raise ValueError(
+            f"pixel_values must be floating point (normalized clips, as MAESTVideoProcessor returns them), got "
+            f"{pixel_values.dtype}: pass raw uint8 frames through the video processor first."
+        )
     if pixel_values.ndim != 5:
         raise ValueError(
             f"pixel_values must be a 5-d tensor (batch, frames, channels, height, width) = {expected}, "
             f"got shape {tuple(pixel_values.shape)}."
         )
-    _, frames, channels, height, width = pixel_values.shape
+    batch, frames, channels, height, width = pixel_values.shape
+    if batch == 0:
+        raise ValueError(
+            f"pixel_values holds no clips (batch 0, shape {tuple(pixel_values.shape)}); expected {expected}."
+        )
     if channels != config.num_channels:
         raise ValueError(
             f"pixel_values must be (batch, frames, channels, height, width) = {expected}, got shape "
@@ -129,63 +139,70 @@ def check_pixel_values(pixel_values: torch.Tensor, config: MAESTConfig, interpol
 
 
 def random_masking(
-    sequence: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch: int,
+    num_patches: int,
+    mask_ratio: float,
+    noise: torch.Tensor | None = None,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Keep a random `int(num_patches * (1 - mask_ratio))` patches per sample by sorting uniform noise: the patches
-    with the smallest noise are kept (as the official `random_masking`).
+    with the smallest noise are kept (as the official `random_masking`). No host synchronization: the kept count is
+    known from the shapes.
 
     Args:
-        sequence: `(batch, num_patches, hidden)`.
         mask_ratio: fraction to mask, in [0, 1).
-        noise: `(batch, num_patches)`; drawn from U[0, 1) when `None`. Passing the official noise reproduces the
-            official mask.
+        noise: `(batch, num_patches)`; drawn from U[0, 1) on `device` when `None`. Passing the official noise
+            reproduces the official mask.
 
     Returns:
-        kept `(batch, num_kept, hidden)`, mask `(batch, num_patches)` (1 = masked), ids_restore and ids_keep.
+        mask `(batch, num_patches)` of `dtype` (1 = masked), ids_restore `(batch, num_patches)` and ids_keep
+        `(batch, num_kept)`, the kept patches in the order the encoder sees them.
     """
-    batch, num_patches, hidden = sequence.shape
     len_keep = int(num_patches * (1 - mask_ratio))
     if noise is None:
-        noise = torch.rand(batch, num_patches, device=sequence.device)
+        noise = torch.rand(batch, num_patches, device=device)
     elif noise.shape != (batch, num_patches):
         raise ValueError(f"noise must have shape (batch, num_patches) = {(batch, num_patches)}, got {tuple(noise.shape)}.")
-    ids_shuffle = torch.argsort(noise.to(sequence.device), dim=1)  # ascending: small is kept
-    return _gather_visible(sequence, ids_shuffle, len_keep)
+    ids_shuffle = torch.argsort(noise.to(device), dim=1)  # ascending: small is kept
+    return _masking_from_shuffle(ids_shuffle, len_keep, dtype)
 
 
 def masking_from_bool(
-    sequence: torch.Tensor, bool_masked_pos: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    bool_masked_pos: torch.Tensor,
+    batch: int,
+    num_patches: int,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Masking chosen by the caller: `bool_masked_pos` `(batch, num_patches)` is True where a patch is masked. Every
-    sample must mask the same number of patches. Visible patches keep their original order.
+    sample must mask the same number of patches (checked, which reads the counts on the host). Visible patches keep
+    their original order. Returns mask, ids_restore and ids_keep as [`random_masking`].
     """
-    batch, num_patches, _ = sequence.shape
     if bool_masked_pos.shape != (batch, num_patches):
         raise ValueError(
             f"bool_masked_pos must have shape (batch, num_patches) = {(batch, num_patches)}, "
             f"got {tuple(bool_masked_pos.shape)}."
         )
-    bool_masked_pos = bool_masked_pos.to(device=sequence.device, dtype=torch.bool)
+    bool_masked_pos = bool_masked_pos.to(device=device, dtype=torch.bool)
     counts = bool_masked_pos.sum(dim=1)
     if not bool(torch.all(counts == counts[0])):
         raise ValueError(f"bool_masked_pos must mask the same number of patches in every sample, got {counts.tolist()}.")
     ids_shuffle = torch.argsort(bool_masked_pos.to(torch.int8), dim=1, stable=True)
-    return _gather_visible(sequence, ids_shuffle, num_patches - int(counts[0]))
+    return _masking_from_shuffle(ids_shuffle, num_patches - int(counts[0]), dtype)
 
 
-def _gather_visible(
-    sequence: torch.Tensor, ids_shuffle: torch.Tensor, len_keep: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    batch, num_patches, hidden = sequence.shape
+def _masking_from_shuffle(
+    ids_shuffle: torch.Tensor, len_keep: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch, num_patches = ids_shuffle.shape
     ids_restore = torch.argsort(ids_shuffle, dim=1)
-    ids_keep = ids_shuffle[:, :len_keep]
-    kept = torch.gather(sequence, dim=1, index=ids_keep.unsqueeze(-1).expand(-1, -1, hidden))
-    mask = torch.ones(batch, num_patches, device=sequence.device, dtype=sequence.dtype)
+    mask = torch.ones(batch, num_patches, device=ids_shuffle.device, dtype=dtype)
     mask[:, :len_keep] = 0
     mask = torch.gather(mask, dim=1, index=ids_restore)
-    return kept, mask, ids_restore, ids_keep
+    return mask, ids_restore, ids_shuffle[:, :len_keep]
 
 
 def separate_position_embeddings(
@@ -240,18 +257,59 @@ def resize_joint_position_embeddings(
 
 
 class MAESTPatchEmbeddings(nn.Module):
-    """Cut `(batch, frames, channels, height, width)` into spacetime patches and embed each: `(batch, t*h*w, hidden)`."""
+    """
+    Cut `(batch, frames, channels, height, width)` into spacetime patches and embed each: `(batch, t*h*w, hidden)`,
+    or only the patches `ids_keep` `(batch, num_kept)` names: `(batch, num_kept, hidden)`.
+    """
 
     def __init__(self, config: MAESTConfig):
         super().__init__()
         kernel = (config.tubelet_size, config.patch_size, config.patch_size)
         self.projection = nn.Conv3d(config.num_channels, config.hidden_size, kernel_size=kernel, stride=kernel)
 
-    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
-        # (batch, frames, channels, height, width) -> (batch, channels, frames, height, width) for Conv3d
-        embeddings = self.projection(pixel_values.transpose(1, 2).to(self.projection.weight.dtype))
-        grid = tuple(embeddings.shape[2:])  # (t, h, w)
-        return embeddings.flatten(2).transpose(1, 2), grid  # (batch, t*h*w, hidden)
+    def forward(
+        self, pixel_values: torch.Tensor, ids_keep: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        pixel_values = pixel_values.to(self.projection.weight.dtype)
+        if ids_keep is None:
+            # (batch, frames, channels, height, width) -> (batch, channels, frames, height, width) for Conv3d
+            embeddings = self.projection(pixel_values.transpose(1, 2))
+            grid = tuple(embeddings.shape[2:])  # (t, h, w)
+            return embeddings.flatten(2).transpose(1, 2), grid  # (batch, t*h*w, hidden)
+        # The convolution's product on the kept patches only: the masked ones would be embedded to be dropped
+        # (90% of them in pretraining).
+        batch, frames, channels, height, width = pixel_values.shape
+        tubelet, patch = self.projection.kernel_size[:2]
+        t, h, w = frames // tubelet, height // patch, width // patch
+        tubelets = pixel_values.reshape(batch, t, tubelet, channels, h, patch, w, patch)  # a view
+        index_t, index_hw = ids_keep // (h * w), ids_keep % (h * w)  # token (t * h + i) * w + j
+        rows = torch.arange(batch, device=ids_keep.device)[:, None]
+        patches = tubelets[rows, index_t, :, :, index_hw // w, :, index_hw % w, :]  # (batch, kept, tubelet, c, p, p)
+        patches = patches.transpose(2, 3).flatten(2)  # (batch, kept, c * tubelet * p * p): the kernel's layout
+        return F.linear(patches, self.projection.weight.flatten(1), self.projection.bias), (t, h, w)
+
+
+def sincos_position_embeddings(grid: tuple[int, int, int], hidden_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Fixed sine-cosine position values for a `(t, h, w)` patch grid: spatial `(h*w, hidden)` and temporal
+    `(t, hidden)`, in disjoint channels so that their sum per token is the 3D table (time in the last quarter,
+    rows and columns sharing the rest, each as ViTMAE's 1D sin-cos; leftover channels stay 0).
+    """
+    t, h, w = grid
+    time_dim = 2 * (hidden_size // 8)
+    axis_dim = 2 * ((hidden_size - time_dim) // 4)
+
+    def sincos(positions: int, dim: int) -> torch.Tensor:  # (positions, dim), as ViTMAE's 1D table
+        omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
+        angles = torch.arange(positions, dtype=torch.float64)[:, None] * omega
+        return torch.cat([angles.sin(), angles.cos()], dim=1).float()
+
+    spatial = torch.zeros(h, w, hidden_size)
+    spatial[..., :axis_dim] = sincos(h, axis_dim)[:, None]
+    spatial[..., axis_dim : 2 * axis_dim] = sincos(w, axis_dim)[None]
+    temporal = torch.zeros(t, hidden_size)
+    temporal[:, hidden_size - time_dim :] = sincos(t, time_dim)
+    return spatial.reshape(h * w, hidden_size), temporal
 
 
 class MAESTPositionEmbeddings(nn.Module):
@@ -303,12 +361,40 @@ class MAESTEmbeddings(nn.Module):
         return self.cls_token + self.position_embeddings.for_cls()
 
     def forward(
-        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False
-    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
-        """Returns patch tokens with their position embeddings `(batch, t*h*w, hidden)` and the grid `(t, h, w)`."""
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        mask_ratio: float | None = None,
+        noise: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, tuple[int, int, int], torch.Tensor | None, torch.Tensor | None]:
+        """
+        Patch tokens with their position embeddings and the grid `(t, h, w)`. With `bool_masked_pos`, or with
+        `mask_ratio` (and `noise`, see [`random_masking`]), only the visible patches are embedded.
+
+        Returns:
+            embeddings `(batch, num_visible or t*h*w, hidden)`, the grid, and the mask and ids_restore
+            `(batch, t*h*w)` when masking (`None` otherwise).
+        """
         check_pixel_values(pixel_values, self.config, interpolate_pos_encoding)
-        embeddings, grid = self.patch_embeddings(pixel_values)
-        return embeddings + self.position_embeddings.for_patches(grid), grid
+        batch, frames, _, height, width = pixel_values.shape
+        p = self.config.patch_size
+        grid = (frames // self.config.tubelet_size, height // p, width // p)
+        mask = ids_restore = ids_keep = None
+        dtype = self.patch_embeddings.projection.weight.dtype
+        if bool_masked_pos is not None:
+            mask, ids_restore, ids_keep = masking_from_bool(
+                bool_masked_pos, batch, math.prod(grid), pixel_values.device, dtype
+            )
+        elif mask_ratio is not None:
+            mask, ids_restore, ids_keep = random_masking(
+                batch, math.prod(grid), mask_ratio, noise, pixel_values.device, dtype
+            )
+        embeddings, _ = self.patch_embeddings(pixel_values, ids_keep)
+        position = self.position_embeddings.for_patches(grid)  # (1, t*h*w, hidden)
+        if ids_keep is not None:
+            position = position[0][ids_keep]  # (batch, num_visible, hidden)
+        return embeddings + position, grid, mask, ids_restore
 
 
 def eager_attention_forward(
@@ -529,6 +615,16 @@ class MAESTPreTrainedModel(PreTrainedModel):
         elif isinstance(module, MAESTPositionEmbeddings):
             for param in module.parameters(recurse=False):
                 init.trunc_normal_(param, std=std)
+            if self.config.position_embedding_init == "sincos":
+                spatial, temporal = sincos_position_embeddings(module.trained_grid, param.shape[-1])
+                if module.separate:
+                    init.copy_(module.spatial, spatial[None])
+                    init.copy_(module.temporal, temporal[None])
+                    if module.cls_slot is not None:
+                        init.zeros_(module.cls_slot)
+                else:  # (1, [1 +] t*h*w, hidden), the cls slot first
+                    joint = (temporal[:, None] + spatial[None]).reshape(1, -1, param.shape[-1])
+                    init.copy_(module.joint, F.pad(joint, (0, 0, module.num_cls, 0)))
         elif isinstance(module, MAESTEmbeddings):
             if module.cls_token is not None:
                 init.trunc_normal_(module.cls_token, std=std)
@@ -546,6 +642,11 @@ class MAESTModel(MAESTPreTrainedModel):
     The MAE-ST ViT encoder. Without masking arguments it encodes every patch (fine-tuning, features). With `noise`,
     `mask_ratio` or `bool_masked_pos` it encodes only the visible patches, as during pretraining.
     """
+
+    # Loading the encoder out of a pretraining folder is the normal use: its decoder weights are expected there and
+    # left out quietly (transformers collects this pattern into the models that hold an encoder). A missing encoder
+    # weight is still reported.
+    _keys_to_ignore_on_load_unexpected = [r"^decoder\."]
 
     def __init__(self, config: MAESTConfig):
         super().__init__(config)
@@ -597,18 +698,28 @@ class MAESTModel(MAESTPreTrainedModel):
                 Interpolate the position embeddings to the input's frame count and resolution.
 
         Raises:
-            ValueError: when `pixel_values` does not have the expected shape.
+            ValueError: when `pixel_values` is not a non-empty floating-point tensor of the expected shape, or when
+                `bool_masked_pos` comes with `noise` or `mask_ratio` (it fixes the mask alone).
         """
         if pixel_values is None:
             raise ValueError("pixel_values of shape (batch, frames, channels, height, width) are required.")
-        embeddings, _ = self.embeddings(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
-
-        mask = ids_restore = None
-        if bool_masked_pos is not None:
-            embeddings, mask, ids_restore, _ = masking_from_bool(embeddings, bool_masked_pos)
-        elif noise is not None or mask_ratio is not None:
-            ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
-            embeddings, mask, ids_restore, _ = random_masking(embeddings, ratio, noise)
+        if bool_masked_pos is not None and (noise is not None or mask_ratio is not None):
+            given = " and ".join(
+                name for name, value in (("noise", noise), ("mask_ratio", mask_ratio)) if value is not None
+            )
+            raise ValueError(
+                f"bool_masked_pos fixes the mask; {given} would be ignored: pass either bool_masked_pos, or "
+                "noise and/or mask_ratio."
+            )
+        if bool_masked_pos is None and (noise is not None or mask_ratio is not None):
+            mask_ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
+        embeddings, _, mask, ids_restore = self.embeddings(
+            pixel_values,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            mask_ratio=mask_ratio,
+            noise=noise,
+            bool_masked_pos=bool_masked_pos,
+        )
 
         num_cls = int(self.config.use_cls_token)
         if num_cls:
@@ -764,68 +875,6 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
-
-    @torch.no_grad()
-    def reconstruct(
-        self,
-        pixel_values: torch.Tensor,
-        logits: torch.Tensor,
-        mask: torch.Tensor,
-        patch_statistics: str = "visible",
-        num_neighbours: int = 4,
-    ) -> dict[str, torch.Tensor]:
-        """
-        What people want to look at: the target frames, the masked input and the reconstruction (visible patches as
-        they were, predicted patches in place of the hidden ones), all `(batch, target_frames, channels, H, W)` in
-        the input's (normalized) pixel space.
-
-        With `norm_pix_loss` the model predicts each patch normalized by its own mean and variance, which a hidden
-        patch does not reveal. `patch_statistics` says where they come from:
-            - `"visible"` (default, honest): the mean of the statistics of the `num_neighbours` nearest visible
-              patches in the (t, h, w) grid.
-            - `"target"`: the hidden patch's own statistics, as the official demos do. This leaks information about
-              the hidden pixels and makes reconstructions look better than they are.
-        Without `norm_pix_loss` predictions are pixels already and `patch_statistics` is ignored.
-        """
-        if patch_statistics not in ("visible", "target"):
-            raise ValueError(f"patch_statistics must be 'visible' or 'target', got {patch_statistics!r}.")
-        grid = self.patch_grid(pixel_values)
-        raw = self.target_patches(pixel_values, normalize=False).float()
-        predicted = logits.float()
-        if self.config.norm_pix_loss:
-            mean = raw.mean(dim=-1, keepdim=True)
-            std = (raw.var(dim=-1, keepdim=True) + 1.0e-6) ** 0.5
-            if patch_statistics == "visible":
-                mean, std = _neighbour_statistics(mean, std, mask, grid, num_neighbours)
-            predicted = predicted * std + mean
-        keep = (1 - mask.float()).unsqueeze(-1)
-        return {
-            "original": self.unpatchify(raw, grid),
-            "masked": self.unpatchify(raw * keep, grid),
-            "reconstruction": self.unpatchify(raw * keep + predicted * (1 - keep), grid),
-        }
-
-
-def _neighbour_statistics(
-    mean: torch.Tensor, std: torch.Tensor, mask: torch.Tensor, grid: tuple[int, int, int], num_neighbours: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace the statistics of masked patches by the average over their nearest visible patches."""
-    t, h, w = grid
-    coords = torch.stack(
-        torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij"), dim=-1
-    ).reshape(-1, 3).to(mean.device, torch.float32)
-    distance = torch.cdist(coords, coords)  # (num_patches, num_patches)
-    new_mean, new_std = mean.clone(), std.clone()
-    for b in range(mask.shape[0]):
-        visible = (mask[b] == 0).nonzero().squeeze(1)
-        hidden = (mask[b] != 0).nonzero().squeeze(1)
-        if len(visible) == 0 or len(hidden) == 0:
-            continue
-        k = min(num_neighbours, len(visible))
-        nearest = visible[distance[hidden][:, visible].topk(k, largest=False).indices]  # (num_hidden, k)
-        new_mean[b, hidden] = mean[b, nearest].mean(dim=1)
-        new_std[b, hidden] = std[b, nearest].mean(dim=1)
-    return new_mean, new_std
 
 
 class MAESTForVideoClassification(MAESTPreTrainedModel):

@@ -91,37 +91,6 @@ def test_patchify_and_unpatchify_are_inverse():
     torch.testing.assert_close(model.unpatchify(patches), frames, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("statistics", ["visible", "target"])
-def test_reconstruction_keeps_visible_patches(statistics):
-    model = MAESTForPreTraining(tiny_config()).eval()
-    pixel_values = clip(model.config)
-    out = model(pixel_values)
-    pictures = model.reconstruct(pixel_values, out.logits, out.mask, patch_statistics=statistics)
-    assert set(pictures) == {"original", "masked", "reconstruction"}
-    assert pictures["reconstruction"].shape == (2, 4, 3, 32, 32)
-    visible = (1 - out.mask).bool()
-    original = model.patchify(pictures["original"])
-    assert torch.equal(model.patchify(pictures["reconstruction"])[visible], original[visible])
-    assert (model.patchify(pictures["masked"])[~visible] == 0).all()
-
-
-def test_honest_statistics_do_not_read_hidden_pixels():
-    model = MAESTForPreTraining(tiny_config()).eval()
-    pixel_values = clip(model.config)
-    out = model(pixel_values)
-    changed = pixel_values.clone()
-    hidden = out.mask.bool()
-    # change only hidden pixels: the honest reconstruction must not move, the official one does
-    target_frames = model.target_frame_indices(8)
-    patches = model.patchify(changed[:, target_frames])
-    patches[hidden] = patches[hidden] * 3 + 1
-    changed[:, target_frames] = model.unpatchify(patches)
-    honest = [model.reconstruct(x, out.logits, out.mask, "visible")["reconstruction"] for x in (pixel_values, changed)]
-    official = [model.reconstruct(x, out.logits, out.mask, "target")["reconstruction"] for x in (pixel_values, changed)]
-    torch.testing.assert_close(honest[0], honest[1])
-    assert not torch.allclose(official[0], official[1])
-
-
 def test_encoder_without_masking_sees_every_patch_and_pools_the_patch_tokens():
     config = tiny_config()
     model = MAESTModel(config).eval()
@@ -180,6 +149,47 @@ def test_wrong_noise_shape_raises():
     model = MAESTForPreTraining(tiny_config())
     with pytest.raises(ValueError, match="noise must have shape"):
         model(clip(model.config), noise=torch.rand(2, 5))
+
+
+@pytest.mark.parametrize("model_class", [MAESTModel, MAESTForPreTraining, MAESTForVideoClassification])
+def test_raw_uint8_frames_and_empty_batches_raise_value_errors_saying_what_is_expected(model_class):
+    model = model_class(tiny_config())
+    frames = (clip(model.config) * 50 + 128).clamp(0, 255).to(torch.uint8)
+    with pytest.raises(ValueError, match="must be floating point.*got torch.uint8.*video processor"):
+        model(frames)
+    with pytest.raises(ValueError, match=r"holds no clips \(batch 0"):
+        model(clip(model.config)[:0])
+
+
+@pytest.mark.parametrize("masking", [{"noise": torch.rand(2, NUM_PATCHES)}, {"mask_ratio": 0.5}])
+def test_a_caller_mask_is_refused_with_noise_or_mask_ratio_that_it_would_override(masking):
+    model = MAESTForPreTraining(tiny_config()).eval()
+    bool_masked_pos = torch.zeros(2, NUM_PATCHES, dtype=torch.bool)
+    bool_masked_pos[:, 8:] = True
+    with pytest.raises(ValueError, match=f"bool_masked_pos fixes the mask; {next(iter(masking))} would be ignored"):
+        model(clip(model.config), bool_masked_pos=bool_masked_pos, **masking)
+
+
+def test_the_encoder_loads_from_a_pretraining_folder_quietly_but_a_missing_encoder_weight_is_reported(
+    tmp_path, caplog
+):
+    from safetensors.torch import load_file, save_file
+
+    pretraining = MAESTForPreTraining(tiny_config()).eval()
+    pretraining.save_pretrained(tmp_path)
+    with caplog.at_level("WARNING"):
+        encoder, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert info["unexpected_keys"] == set() and info["missing_keys"] == set()
+    assert "LOAD REPORT" not in caplog.text and "decoder" not in caplog.text
+    torch.testing.assert_close(encoder.layernorm.weight, pretraining.mae_st.layernorm.weight)
+    weights = load_file(tmp_path / "model.safetensors")
+    del weights["mae_st.layers.1.mlp.fc2.weight"]
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        _, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert info["missing_keys"] == {"layers.1.mlp.fc2.weight"}
+    assert "layers.1.mlp.fc2.weight" in caplog.text and "MISSING" in caplog.text
 
 
 @pytest.mark.parametrize("separate", [True, False])
