@@ -101,33 +101,42 @@ def predict_views(model: torch.nn.Module, pixel_values: torch.Tensor, max_clips_
 @torch.no_grad()
 def evaluate_classifier(model: torch.nn.Module, dataloader: Iterable[Mapping], accelerator=None, top_k: int = 5):
     """
-    Run a classifier over a loader of `{"pixel_values", "labels"}` batches (one or several views per video).
+    Run a classifier over a loader of [`collate_video_clips`] batches (one or several views per video).
 
-    With an `accelerate.Accelerator`, predictions are gathered from every process with `gather_for_metrics` (which
-    drops the samples duplicated to even out the last batch).
+    A video that failed to decode is left out of the metrics. With an `accelerate.Accelerator`, every process takes
+    part in every gather, whatever it could decode: each batch is gathered as one row per video asked for (a skipped
+    video's row marked, then dropped), so `gather_for_metrics` can drop the samples duplicated to even out the last
+    batch by their position.
 
     Returns:
-        `(metrics, probabilities (num_videos, num_labels), labels (num_videos,))` with `metrics` from
-        [`classification_metrics`].
+        `(metrics, probabilities (num_videos, num_labels), labels (num_videos,))` over the decoded videos, with
+        `metrics` from [`classification_metrics`].
 
     Raises:
-        ValueError: when the loader yields no video.
+        ValueError: when no video of the loader could be decoded.
     """
     was_training = model.training
     model.eval()
+    config = (accelerator.unwrap_model(model) if accelerator is not None else model).config
     all_probs, all_labels = [], []
     for batch in dataloader:
-        if batch["pixel_values"] is None:  # every video of the batch failed to decode (counted by the data loader)
-            continue
-        probs = predict_views(model, batch["pixel_values"])
-        labels = batch["labels"]
+        pixel_values = batch["pixel_values"]  # (decoded videos, [views,] frames, channels, height, width) or None
+        decoded = batch.get("decoded") or [True] * len(batch["labels"])  # which videos asked for are in the batch
+        device = pixel_values.device if pixel_values is not None else getattr(accelerator, "device", "cpu")
+        probs = torch.zeros(len(decoded), config.num_labels, device=device)
+        labels = torch.full((len(decoded),), -1, dtype=torch.long, device=device)  # -1: not decoded
+        if pixel_values is not None:
+            kept = torch.tensor(decoded, device=device)
+            probs[kept] = predict_views(model, pixel_values)
+            labels[kept] = batch["labels"]
         if accelerator is not None:
             probs, labels = accelerator.gather_for_metrics((probs, labels))
-        all_probs.append(probs.cpu())
-        all_labels.append(labels.cpu())
+        kept = labels >= 0
+        all_probs.append(probs[kept].cpu())
+        all_labels.append(labels[kept].cpu())
     model.train(was_training)
-    if not all_probs:
-        raise ValueError("The evaluation loader yielded no video; check the evaluation split.")
+    if sum(len(labels) for labels in all_labels) == 0:
+        raise ValueError("No video of the evaluation loader could be decoded; check the evaluation split.")
     probs, labels = torch.cat(all_probs), torch.cat(all_labels)
     return classification_metrics(probs, labels, top_k=top_k), probs, labels
 

@@ -1,7 +1,10 @@
 """Fine-tuning: mixup/cutmix, shipped metrics, multi-view evaluation, and the Accelerate script end to end."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from modeling_mae_st.configuration_mae_st import MAESTConfig
 from modeling_mae_st.evaluation import (
     classification_metrics,
     confusion_matrix,
@@ -17,8 +21,10 @@ from modeling_mae_st.evaluation import (
     predict_views,
     save_evaluation_report,
 )
+from modeling_mae_st.finetuning import RECIPE_FIELDS, SIZE_RECIPES, apply_size_recipe
 from modeling_mae_st.mixup import VideoMixup, smooth_one_hot
 from mae_st_training import run_video_classification as script
+from mae_st_training.arguments import FinetuningModelArguments, FinetuningRecipeArguments, parse_finetuning_arguments
 
 
 def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> list[str]:
@@ -26,7 +32,7 @@ def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> li
         "--model_name_or_path", str(pretrained), "--train_dir", str(data / "train"),
         "--validation_dir", str(data / "validation"), "--output_dir", str(output),
         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--num_train_epochs", "2",
-        "--num_temporal_views", "2", "--logging_steps", "1", "--preprocessing_num_workers", "0", *extra,
+        "--num_temporal_views", "2", "--logging_steps", "1", "--dataloader_num_workers", "0", *extra,
     ]  # fmt: skip
 
 
@@ -121,14 +127,44 @@ def test_confusion_matrix_picture_and_per_class_table(tmp_path):
 def test_defaults_are_the_official_recipe():
     parser = script.HfArgumentParser((script.ModelArguments, script.DataArguments, script.FinetuningArguments))
     model, data, training = parser.parse_args_into_dataclasses(args=["--model_name_or_path", "x"])
-    assert (model.drop_path_rate, model.classifier_dropout, model.head_init_std) == (0.2, 0.3, 2e-5)
+    # unset: the official value for the checkpoint's size (apply_size_recipe)
+    assert (model.drop_path_rate, model.classifier_dropout, model.head_init_std) == (None, None, 2e-5)
     assert (data.rand_augment, data.random_erasing_prob, data.repeat_aug) == ("rand-m7-mstd0.5-inc1", 0.25, 2)
     assert tuple(data.jitter_scales_relative) == (0.08, 1.0)
     assert (data.num_temporal_views, data.num_spatial_crops) == (10, 3)
-    assert (training.base_learning_rate, training.warmup_epochs, training.layer_decay) == (2.4e-3, 5, 0.75)
+    assert (training.base_learning_rate, training.warmup_epochs, training.layer_decay) == (2.4e-3, 5, None)
     assert (training.adam_beta1, training.adam_beta2, training.weight_decay) == (0.9, 0.999, 0.05)
     assert (training.mixup, training.cutmix, training.mixup_prob, training.mixup_switch_prob) == (0.8, 1.0, 1.0, 0.5)
     assert (training.label_smoothing, training.max_grad_norm, training.min_learning_rate) == (0.1, 5.0, 1e-6)
+
+
+def test_unset_recipe_flags_take_the_checkpoint_sizes_official_values_and_given_flags_win(tmp_path):
+    required = ["--model_name_or_path", "x", "--train_dir", str(tmp_path)]
+    model, _, training = parse_finetuning_arguments(required)
+    line = apply_size_recipe(MAESTConfig.from_preset("vit-b"), model, training)
+    assert (training.layer_decay, model.drop_path_rate, model.classifier_dropout) == (0.65, 0.1, 0.3)
+    assert line.startswith("Fine-tuning recipe for ViT-B from") and "k400_VIT_B_16x4_FT.yaml" in line
+    given = [*required, "--layer_decay", "0.9", "--classifier_dropout", "0"]
+    model, _, training = parse_finetuning_arguments(given)
+    line = apply_size_recipe(MAESTConfig.from_preset("vit-h"), model, training)
+    assert (training.layer_decay, model.drop_path_rate, model.classifier_dropout) == (0.9, 0.2, 0.0)
+    assert "layer_decay 0.9 (--layer_decay)" in line and "classifier_dropout 0.0 (--classifier_dropout)" in line
+
+
+def test_recipe_flags_help_states_each_sizes_value():
+    fields = {**FinetuningModelArguments.__dataclass_fields__, **FinetuningRecipeArguments.__dataclass_fields__}
+    for name in RECIPE_FIELDS:
+        assert fields[name].default is None
+        for recipe in SIZE_RECIPES.values():
+            assert str(getattr(recipe, name)) in fields[name].metadata["help"], name
+
+
+def test_readme_states_each_sizes_recipe_defaults_with_its_source():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for preset, recipe in SIZE_RECIPES.items():
+        size = "ViT-" + preset[-1].upper()
+        row = f"| {size} | {recipe.layer_decay} | {recipe.drop_path_rate} | {recipe.classifier_dropout} |"
+        assert row in readme and f"k400_VIT_{preset[-1].upper()}_16x4_FT.yaml" in readme, row
 
 
 def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretrained, motion_videos, tmp_path):
@@ -144,10 +180,11 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretra
     assert resolved["effective_batch_size"] == 4 * 2  # repeat_aug copies are counted
     assert resolved["learning_rate"] == pytest.approx(2.4e-3 * 8 / 256)
     for name in ("model.safetensors", "video_preprocessor_config.json", "eval_confusion_matrix.png",
-                 "eval_per_class_accuracy.csv", "epoch_0/progress.json"):  # fmt: skip
+                 "eval_per_class_accuracy.csv", "checkpoint-3/model.safetensors"):  # fmt: skip
         assert (output / name).is_file(), name
     card = (output / "README.md").read_text()
     assert "model-index" in card and f"value: {round(results['multi_view']['top1'], 2)}" in card
+    assert "Precision: fp32 (no mixed precision), as the official recipes." in card
 
 
 @pytest.mark.parametrize("num_workers", ["0", "1"])
@@ -156,12 +193,12 @@ def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(
 ):
     # Each video's augmentation is seeded by (seed, epoch, index), in the main process as in workers; the checkpoint
     # restores the RNG that dropout, drop path and mixup draw from.
-    common = ("--checkpointing_steps", "4", "--preprocessing_num_workers", num_workers, "--eval_every_epoch", "false",
+    common = ("--checkpointing_steps", "4", "--dataloader_num_workers", num_workers, "--eval_strategy", "no",
               "--num_temporal_views", "1", "--num_spatial_crops", "1")  # fmt: skip
     script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common))
     script.run(
         finetune_args(tiny_pretrained, motion_videos, tmp_path / "resumed", *common, "--resume_from_checkpoint",
-                      str(tmp_path / "full" / "step_4"))
+                      str(tmp_path / "full" / "checkpoint-4"))
     )  # fmt: skip
     full = load_file(tmp_path / "full" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "model.safetensors")
@@ -232,7 +269,7 @@ def test_labels_come_from_index_files_and_datasets_too(source, tiny_pretrained, 
     results = script.run(
         ["--model_name_or_path", str(tiny_pretrained), *data, "--output_dir", str(output),
          "--per_device_train_batch_size", "4", "--num_train_epochs", "1", "--num_temporal_views", "1",
-         "--num_spatial_crops", "1", "--preprocessing_num_workers", "0"]
+         "--num_spatial_crops", "1", "--dataloader_num_workers", "0"]
     )  # fmt: skip
     names = json.loads((output / "config.json").read_text())["id2label"]
     # the official CSV layout has label ids only; the others name the classes
@@ -242,3 +279,58 @@ def test_labels_come_from_index_files_and_datasets_too(source, tiny_pretrained, 
         else {"0": "down", "1": "left", "2": "right", "3": "up"}
     )
     assert results["completed_steps"] >= 2 and "multi_view" in results
+
+
+def test_accumulation_over_an_uneven_pass_schedules_every_step_and_resumes_exactly(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    # 12 videos at 4 per batch: 3 batches a pass, which Accelerate takes as ceil(3 / 2) = 2 optimizer steps (the
+    # last one from a single batch), so 2 passes are 4 steps; the checkpoint at step 3 is in the second pass.
+    common = ("--gradient_accumulation_steps", "2", "--warmup_epochs", "0.5", "--checkpointing_steps", "3",
+              "--eval_strategy", "no", "--num_temporal_views", "1", "--num_spatial_crops", "1")  # fmt: skip
+    full = script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common))
+    resolved = json.loads((tmp_path / "full" / "finetuning_args.json").read_text())["resolved"]
+    assert (resolved["steps_per_epoch"], resolved["max_train_steps"], full["completed_steps"]) == (2, 4, 4)
+    history = json.loads((tmp_path / "full" / "all_results.json").read_text())["history"]
+    lrs = [record["lr"] for record in history if "lr" in record]
+    assert len(lrs) == 4 and lrs[-1] == pytest.approx(1e-6)  # the cosine ends on the last step, at the floor
+    script.run(
+        finetune_args(tiny_pretrained, motion_videos, tmp_path / "resumed", *common, "--resume_from_checkpoint",
+                      str(tmp_path / "full" / "checkpoint-3"))
+    )  # fmt: skip
+    weights = [load_file(tmp_path / run / "model.safetensors") for run in ("full", "resumed")]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_two_processes_stay_in_step_when_one_has_no_decodable_video_in_training_and_evaluation(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    # One video per process and batch, a quarter of them broken: a process whose video fails runs a placeholder at
+    # weight 0 (or both skip), and evaluation gathers one row per video asked for, dropping the broken ones.
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos / "train", data / "train")
+    shutil.copytree(motion_videos / "validation", data / "validation")
+    for index in range(4):
+        (data / "train" / "left" / f"zz_broken_{index}.mp4").write_text("not a video\n")
+    (data / "validation" / "up" / "zz_broken.mp4").write_text("not a video\n")
+    (data / "validation" / "down" / "zz_broken.mp4").write_text("not a video\n")
+    output = tmp_path / "ddp"
+    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}",
+        str(Path(script.__file__)),
+        *finetune_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "1",
+                       "--per_device_eval_batch_size", "1", "--num_train_epochs", "1", "--num_temporal_views", "1",
+                       "--num_spatial_crops", "1", "--max_bad_video_fraction", "1"),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((output / "all_results.json").read_text())
+    assert results["completed_steps"] == 8  # 16 videos, 1 per process and step: every requested step is done
+    per_process = results["skipped_videos_per_process"]
+    assert sum(per_process.values()) == results["skipped_videos"] >= 4 and set(per_process) == {"0", "1"}
+    table = (output / "eval_per_class_accuracy.csv").read_text().splitlines()[1:]
+    assert sum(int(row.split(",")[1]) for row in table) == 4  # the 4 decodable validation videos, each once

@@ -18,8 +18,10 @@ no host synchronization.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -78,6 +80,36 @@ def placeholder_clip(num_frames: int, image_size: int, num_channels: int = 3, de
     return torch.zeros(1, num_frames, num_channels, image_size, image_size, device=device)
 
 
+@dataclass
+class TrainingProgress:
+    """
+    Where a run is, for `accelerator.register_for_checkpointing` (saved and restored with the training state). The
+    position in the data is kept as (pass, batches read in it), not derived from the step: a micro-batch that no
+    process could decode is skipped by all of them, so a pass may take fewer optimizer steps than its batches.
+    """
+
+    completed_steps: int = 0
+    video_pass: int = 0  # passes over the training videos completed (the epoch)
+    batches_in_pass: int = 0  # batches of `video_pass` read so far, skipped ones included
+    skipped_videos_per_process: list[int] = field(default_factory=list)  # run totals as of the last logging step
+
+    @property
+    def num_skipped_videos(self) -> int:
+        return sum(self.skipped_videos_per_process)
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def finish_pass(self) -> None:
+        """Move the position to the start of the next pass."""
+        self.video_pass += 1
+        self.batches_in_pass = 0
+
+
 class LoggingWindow:
     """
     What happened since the last logging step, kept so that no training step waits for the accelerator: the loss is
@@ -115,11 +147,8 @@ class LoggingWindow:
         seconds = time.perf_counter() - self.start
         loss_sum = accelerator.reduce(self.loss_sum, reduction="sum").item()
         table = counts_of_every_process([self.clips, self.skipped_videos, round(self.data_seconds * 1e6)])
-        clips, skipped, data_microseconds = table[:, 0], table[:, 1].tolist(), table[:, 2]
-        if not skipped_videos_per_process:
-            skipped_videos_per_process.extend([0] * len(skipped))
-        for process, count in enumerate(skipped):
-            skipped_videos_per_process[process] += count
+        clips, data_microseconds = table[:, 0], table[:, 2]
+        _add_counts(skipped_videos_per_process, table[:, 1].tolist())
         total_clips = int(clips.sum())
         logs = {
             "loss": loss_sum / total_clips if total_clips else float("nan"),
@@ -128,7 +157,28 @@ class LoggingWindow:
         if clip_flops is not None:
             logs["tflops"] = clip_flops * total_clips / seconds / 1e12
         logs["data_wait_fraction"] = float(data_microseconds.double().mean()) / 1e6 / seconds
-        logs["skipped_videos"] = sum(skipped_videos_per_process)
-        logs["skipped_videos_per_process"] = {str(i): n for i, n in enumerate(skipped_videos_per_process)}
+        logs.update(describe_skipped(skipped_videos_per_process))
         self.__init__(self.device)
         return logs
+
+    def count_skipped(self, skipped_videos_per_process: list[int]) -> dict:
+        """Add the window's skipped videos of every process to the run totals `skipped_videos_per_process` (in
+        place; a collective: call it on every process, e.g. before saving a checkpoint) and describe them."""
+        _add_counts(skipped_videos_per_process, counts_of_every_process([self.skipped_videos])[:, 0].tolist())
+        self.skipped_videos = 0
+        return describe_skipped(skipped_videos_per_process)
+
+
+def _add_counts(totals: list[int], counts: list[int]) -> None:
+    if not totals:
+        totals.extend([0] * len(counts))
+    for process, count in enumerate(counts):
+        totals[process] += count
+
+
+def describe_skipped(skipped_videos_per_process: list[int]) -> dict:
+    """`{"skipped_videos": run total, "skipped_videos_per_process": {"0": ..., "1": ...}}` for logs and results."""
+    return {
+        "skipped_videos": sum(skipped_videos_per_process),
+        "skipped_videos_per_process": {str(i): n for i, n in enumerate(skipped_videos_per_process)},
+    }
