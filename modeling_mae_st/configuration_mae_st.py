@@ -16,6 +16,7 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 TARGET_FRAME_SAMPLINGS = ("linspace", "stride")
+POSITION_EMBEDDING_INITS = ("trunc_normal", "sincos")
 
 
 @strict
@@ -71,6 +72,11 @@ class MAESTConfig(PreTrainedConfig):
             `"linspace"` (mae_st): `linspace(0, T - 1, pred_t_dim)` rounded down. `"stride"` (PySlowFast
             `TIME_STRIDE_LOSS`): every `T // pred_t_dim`-th frame from 0.
         initializer_range (`float`, defaults to 0.02): std of the truncated-normal position tables and cls token.
+        position_embedding_init (`str`, defaults to `"trunc_normal"`): how the learnable position tables start:
+            `"trunc_normal"` (official, std `initializer_range`) or `"sincos"`: fixed sine-cosine values of the
+            patch coordinates (2D over space, 1D over time, as the fixed tables of ViTMAE and VideoMAE), still
+            learned from there. Small models trained briefly need `"sincos"`: starting from random tables, the
+            quick start's model predicted each clip's average colour everywhere for hundreds of steps (README).
         classifier_dropout (`float`, defaults to 0.5): dropout before the classification head (official default of
             `models_vit.VisionTransformer`; the fine-tuning recipe sets 0.3).
     """
@@ -105,6 +111,7 @@ class MAESTConfig(PreTrainedConfig):
     pred_t_dim: int = 8
     target_frame_sampling: str = "linspace"
     initializer_range: float = 0.02
+    position_embedding_init: str = "trunc_normal"
     classifier_dropout: float | int = 0.5
 
     def __post_init__(self, **kwargs):
@@ -141,6 +148,11 @@ class MAESTConfig(PreTrainedConfig):
                 raise ValueError(
                     f"`{prefix}hidden_size` ({width}) must be divisible by `{prefix}num_attention_heads` ({heads})."
                 )
+        if self.position_embedding_init not in POSITION_EMBEDDING_INITS:
+            raise ValueError(
+                f"`position_embedding_init` must be one of {POSITION_EMBEDDING_INITS}, got "
+                f"{self.position_embedding_init!r}."
+            )
         if self.target_frame_sampling not in TARGET_FRAME_SAMPLINGS:
             raise ValueError(
                 f"`target_frame_sampling` must be one of {TARGET_FRAME_SAMPLINGS}, got {self.target_frame_sampling!r}."

@@ -57,6 +57,8 @@ class RunFacts:
         mixed_precision: Accelerate's `mixed_precision` of the run (`"no"`, `"fp16"`, `"bf16"`, `"fp8"`).
         wall_time_seconds: training time.
         pictures: file names (relative to the repository) shown in the card, e.g. the reconstruction grid.
+        held_out_error: a pretraining run's error on held-out clips' hidden patches, as
+            `visualization.HiddenPatchError` states it (against the visible-average predictor).
         base_model: Hub id of the pretrained model a classifier was fine-tuned from.
     """
 
@@ -73,6 +75,7 @@ class RunFacts:
     mixed_precision: str | None = None
     wall_time_seconds: float | None = None
     pictures: Sequence[str] = ()
+    held_out_error: str | None = None
     base_model: str | None = None
 
     def loss_summary(self) -> dict[str, Any] | None:

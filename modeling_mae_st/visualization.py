@@ -1,13 +1,18 @@
 """
-See what an MAE-ST pretraining checkpoint learned: the official demo's picture (original frames, the masked input and
-the reconstruction, frame by frame) as a PNG grid and a GIF.
+Reconstruction pictures of MAE-ST pretraining models, in one place: what the model predicts for the hidden patches,
+how good that is, and the official demo's picture (original frames, the masked input and the reconstruction, frame
+by frame) as a PNG grid and a GIF, saved or logged to the run's trackers.
 
-    mae-st-visualize demo.avi --model mae-st-vit-b --mask_ratio 0.9 --output reconstruction.gif
+    mae-st-visualize demo.avi --model_name_or_path mae-st-vit-b --mask_ratio 0.9 --output reconstruction.gif
 
 or from Python, on a video file or on `pixel_values` straight from a data loader:
 
     from modeling_mae_st.visualization import save_reconstruction_grid
     save_reconstruction_grid(model, pixel_values, "reconstruction.png")
+
+Every picture's caption gives the model's squared error on the hidden patches, in its own target space, as a
+multiple of the error of a trivial predictor that fills every hidden patch with the average of the clip's visible
+patches ([`HiddenPatchError`]): 1.0x has learned nothing about where things are, below 1 it has.
 
 With normalized-pixel targets (`norm_pix_loss`, the released models) the model predicts each hidden patch up to its
 own mean and variance, which the input does not reveal. The official demos put back the hidden patches' true
@@ -18,7 +23,7 @@ default we estimate them from the nearest visible patches instead (`patch_statis
 
 from __future__ import annotations
 
-import argparse
+import logging
 import math
 import textwrap
 from collections.abc import Sequence
@@ -30,10 +35,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 
-# Normalization of the MAE-ST video processor (PySlowFast `DATA.MEAN` / `DATA.STD`), used when no processor is given.
-DEFAULT_IMAGE_MEAN = (0.45, 0.45, 0.45)
-DEFAULT_IMAGE_STD = (0.225, 0.225, 0.225)
+logger = logging.getLogger(__name__)
+
 ROW_NAMES = ("original", "masked", "reconstruction")
+PATCH_STATISTICS = ("visible", "target")
 PATCH_STATISTICS_CAPTIONS = {
     "visible": "hidden patches de-normalized with statistics of their nearest visible patches (no peeking)",
     "target": "hidden patches de-normalized with their own true statistics, as the official demo "
@@ -42,6 +47,130 @@ PATCH_STATISTICS_CAPTIONS = {
 }
 MIN_CELL_SIZE = 96
 PADDING = 4
+
+
+@dataclass(frozen=True)
+class HiddenPatchError:
+    """
+    How well a pretraining model predicts hidden patches, against a predictor that knows nothing about where things
+    are: both are mean squared errors over the hidden patches, in the model's target space (normalized pixels, per
+    patch normalized with `norm_pix_loss`), for the same clips and the same masks.
+
+    Args:
+        model: the model's error (its loss).
+        visible_average: the error of filling every hidden patch with the average of its clip's visible patches.
+        num_clips: clips it was measured on.
+    """
+
+    model: float
+    visible_average: float
+    num_clips: int
+
+    @property
+    def ratio(self) -> float:
+        """`model / visible_average`: 1.0 is the clip's average colour everywhere, 0 a perfect reconstruction."""
+        return self.model / self.visible_average
+
+    def __str__(self) -> str:
+        clips = "clip" if self.num_clips == 1 else "clips"
+        return (
+            f"hidden-patch error (loss) {self.model:.4f}, {self.ratio:.2f}x the {self.visible_average:.4f} of "
+            f"filling each hidden patch with the clip's visible average ({self.num_clips} {clips})"
+        )
+
+
+@torch.no_grad()
+def hidden_patch_error(model, pixel_values: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> HiddenPatchError:
+    """
+    [`HiddenPatchError`] of one forward pass.
+
+    Args:
+        model: a `MAESTForPreTraining` (`target_patches` gives its targets).
+        pixel_values: `(batch, frames, channels, height, width)`, the clips the model saw.
+        logits: its predictions `(batch, num_patches, pixels_per_patch)`.
+        mask: `(batch, num_patches)`, 1 = hidden.
+    """
+    target = model.target_patches(pixel_values).float()  # (batch, num_patches, pixels_per_patch)
+    hidden = mask.bool()
+    visible = (~hidden).unsqueeze(-1).float()
+    visible_average = (target * visible).sum(dim=1, keepdim=True) / visible.sum(dim=1, keepdim=True)
+    model_error = ((logits.float() - target) ** 2).mean(dim=-1)[hidden].mean()
+    average_error = ((visible_average - target) ** 2).mean(dim=-1)[hidden].mean()
+    return HiddenPatchError(model_error.item(), average_error.item(), len(pixel_values))
+
+
+@torch.no_grad()
+def reconstruct(
+    model,
+    pixel_values: torch.Tensor,
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    patch_statistics: str = "visible",
+    num_neighbours: int = 4,
+) -> dict[str, torch.Tensor]:
+    """
+    What people want to look at: the target frames, the masked input and the reconstruction (visible patches as they
+    were, predicted patches in place of the hidden ones), all `(batch, target_frames, channels, H, W)` in the input's
+    (normalized) pixel space.
+
+    Args:
+        model: a `MAESTForPreTraining`.
+        pixel_values: `(batch, frames, channels, height, width)`.
+        logits, mask: the model's outputs on `pixel_values`: `(batch, num_patches, pixels_per_patch)` and
+            `(batch, num_patches)` (1 = hidden).
+        patch_statistics: with `norm_pix_loss` the model predicts each patch normalized by its own mean and variance,
+            which a hidden patch does not reveal. `"visible"` (default, honest) takes the mean of the statistics of
+            the `num_neighbours` nearest visible patches in the (t, h, w) grid; `"target"` the hidden patch's own,
+            as the official demos (leaks information about the hidden pixels). Ignored without `norm_pix_loss`.
+
+    Raises:
+        ValueError: unknown `patch_statistics`.
+    """
+    check_patch_statistics(patch_statistics)
+    grid = model.patch_grid(pixel_values)
+    raw = model.target_patches(pixel_values, normalize=False).float()  # (batch, num_patches, pixels_per_patch)
+    predicted = logits.float()
+    if model.config.norm_pix_loss:
+        mean = raw.mean(dim=-1, keepdim=True)
+        std = (raw.var(dim=-1, keepdim=True) + 1.0e-6) ** 0.5  # as `target_patches`
+        if patch_statistics == "visible":
+            mean, std = _neighbour_statistics(mean, std, mask, grid, num_neighbours)
+        predicted = predicted * std + mean
+    keep = (1 - mask.float()).unsqueeze(-1)
+    return {
+        "original": model.unpatchify(raw, grid),
+        "masked": model.unpatchify(raw * keep, grid),
+        "reconstruction": model.unpatchify(raw * keep + predicted * (1 - keep), grid),
+    }
+
+
+def check_patch_statistics(patch_statistics: str) -> None:
+    """Raise `ValueError` unless `patch_statistics` is one of [`PATCH_STATISTICS`]."""
+    if patch_statistics not in PATCH_STATISTICS:
+        raise ValueError(f"patch_statistics must be 'visible' or 'target', got {patch_statistics!r}.")
+
+
+def _neighbour_statistics(
+    mean: torch.Tensor, std: torch.Tensor, mask: torch.Tensor, grid: tuple[int, int, int], num_neighbours: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace the statistics `(batch, num_patches, 1)` of hidden patches by the average over their nearest visible
+    patches in the `(t, h, w)` grid."""
+    t, h, w = grid
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij"), dim=-1
+    ).reshape(-1, 3).to(mean.device, torch.float32)
+    distance = torch.cdist(coords, coords)  # (num_patches, num_patches)
+    new_mean, new_std = mean.clone(), std.clone()
+    for b in range(mask.shape[0]):
+        visible = (mask[b] == 0).nonzero().squeeze(1)
+        hidden = (mask[b] != 0).nonzero().squeeze(1)
+        if len(visible) == 0 or len(hidden) == 0:
+            continue
+        k = min(num_neighbours, len(visible))
+        nearest = visible[distance[hidden][:, visible].topk(k, largest=False).indices]  # (num_hidden, k)
+        new_mean[b, hidden] = mean[b, nearest].mean(dim=1)
+        new_std[b, hidden] = std[b, nearest].mean(dim=1)
+    return new_mean, new_std
 
 
 @dataclass
@@ -56,7 +185,8 @@ class ReconstructionFrames:
         frame_indices: index in the input clip of each target frame.
         mask_ratio: fraction of spacetime patches hidden.
         patch_statistics: `"visible"`, `"target"` or `"pixels"` (a model without normalized-pixel targets).
-        loss: the model's reconstruction loss on these clips and this mask.
+        error: the model's error on the hidden patches (its loss on these clips and this mask) against the
+            visible-average predictor's.
     """
 
     original: np.ndarray
@@ -65,13 +195,12 @@ class ReconstructionFrames:
     frame_indices: list[int]
     mask_ratio: float
     patch_statistics: str
-    loss: float
+    error: HiddenPatchError
 
     @property
     def caption(self) -> str:
         return (
-            f"mask ratio {self.mask_ratio:.0%}; {PATCH_STATISTICS_CAPTIONS[self.patch_statistics]}; "
-            f"loss {self.loss:.4f}"
+            f"mask ratio {self.mask_ratio:.0%}; {PATCH_STATISTICS_CAPTIONS[self.patch_statistics]}; {self.error}"
         )
 
     def grid(self, scale: int | None = None) -> Image.Image:
@@ -111,11 +240,27 @@ class ReconstructionFrames:
         first.save(path, save_all=True, append_images=rest, duration=frame_duration_ms, loop=0)
         return path
 
+    def log_to_trackers(self, trackers: Sequence, step: int, path: str | Path) -> None:
+        """
+        Log the grid to Accelerate trackers (`accelerator.trackers`) under `"reconstruction"`: TensorBoard and wandb
+        get the image, trackio the file `path` already written by [`save_grid`]; other trackers are skipped.
+        """
+        image = np.asarray(self.grid())  # (height, width, 3) uint8
+        for tracker in trackers:
+            if tracker.name == "tensorboard":
+                tracker.log_images({"reconstruction": image[None]}, step=step, dataformats="NHWC")
+            elif tracker.name == "wandb":
+                tracker.log_images({"reconstruction": [image]}, step=step)
+            elif tracker.name == "trackio":
+                import trackio
+
+                tracker.log({"reconstruction": trackio.Image(str(path))}, step=step)
+
 
 @torch.no_grad()
 def visualize_reconstruction(
     model,
-    video: torch.Tensor | str | Path,
+    video: torch.Tensor | str | Path | Sequence[str | Path],
     mask_ratio: float = 0.9,
     patch_statistics: str = "visible",
     seed: int = 0,
@@ -124,40 +269,44 @@ def visualize_reconstruction(
     image_std: Sequence[float] | None = None,
 ) -> ReconstructionFrames:
     """
-    Mask a clip at random, reconstruct it and return the pictures.
+    Mask clips at random, reconstruct them and return the pictures with the model's [`HiddenPatchError`].
 
     Args:
         model: a `MAESTForPreTraining` (ours, converted, or loaded with `trust_remote_code`), or its folder or Hub
-            id. It is run in eval mode and left in the mode it was in.
-        video: a video file (decoded with `video_processor`), or `pixel_values` as the processor makes them,
-            `(batch, frames, channels, height, width)` or one clip `(frames, channels, height, width)`.
+            id (see [`load_pretraining_model`]). It is run in eval mode and left in the mode it was in.
+        video: video files (one clip each, decoded with `video_processor`), or `pixel_values` as the processor makes
+            them, `(batch, frames, channels, height, width)` or one clip `(frames, channels, height, width)`.
         mask_ratio: fraction of spacetime patches to hide.
         patch_statistics: `"visible"` (default) estimates each hidden patch's mean and variance from its nearest
             visible patches; `"target"` uses the hidden patch's own, as the official demos (see the module
             docstring). Ignored without normalized-pixel targets.
         seed: seeds the random mask, so the same call gives the same picture.
-        video_processor: decodes a video file; default: the one saved with the model, else `MAESTVideoProcessor()`.
-            Its `image_mean` / `image_std` undo the normalization.
-        image_mean, image_std: per-channel normalization to undo; default the processor's, else 0.45 / 0.225.
+        video_processor: decodes video files; default: the one saved with the model (see
+            [`saved_video_processor`]), for a model loaded from a folder or Hub id. Its `image_mean` / `image_std`
+            undo the normalization.
+        image_mean, image_std: per-channel normalization to undo; default the processor's, else the
+            `MAESTVideoProcessor` defaults (0.45 / 0.225).
 
     Raises:
-        TypeError: `model` has no decoder (not a pretraining checkpoint).
+        TypeError: `model` has no decoder (not a pretraining model).
         ValueError: `patch_statistics` is unknown, or `pixel_values` does not have 4 or 5 dimensions.
     """
-    if patch_statistics not in ("visible", "target"):
-        raise ValueError(f"patch_statistics must be 'visible' or 'target', got {patch_statistics!r}.")
+    check_patch_statistics(patch_statistics)
     if isinstance(model, (str, Path)):
         model = load_pretraining_model(model)
-    if not hasattr(model, "reconstruct"):
+    if not hasattr(model, "decoder"):
         raise TypeError(
-            f"{type(model).__name__} cannot reconstruct: visualization needs a pretraining checkpoint "
+            f"{type(model).__name__} cannot reconstruct: visualization needs a pretraining model "
             "(MAESTForPreTraining, with its decoder)."
         )
     if isinstance(video, (str, Path)):
-        video_processor = video_processor or default_video_processor(model)
-        pixel_values = decode_video(video, video_processor)
-    else:
+        video = [video]
+    if isinstance(video, torch.Tensor):
         pixel_values = video
+    else:
+        if video_processor is None:
+            video_processor = saved_video_processor(model.config._name_or_path, model.config)
+        pixel_values = torch.cat([decode_video(path, video_processor) for path in video])
     if pixel_values.dim() == 4:
         pixel_values = pixel_values.unsqueeze(0)
     if pixel_values.dim() != 5:
@@ -176,10 +325,9 @@ def visualize_reconstruction(
     was_training = model.training
     model.eval()
     try:
-        outputs = model(
-            pixel_values, noise=noise, mask_ratio=mask_ratio, interpolate_pos_encoding=interpolate
-        )
-        pictures = model.reconstruct(pixel_values, outputs.logits, outputs.mask, patch_statistics=patch_statistics)
+        outputs = model(pixel_values, noise=noise, mask_ratio=mask_ratio, interpolate_pos_encoding=interpolate)
+        pictures = reconstruct(model, pixel_values, outputs.logits, outputs.mask, patch_statistics=patch_statistics)
+        error = hidden_patch_error(model, pixel_values, outputs.logits, outputs.mask)
     finally:
         model.train(was_training)
     indices = model.target_frame_indices(frames).tolist()
@@ -190,16 +338,17 @@ def visualize_reconstruction(
         frame_indices=[int(i) for i in indices],
         mask_ratio=float(mask_ratio),
         patch_statistics=patch_statistics if config.norm_pix_loss else "pixels",
-        loss=float(outputs.loss),
+        error=error,
     )
 
 
 def save_reconstruction_grid(
-    model, video: torch.Tensor | str | Path, path: str | Path, **kwargs
+    model, video: torch.Tensor | str | Path | Sequence[str | Path], path: str | Path, **kwargs
 ) -> ReconstructionFrames:
     """
     Write the reconstruction grid (PNG: rows original / masked / reconstruction per clip, columns the target frames,
-    a caption with the mask ratio, the patch statistics used and the loss) and return the pictures.
+    a caption with the mask ratio, the patch statistics used, the loss and the [`HiddenPatchError`]) and return the
+    pictures.
 
     Fast enough to call during training on a few held-out clips: one forward pass in eval mode under `no_grad`
     (a ViT-B on one 16x224x224 clip takes about a second on CPU); the model's mode is restored after.
@@ -215,52 +364,96 @@ def save_reconstruction_grid(
 
 
 def save_reconstruction_gif(
-    model, video: torch.Tensor | str | Path, path: str | Path, frame_duration_ms: int = 250, **kwargs
-) -> ReconstructionFrames:
+    model, video: torch.Tensor | str | Path | Sequence[str | Path], path: str | Path, frame_duration_ms: int = 250,
+    **kwargs,
+) -> ReconstructionFrames:  # fmt: skip
     """As [`save_reconstruction_grid`], as a looping GIF: one frame per target frame, the three views side by side."""
     frames = visualize_reconstruction(model, video, **kwargs)
     frames.save_gif(path, frame_duration_ms=frame_duration_ms)
     return frames
 
 
-def load_pretraining_model(name_or_path: str | Path):
-    """`AutoModelForPreTraining.from_pretrained` on a local folder or a Hub id, in eval mode."""
-    from transformers import AutoModelForPreTraining
-
-    return AutoModelForPreTraining.from_pretrained(str(name_or_path)).eval()
-
-
-def default_video_processor(model):
+def load_pretraining_model(name_or_path: str | Path, flag: str = "model"):
     """
-    The video processor saved beside the model (its `name_or_path` folder), else the official settings for the
-    model's frames and size.
+    `AutoModelForPreTraining.from_pretrained` on a local folder or a Hub id, in eval mode, refusing a model without
+    decoder weights (a classifier or an encoder alone), whose reconstructions would come from a random decoder.
+
+    Args:
+        flag: how the caller names `name_or_path` in messages (a command's flag, e.g. `--model_name_or_path`).
 
     Raises:
-        ImportError: this package has no video processor module to decode video files with.
+        UsageError (a `ValueError`): the folder cannot be loaded, or its weights have no decoder.
     """
-    from .hub import default_video_processor as official_video_processor
+    from transformers import AutoConfig, AutoModelForPreTraining
 
-    source = getattr(model.config, "_name_or_path", "")
-    if source and (Path(source) / "video_preprocessor_config.json").is_file():
-        from .video_processing_mae_st import MAESTVideoProcessor
+    from .command_line import UsageError, load_pretrained
 
-        return MAESTVideoProcessor.from_pretrained(source)
-    processor = official_video_processor(model.config)
-    if processor is None:
-        raise ImportError("Decoding a video file needs modeling_mae_st.video_processing_mae_st, which is missing.")
-    return processor
+    def no_decoder(what: str) -> UsageError:
+        return UsageError(
+            f"{flag} {name_or_path}: its weights have no decoder ({what}), so it cannot reconstruct hidden patches; "
+            "give a pretraining model (MAESTForPreTraining, as mae-st-pretrain writes it, or mae-st-convert from "
+            "a pretraining checkpoint)."
+        )
+
+    # The saved architecture tells before any weight is read (and before transformers reports every missing one).
+    config = load_pretrained(AutoConfig, str(name_or_path), flag)
+    architectures = config.architectures or []
+    if architectures and not any(name.endswith("ForPreTraining") for name in architectures):
+        raise no_decoder(", ".join(architectures))
+    model, loading_info = load_pretrained(
+        AutoModelForPreTraining, str(name_or_path), flag, config=config, output_loading_info=True
+    )
+    missing = [key for key in loading_info["missing_keys"] if key.startswith("decoder.")]
+    if missing:
+        raise no_decoder(f"{len(missing)} decoder weights missing")
+    return model.eval()
+
+
+def saved_video_processor(name_or_path: str | Path, config):
+    """
+    The video processor saved with a model: from its folder or Hub id; for a folder without one (written by hand),
+    the official settings for `config`'s frames and size ([`hub.default_video_processor`]), with a warning; for a
+    model built in memory (`name_or_path` empty), the official settings.
+
+    Raises:
+        UsageError (a `ValueError`): a Hub id whose processor cannot be loaded.
+    """
+    from transformers.utils import VIDEO_PROCESSOR_NAME
+
+    from .command_line import load_pretrained
+    from .hub import default_video_processor
+    from .video_processing_mae_st import MAESTVideoProcessor
+
+    if not name_or_path:  # a model built in memory has none
+        return default_video_processor(config)
+    folder = Path(name_or_path)
+    if folder.is_dir() and not (folder / VIDEO_PROCESSOR_NAME).is_file():
+        logger.warning(
+            f"{folder} has no {VIDEO_PROCESSOR_NAME}: using the official processor for the model's "
+            f"{config.num_frames} frames of {config.image_size}x{config.image_size}."
+        )
+        return default_video_processor(config)
+    return load_pretrained(MAESTVideoProcessor, str(name_or_path), "--model_name_or_path")
 
 
 def decode_video(path: str | Path, video_processor) -> torch.Tensor:
-    """Decode and preprocess one video file into `pixel_values` `(1, frames, channels, height, width)`."""
+    """
+    Decode and preprocess one video file into `pixel_values` `(1, frames, channels, height, width)`.
+
+    Raises:
+        FileNotFoundError: `path` is not a file.
+    """
     if not Path(path).is_file():
-        raise FileNotFoundError(f"Video {path} does not exist.")
+        raise FileNotFoundError(2, "Video not found", str(path))
     return video_processor(videos=[str(path)], return_tensors="pt")["pixel_values"]
 
 
 def _normalization(video_processor, image_mean, image_std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = image_mean or getattr(video_processor, "image_mean", None) or DEFAULT_IMAGE_MEAN
-    std = image_std or getattr(video_processor, "image_std", None) or DEFAULT_IMAGE_STD
+    """Per-channel `(channels, 1, 1)` mean and std to undo: given, else the processor's, else the processor class's."""
+    from .video_processing_mae_st import MAESTVideoProcessor
+
+    mean = image_mean or getattr(video_processor, "image_mean", None) or MAESTVideoProcessor.image_mean
+    std = image_std or getattr(video_processor, "image_std", None) or MAESTVideoProcessor.image_std
     mean, std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
     if mean.numel() not in (1, channels) or std.numel() not in (1, channels):
         raise ValueError(f"image_mean {mean.tolist()} / image_std {std.tolist()} do not match {channels} channels.")
@@ -315,45 +508,14 @@ def _compose(
     return canvas
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Reconstruct a masked video with an MAE-ST pretraining checkpoint and save the official demo's "
-        "picture (original, masked input, reconstruction) as a GIF and a PNG grid."
-    )
-    parser.add_argument("video", help="Video file.")
-    parser.add_argument("--model", required=True, help="Folder written by save_pretrained, or a Hub id.")
-    parser.add_argument("--mask_ratio", type=float, default=0.9, help="Fraction of patches to hide (default 0.9).")
-    parser.add_argument(
-        "--patch_statistics", choices=["visible", "target"], default="visible",
-        help="Where the mean/variance of hidden patches come from with normalized-pixel targets: 'visible' "
-        "(default, nearest visible patches) or 'target' (the hidden patches' own, as the official demo; leaks).",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the random mask (default 0).")
-    parser.add_argument(
-        "--output", default="reconstruction.gif",
-        help="GIF to write (default reconstruction.gif); the PNG grid goes beside it with the suffix .png.",
-    )
-    parser.add_argument("--frame_duration_ms", type=int, default=250, help="GIF frame duration (default 250 ms).")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    frames = visualize_reconstruction(
-        args.model, args.video, mask_ratio=args.mask_ratio, patch_statistics=args.patch_statistics, seed=args.seed
-    )
-    gif = frames.save_gif(Path(args.output).with_suffix(".gif"), frame_duration_ms=args.frame_duration_ms)
-    grid = frames.save_grid(Path(args.output).with_suffix(".png"))
-    print(f"{frames.caption}\nWrote {gif} and {grid}")
-
-
 __all__ = [
+    "HiddenPatchError",
     "ReconstructionFrames",
+    "hidden_patch_error",
+    "load_pretraining_model",
+    "reconstruct",
     "save_reconstruction_gif",
     "save_reconstruction_grid",
+    "saved_video_processor",
     "visualize_reconstruction",
 ]
-
-
-if __name__ == "__main__":
-    main()
