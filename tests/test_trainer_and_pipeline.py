@@ -11,6 +11,7 @@ from transformers import TrainingArguments, pipeline
 from mae_st_training import run_video_classification_trainer as trainer_script
 from modeling_mae_st.data import VideoClipTransform
 from modeling_mae_st.mixup import VideoMixup
+from modeling_mae_st.optimization import warmup_cosine_factor
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
 
@@ -78,6 +79,23 @@ def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_
     assert state["global_step"] == 6 and "eval_top1" in resumed
     full, again = load_file(output / "model.safetensors"), load_file(tmp_path / "model.safetensors")
     assert all(torch.equal(full[name], again[name]) for name in full)
+
+
+def test_schedule_spans_the_trainers_own_step_count_with_accumulation_over_an_uneven_pass(
+    tiny_pretrained, motion_videos, tmp_path  # noqa: F811
+):
+    # 12 videos at 4 per batch: 3 batches a pass, which the Trainer takes as ceil(3 / 2) = 2 optimizer steps; 2 passes
+    # are 4 steps, and the warmup of half a pass is 1 step. Each step logs the lr it used (of the first parameter
+    # group, layer-decayed: compared as a fraction of the peak, which step 1 reaches).
+    trainer_script.run(
+        trainer_args(tiny_pretrained, motion_videos, tmp_path, "--gradient_accumulation_steps", "2",
+                     "--warmup_epochs", "0.5", "--logging_steps", "1", "--eval_strategy", "no", "--save_strategy", "no")
+    )  # fmt: skip
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    logged = [entry["learning_rate"] for entry in state["log_history"] if "learning_rate" in entry]
+    peak = 2.4e-3 * (4 * 2 * 2) / 256  # base lr x (videos x accumulation x repeat_aug) / 256
+    factors = [warmup_cosine_factor(step, 1, 4, 1e-6 / peak) for step in range(4)]
+    assert state["max_steps"] == 4 and [lr / logged[1] for lr in logged] == pytest.approx(factors)
 
 
 def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_video):

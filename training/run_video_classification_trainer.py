@@ -23,7 +23,6 @@ Accelerate script and `modeling_mae_st.evaluation`).
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 from transformers import AutoConfig, Trainer
@@ -71,12 +70,39 @@ def collate_for_trainer(examples) -> dict:
 
 
 class VideoClassificationTrainer(Trainer):
-    """A `Trainer` that mixes training batches (mixup / cutmix, label smoothing -> soft `labels`); evaluation batches
-    keep their class indices."""
+    """
+    A `Trainer` that mixes training batches (mixup / cutmix, label smoothing -> soft `labels`; evaluation batches
+    keep their class indices) and follows the recipe's schedule: linear warmup for `warmup_epochs`, then half-cosine
+    to `min_learning_rate`, sized by the Trainer's own count of optimizer steps (ceil(batches per process /
+    accumulation) per pass, known only once it has prepared its DataLoader), so that it ends on the last step.
+    """
 
-    def __init__(self, *args, mixup: VideoMixup | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        mixup: VideoMixup | None = None,
+        warmup_epochs: float = 0.0,
+        min_learning_rate: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.mixup = mixup
+        self.warmup_epochs = warmup_epochs
+        self.min_learning_rate = min_learning_rate
+        self.steps_per_epoch = None
+
+    def set_initial_training_values(self, args, dataloader):
+        values = super().set_initial_training_values(args, dataloader)
+        self.steps_per_epoch = values[1]  # num_update_steps_per_epoch, as the Trainer counts them
+        return values
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            warmup_steps = min(round(self.warmup_epochs * self.steps_per_epoch), num_training_steps)
+            self.lr_scheduler = get_warmup_cosine_schedule(
+                optimizer or self.optimizer, warmup_steps, num_training_steps, self.min_learning_rate
+            )
+        return self.lr_scheduler
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         if model.training and self.mixup is not None:
@@ -125,27 +151,10 @@ def run(argv: list[str] | None = None) -> dict:
         training_args.base_learning_rate, effective_batch_size
     )
     training_args.learning_rate = learning_rate  # what the Trainer logs and saves
-    steps_per_epoch = max(
-        len(train_dataset)
-        // (training_args.per_device_train_batch_size * training_args.world_size)
-        // training_args.gradient_accumulation_steps,
-        1,
-    )
-    max_steps = (
-        training_args.max_steps
-        if training_args.max_steps > 0
-        else math.ceil(training_args.num_train_epochs * steps_per_epoch)
-    )
     optimizer = build_adamw(
         param_groups_layer_decay(model, training_args.weight_decay, training_args.layer_decay),
         learning_rate,
         betas=(training_args.adam_beta1, training_args.adam_beta2),
-    )
-    scheduler = get_warmup_cosine_schedule(
-        optimizer,
-        min(round(training_args.warmup_epochs * steps_per_epoch), max_steps),
-        max_steps,
-        training_args.min_learning_rate,
     )
     mixup = VideoMixup(
         num_labels=len(label_names),
@@ -164,8 +173,10 @@ def run(argv: list[str] | None = None) -> dict:
         data_collator=collate_for_trainer,
         compute_metrics=compute_metrics,
         processing_class=eval_processor,
-        optimizers=(optimizer, scheduler),
+        optimizers=(optimizer, None),  # the schedule is made by the Trainer, once it knows its step count
         mixup=mixup,
+        warmup_epochs=training_args.warmup_epochs,
+        min_learning_rate=training_args.min_learning_rate,
     )
 
     logger.info(f"Precision: {describe_precision(trainer.accelerator.mixed_precision)}")
