@@ -196,17 +196,6 @@ def test_empty_data_folder_fails_before_training(tmp_path):
     assert not (tmp_path / "out" / "log_history.jsonl").exists()
 
 
-def test_quick_start_values_apply_only_to_arguments_left_at_their_defaults():
-    model_args = run_pretraining.ModelArguments()
-    data_args = run_pretraining.DataArguments()
-    training_args = run_pretraining.PretrainingArguments(per_device_train_batch_size=3)
-    run_pretraining.apply_quickstart_defaults(model_args, data_args, training_args)
-    assert training_args.per_device_train_batch_size == 3
-    assert training_args.output_dir == f"./{run_pretraining.QUICKSTART_DIR}"
-    assert "hidden_size=128" in model_args.config_overrides
-    assert (data_args.repeat_aug, training_args.max_grad_norm) == (4, 0.02)  # the recipe stays
-
-
 def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_without_training_state(
     tmp_path, video_dir, monkeypatch
 ):
@@ -247,6 +236,7 @@ def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_witho
                  "reconstruction.png", "reconstructions/step_0000002.png", "checkpoint-2", "checkpoint-4"):  # fmt: skip
         assert (output_dir / name).exists(), name
     assert list((output_dir / "runs").rglob("events.out.tfevents.*"))  # scalars and pictures for TensorBoard
+    assert "Precision: fp32 (no mixed precision), as the official recipes." in (output_dir / "README.md").read_text()
     reloaded = MAESTForPreTraining.from_pretrained(output_dir)
     assert reloaded.config.hidden_size == 32 and reloaded.config.mask_ratio == 0.9
     assert pushed["repo_id"] == "me/mae-st-tiny"
@@ -276,7 +266,7 @@ def test_batches_with_no_decodable_video_are_skipped_and_every_step_is_still_don
 ):
     # 16 training videos, half broken, 2 per step: whole batches fail, so a pass gives fewer than its 8 steps; the
     # run still does all 12, and a resume from step 6 (second pass, after skipped batches) reproduces it.
-    common = {"max_bad_fraction": 1.0, "checkpointing_steps": 6}
+    common = {"max_bad_video_fraction": 1.0, "checkpointing_steps": 6}
     full = run_in_process(tiny_arguments(half_broken_dir, tmp_path / "full", 12, **common))
     resumed = run_in_process(
         tiny_arguments(half_broken_dir, tmp_path / "resumed", 12, resume_from_checkpoint=full / "checkpoint-6",
@@ -318,7 +308,7 @@ def test_two_process_run_over_half_broken_videos_stays_in_step_and_does_every_st
     # One video per process and step: a process whose video fails runs a placeholder at weight 0 while the other
     # trains; a step where both fail is skipped by both. Before, the processes' collectives went out of step.
     output_dir = tmp_path / "ddp"
-    launch_two_processes(half_broken_dir, output_dir, 12, per_device_train_batch_size=1, max_bad_fraction=1.0)
+    launch_two_processes(half_broken_dir, output_dir, 12, per_device_train_batch_size=1, max_bad_video_fraction=1.0)
     history = log_history(output_dir)
     assert [entry["step"] for entry in history] == list(range(1, 13))
     records = [json.loads((output_dir / "data_order" / f"process_{i}.json").read_text()) for i in range(2)]

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -44,10 +45,11 @@ from modeling_mae_st.data import (
     build_video_dataloader,
     example_seed,
     load_video_dataset,
+    share_cpu_cores,
 )
 from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.hub import DEFAULT_IGNORE_PATTERNS, default_video_processor, push_to_hub, save_for_hub
-from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware
+from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware, describe_precision
 from modeling_mae_st.optimization import (
     build_adamw,
     get_warmup_cosine_schedule,
@@ -141,6 +143,7 @@ def run(argv: list[str] | None = None) -> Path:
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
+    logger.info(f"Precision: {describe_precision(accelerator.mixed_precision)}")
     set_seed(training_args.seed)
 
     # --- Model config: checkpoint, config file, or preset (the weights come after the data checks) ---
@@ -201,13 +204,23 @@ def run(argv: list[str] | None = None) -> Path:
         raise UsageError(
             f"The {data_args.train_split_name!r} split of {data_args.dataset_name} has no videos to train on."
         )
+    # Decoding workers and torch threads share the cores this process may use: oversubscribed, a 2-core machine
+    # with another job running slowed the quick start several-fold (README).
+    num_workers, torch_threads = share_cpu_cores(
+        training_args.dataloader_num_workers,
+        model_on_cpu=accelerator.device.type == "cpu",
+        processes_on_machine=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+    )
+    if num_workers < training_args.dataloader_num_workers:
+        logger.info(f"{num_workers} decoding worker(s), not {training_args.dataloader_num_workers}: this process has "
+                    f"{len(os.sched_getaffinity(0))} core(s) and uses {torch_threads} torch thread(s)")  # fmt: skip
     # Shuffled, full batches only (as the official pretraining), each video's clips seeded by (seed, pass, index):
     # a resumed run sees the clips the uninterrupted one saw.
     train_dataloader = build_video_dataloader(
         train_dataset,
         train_processor,
         batch_size=training_args.per_device_train_batch_size,
-        num_workers=training_args.dataloader_num_workers,
+        num_workers=num_workers,
         seed=training_args.seed,
     )
     seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
@@ -282,6 +295,7 @@ def run(argv: list[str] | None = None) -> Path:
     logger.info(f"  Steps = {max_train_steps} ({max_train_steps / steps_per_pass:.2f} epochs, passes over the videos)")
     logger.info(f"  Warmup steps = {warmup_steps}")
     logger.info(f"  Parameters = {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    logger.info(f"  CPU: {torch_threads} torch thread(s), {num_workers} decoding worker(s)")
 
     # --- Training loop ---
     # Every micro-batch, the processes agree on it (training/batch_agreement.py): all skip one that no process could
@@ -413,6 +427,7 @@ def run(argv: list[str] | None = None) -> Path:
                 "learning_rate", "effective_batch_size", "max_train_steps", "warmup_steps", "weight_decay",
                 "max_grad_norm", "repeat_aug", "sampling_rate", "seed")},
             hardware=describe_hardware(accelerator.num_processes),
+            mixed_precision=accelerator.mixed_precision,
             wall_time_seconds=train_seconds,
             pictures=[picture.name],
             held_out_error=str(held_out_error),
