@@ -4,6 +4,7 @@ with one line and exit status 2 while a bug keeps its traceback."""
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import distribution
@@ -115,3 +116,34 @@ def test_the_installed_command_reports_a_mistake_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "mae-st-pretrain: error: --dataset_name ./missing_videos: no such file or folder\n"
     assert json.dumps(result.stdout) == '""'
+
+
+@pytest.mark.parametrize("name,target", CONSOLE_SCRIPTS, ids=[name for name, _ in CONSOLE_SCRIPTS])
+def test_help_answers_without_importing_torch(name, target):
+    """`--help` and a mistyped flag must answer at once: the heavy imports come after parsing."""
+    module_name, function_name = target.split(":")
+    probe = (
+        "import sys\n"
+        f"from {module_name} import {function_name} as main\n"
+        "try:\n"
+        f"    sys.argv = [{name!r}, '--help']\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "usage:" in completed.stdout and completed.stdout.rstrip().endswith("TORCH False"), completed.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name,target", CONSOLE_SCRIPTS, ids=[name for name, _ in CONSOLE_SCRIPTS])
+def test_help_says_each_default_once(name, target, monkeypatch, capsys):
+    module_name, function_name = target.split(":")
+    main = getattr(importlib.import_module(module_name), function_name)
+    monkeypatch.setattr("sys.argv", [name, "--help"])
+    with pytest.raises(SystemExit):
+        main()
+    # one entry per option: its first line starts with "-", continuation lines are indented further
+    entries = re.split(r"\n  (?=-)", capsys.readouterr().out)
+    repeated = [entry.split("\n")[0].strip() for entry in entries if len(re.findall(r"\(default\b", entry)) > 1]
+    assert not repeated, f"{name}: options whose help states a default twice: {repeated}"
