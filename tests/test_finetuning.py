@@ -124,9 +124,8 @@ def test_confusion_matrix_picture_and_per_class_table(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_defaults_are_the_official_recipe():
-    parser = script.HfArgumentParser((script.ModelArguments, script.DataArguments, script.FinetuningArguments))
-    model, data, training = parser.parse_args_into_dataclasses(args=["--model_name_or_path", "x"])
+def test_defaults_are_the_official_recipe(tmp_path):
+    model, data, training = parse_finetuning_arguments(["--model_name_or_path", "x", "--train_dir", str(tmp_path)])
     # unset: the official value for the checkpoint's size (apply_size_recipe)
     assert (model.drop_path_rate, model.classifier_dropout, model.head_init_std) == (None, None, 2e-5)
     assert (data.rand_augment, data.random_erasing_prob, data.repeat_aug) == ("rand-m7-mstd0.5-inc1", 0.25, 2)
