@@ -1,14 +1,30 @@
 """
-Correctness checks of the GPU paths, run on a CUDA machine before the speed suite of bench_model.py:
-fixture parity on the GPU in fp32, bf16 autocast against fp32, and agreement of the attention back-ends.
+The whole GPU suite in one run (about 5 minutes on one H100/H200): correctness first, then speed, MFU and memory.
+Every section's result is written to `--output` as soon as it is done, so a run cut short keeps what it measured.
 
-    python benchmarks/gpu_checks.py --fixtures ../shared/fixtures
+Sections, in order:
+1. `fixture_parity`: the four official fixtures on the GPU in fp32 (TF32 off).
+2. `backends`: sdpa, flex attention and flash attention 2 against eager; bf16 autocast against fp32.
+3. `host_syncs`: CUDA host synchronizations inside one ViT-L training step (forward, backward, fused AdamW), counted
+   with `torch.cuda.set_sync_debug_mode`; the goal is none.
+4. `compile_agreement`: `torch.compile`d and eager ViT-B steps give the same loss and gradients (fp32, TF32 off).
+5. `sweep_vit_l_bf16`: ViT-L, bf16 autocast, sdpa, batch 8/16/32/64 x mask 0/0.75/0.9/0.95: ms/step, clips/s,
+   counted FLOPs, TFLOP/s, MFU, peak memory; and the masking speed-up over mask 0 at equal batch.
+6. `compiled_vit_l_bf16`: the same with `torch.compile` at mask 0.9 and 0, at the batch with the best eager MFU.
+7. `activation_checkpointing`: ViT-L bf16 with and without checkpointing at two batches: memory saved, time paid.
+8. `fp32_vit_l`: ViT-L in fp32 without TF32, mask 0.9, batch 8 (MFU against the fp32 peak).
+
+    python benchmarks/gpu_checks.py --output benchmarks/results/gpu_suite.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,12 +32,20 @@ import torch
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
 from modeling_mae_st.convert_official_checkpoint import convert_official_checkpoint
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_model import StepBench, masking_speedups, markdown_table, sweep  # noqa: E402
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BATCH_SIZES = [8, 16, 32, 64]
+MASK_RATIOS = [0.0, 0.75, 0.9, 0.95]
+
 
 def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
-    return ((ours.float().cpu() - reference.float().cpu()).abs().max() / reference.abs().max()).item()
+    return ((ours.float().cpu() - reference.float().cpu()).abs().max() / reference.float().abs().max()).item()
 
 
-def fixture_parity(fixtures: Path, device: torch.device) -> dict:
+def fixture_parity(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
     results = {}
     for name, heads in [
         ("mae_st_official/pretrain_tiny_sep_cls.pt", dict(num_attention_heads=4, decoder_num_attention_heads=4)),
@@ -29,7 +53,7 @@ def fixture_parity(fixtures: Path, device: torch.device) -> dict:
         ("pyslowfast/pyslowfast_pretrain_tiny.pt", dict(num_attention_heads=4)),
         ("pyslowfast/pyslowfast_classify_tiny.pt", dict(num_attention_heads=4)),
     ]:
-        fixture = torch.load(fixtures / name, weights_only=True)
+        fixture = torch.load(args.fixtures / name, weights_only=True)
         checkpoint = fixture["checkpoint"]
         model = convert_official_checkpoint(checkpoint.get("model", checkpoint.get("model_state")), **heads).to(device)
         pixel_values = fixture["pixel_values_bcthw"].transpose(1, 2).to(device)
@@ -46,7 +70,7 @@ def fixture_parity(fixtures: Path, device: torch.device) -> dict:
     return results
 
 
-def backend_agreement(device: torch.device) -> dict:
+def backends(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
     config = MAESTConfig.from_preset("vit-b", num_labels=10)
     torch.manual_seed(0)
     model = MAESTForPreTraining(config).to(device).eval()
@@ -74,16 +98,139 @@ def backend_agreement(device: torch.device) -> dict:
     return results
 
 
+def host_syncs(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    bench = StepBench("vit-l", device, dtype="bf16")
+    pixel_values = torch.randn(8, 16, 3, 224, 224, device=device)
+    bench.step(pixel_values, 0.9)  # the first step initializes the optimizer state and the CUDA libraries
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            bench.step(pixel_values, 0.9)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    messages = [str(w.message) for w in caught if "synchroniz" in str(w.message).lower()]
+    return {"syncs_in_one_step": len(messages), "messages": messages[:10]}
+
+
+def compile_agreement(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    config = MAESTConfig.from_preset("vit-b")
+    torch.manual_seed(0)
+    model = MAESTForPreTraining(config).to(device).train()
+    pixel_values = torch.randn(4, 16, 3, 224, 224, device=device)
+    noise = torch.rand(4, 1568, device=device)
+    gradients = {}
+    for name, forward in (("eager", model), ("compiled", torch.compile(model))):
+        model.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        loss = forward(pixel_values, noise=noise).loss
+        loss.backward()
+        torch.cuda.synchronize()
+        gradients[name] = (loss.detach(), {n: p.grad.detach().clone() for n, p in model.named_parameters()})
+        gradients[name + "_first_step_s"] = time.perf_counter() - start
+    (eager_loss, eager_grads), (compiled_loss, compiled_grads) = gradients["eager"], gradients["compiled"]
+    worst = max(((n, relative_error(compiled_grads[n], g)) for n, g in eager_grads.items()), key=lambda kv: kv[1])
+    return {
+        "loss_relative_error": relative_error(compiled_loss, eager_loss),
+        "worst_gradient": {"parameter": worst[0], "relative_error": worst[1]},
+        "compile_first_step_s": gradients["compiled_first_step_s"],
+    }
+
+
+def sweep_vit_l_bf16(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    rows = sweep("vit-l", BATCH_SIZES, MASK_RATIOS, device, steps=args.steps, dtype="bf16")
+    state["eager_rows"] = rows
+    print(markdown_table(rows), flush=True)
+    return {"rows": rows, "masking_speedups": masking_speedups(rows)}
+
+
+def compiled_vit_l_bf16(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    measured = [r for r in state.get("eager_rows", []) if r["mask_ratio"] == 0.9 and "mfu_percent" in r]
+    batch = max(measured, key=lambda r: r["mfu_percent"])["batch_size"] if measured else 32
+    rows = sweep("vit-l", [batch], [0.0, 0.9], device, steps=args.steps, dtype="bf16", compile_model=True)
+    print(markdown_table(rows), flush=True)
+    return {"batch_size": batch, "rows": rows, "masking_speedups": masking_speedups(rows)}
+
+
+def activation_checkpointing(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    results = []
+    for mask_ratio, batch in ((0.0, 16), (0.9, 64)):
+        pair = {}
+        for checkpointing in (False, True):
+            bench = StepBench("vit-l", device, dtype="bf16", activation_checkpointing=checkpointing)
+            pair[checkpointing] = bench.measure(batch, mask_ratio, steps=args.steps)
+            del bench
+            torch.cuda.empty_cache()
+        plain, checkpointed = pair[False], pair[True]
+        row = {"mask_ratio": mask_ratio, "batch_size": batch, "without": plain, "with": checkpointed}
+        if "step_ms" in plain and "step_ms" in checkpointed:
+            row["memory_saved_gib"] = plain["peak_memory_gib"] - checkpointed["peak_memory_gib"]
+            row["time_cost"] = checkpointed["step_ms"] / plain["step_ms"]
+        print(json.dumps({k: v for k, v in row.items() if k not in ("without", "with")}), flush=True)
+        results.append(row)
+    return {"pairs": results}
+
+
+def fp32_vit_l(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    return {"rows": sweep("vit-l", [8], [0.9], device, steps=args.steps, dtype="fp32")}
+
+
+SECTIONS: list[tuple[str, Callable[[argparse.Namespace, torch.device, dict], dict]]] = [
+    ("fixture_parity", fixture_parity),
+    ("backends", backends),
+    ("host_syncs", host_syncs),
+    ("compile_agreement", compile_agreement),
+    ("sweep_vit_l_bf16", sweep_vit_l_bf16),
+    ("compiled_vit_l_bf16", compiled_vit_l_bf16),
+    ("activation_checkpointing", activation_checkpointing),
+    ("fp32_vit_l", fp32_vit_l),
+]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fixtures", type=Path, required=True)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fixtures", type=Path, default=REPO_ROOT.parent / "shared" / "fixtures")
+    parser.add_argument("--output", type=Path, required=True, help="JSON file, rewritten after every section.")
+    parser.add_argument("--steps", type=int, default=10, help="Timed steps per speed row.")
+    parser.add_argument("--budget_s", type=float, default=480.0, help="Skip the sections left after this many seconds.")
+    parser.add_argument("--sections", nargs="+", default=[name for name, _ in SECTIONS],
+                        choices=[name for name, _ in SECTIONS])
     args = parser.parse_args()
+    if not torch.cuda.is_available():
+        parser.error("gpu_checks.py needs a CUDA device; on a CPU run bench_model.py")
+    if "fixture_parity" in args.sections and not args.fixtures.is_dir():
+        parser.error(f"--fixtures {args.fixtures} is not a folder (the shared fixtures/ with mae_st_official/)")
+    # fp32 means fp32: TF32 would hide a precision bug in the correctness sections and inflate the fp32 speed
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     device = torch.device("cuda")
-    print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__}))
-    print(json.dumps({"fixture_parity_fp32_on_gpu": fixture_parity(args.fixtures, device)}, indent=1))
-    print(json.dumps({"backends": backend_agreement(device)}, indent=1))
+    import transformers
+
+    results = {
+        "environment": {
+            "device": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "transformers": transformers.__version__,
+        },
+    }
+    state: dict = {}
+    start = time.perf_counter()
+    for name, section in SECTIONS:
+        if name not in args.sections:
+            continue
+        if time.perf_counter() - start > args.budget_s:
+            results[name] = {"skipped": f"time budget of {args.budget_s:.0f} s spent"}
+        else:
+            section_start = time.perf_counter()
+            try:
+                results[name] = section(args, device, state)
+            except Exception as error:  # report and go on: one failing section should not hide the others
+                results[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
+            results[name]["seconds"] = time.perf_counter() - section_start
+        print(json.dumps({name: results[name].get("seconds", results[name])}), flush=True)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=1))
+    print(f"results in {args.output} after {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -31,12 +31,13 @@ def transformer_forward_flops(tokens: int, hidden: int, intermediate: int, layer
 
 def analytic_training_flops(config: MAESTConfig, mask_ratio: float, batch: int) -> int:
     """The paper-style count: every product's backward costs twice its forward, except the patch embedding's (its
-    input, the pixels, needs no gradient), and only the visible patches (plus the cls token) reach the encoder."""
+    input, the pixels, needs no gradient); only the visible patches are embedded and reach the encoder (plus the cls
+    token)."""
     num_patches = (config.num_frames // config.tubelet_size) * (config.image_size // config.patch_size) ** 2
     visible = int(num_patches * (1 - mask_ratio))
     patch_volume = config.num_channels * config.tubelet_size * config.patch_size**2
     pixels_per_token = config.predicted_frames_per_token * config.patch_size**2 * config.num_channels
-    patch_embedding = 2 * num_patches * patch_volume * config.hidden_size
+    patch_embedding = 2 * visible * patch_volume * config.hidden_size
     forward = (
         transformer_forward_flops(1 + visible, config.hidden_size, config.intermediate_size, config.num_hidden_layers)
         + 2 * (1 + visible) * config.hidden_size * config.decoder_hidden_size  # decoder_embed

@@ -238,6 +238,26 @@ def test_sdpa_and_eager_agree():
     torch.testing.assert_close(a.loss, b.loss, rtol=1e-5, atol=1e-5)
 
 
+def test_masked_encoder_embeds_only_the_kept_patches_as_the_convolution_would():
+    config = tiny_config()
+    torch.manual_seed(0)
+    patch_embeddings = MAESTForPreTraining(config).mae_st.embeddings.patch_embeddings
+    pixel_values = clip(config)
+    every_patch, grid = patch_embeddings(pixel_values)  # (batch, num_patches, hidden) by the Conv3d
+    ids_keep = torch.argsort(torch.rand(2, NUM_PATCHES), dim=1)[:, :6]
+    kept, kept_grid = patch_embeddings(pixel_values, ids_keep)
+    assert kept_grid == grid and kept.shape == (2, 6, config.hidden_size)
+    torch.testing.assert_close(kept, every_patch.gather(1, ids_keep[..., None].expand(-1, -1, config.hidden_size)))
+
+
+def test_pretraining_forward_compiles_to_one_graph_without_host_syncs():
+    """A `.item()`, a boolean index or any other data-dependent shape in the forward would break the graph (and
+    synchronize with the GPU at every step)."""
+    model = MAESTForPreTraining(tiny_config()).train()
+    explanation = torch._dynamo.explain(lambda pixel_values: model(pixel_values).loss)(clip(model.config))
+    assert explanation.graph_break_count == 0, [reason.reason for reason in explanation.break_reasons]
+
+
 def test_activation_checkpointing_gives_the_same_gradients():
     config = tiny_config(drop_path_rate=0.0)
     torch.manual_seed(0)
