@@ -232,8 +232,9 @@ class TrainingLoopArguments:
         default=None,
         metadata={"help": "no, fp16 or bf16; unset: `accelerate config` / launch flags.", "choices": ["no", "fp16", "bf16"]},
     )
-    torch_compile: bool = field(
-        default=False, metadata={"help": "Compile the model with torch.compile (as TrainingArguments' flag)."}
+    torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
+    torch_compile_backend: str | None = field(
+        default=None, metadata={"help": "torch.compile's backend with --torch_compile; unset: inductor."}
     )
     dataloader_num_workers: int = field(default=4, metadata={"help": "Video decoding workers per process."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr, clips/s and skipped videos every N steps."})

@@ -139,7 +139,8 @@ def run(argv: list[str] | None = None) -> Path:
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs")),
         # every process shuffles with seed + pass, so the shards of a pass are disjoint and a resume replays them
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training_args.seed),
-        dynamo_backend="inductor" if training_args.torch_compile else None,  # torch.compile in `prepare`
+        # torch.compile in `prepare`; unset, `accelerate launch --dynamo_backend` decides
+        dynamo_backend=(training_args.torch_compile_backend or "inductor") if training_args.torch_compile else None,
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)

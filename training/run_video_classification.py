@@ -68,7 +68,8 @@ def run(argv: list[str] | None = None) -> dict:
         mixed_precision=train_args.mixed_precision,
         log_with=train_args.report_to if tracking else None,
         project_dir=str(output_dir),
-        dynamo_backend="inductor" if train_args.torch_compile else None,  # torch.compile in `prepare`
+        # torch.compile in `prepare`; unset, `accelerate launch --dynamo_backend` decides
+        dynamo_backend=(train_args.torch_compile_backend or "inductor") if train_args.torch_compile else None,
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
