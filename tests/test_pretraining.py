@@ -183,9 +183,11 @@ def test_unknown_preset_fails_before_any_work(tmp_path, video_dir):
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_data_path_fails_before_any_work(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+def test_missing_data_path_fails_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # a user's mistake: one line naming the flag, status 2
         run_in_process(tiny_arguments(tmp_path / "no-such-folder", tmp_path / "out", 1))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.endswith("no-such-folder: no such file or folder\n")
     assert not (tmp_path / "out").exists()
 
 
@@ -242,6 +244,15 @@ def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_witho
     assert pushed["repo_id"] == "me/mae-st-tiny"
     assert {"model.safetensors", "config.json", "README.md", "reconstruction.png"} <= set(pushed["files"])
     assert not [name for name in pushed["files"] if name.startswith(("checkpoint-", "data_order"))]
+
+
+def test_an_epoch_is_one_pass_over_the_videos_whatever_repeat_aug(tmp_path, video_dir):
+    # 8 training videos, 2 per step: one pass is 4 steps, at --repeat_aug 2 as at 1 (the clips of a video are seen
+    # together). The epoch counted passes x repeat_aug before, which made this run 2 steps long.
+    arguments = [argument for argument in tiny_arguments(video_dir, tmp_path / "out", 1, num_train_epochs=1)
+                 if not argument.startswith("--max_train_steps")]  # fmt: skip
+    history = log_history(run_in_process(arguments))
+    assert [(entry["step"], entry["epoch"]) for entry in history] == [(1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0)]
 
 
 def test_a_torch_compile_run_trains_like_the_eager_run(tmp_path, video_dir):
