@@ -9,8 +9,6 @@ from pathlib import Path
 
 OUTPUT_FORMATS = (".safetensors", ".pt", ".npz")
 
-logger = logging.getLogger("mae-st-embed")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -30,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         "interpolating its position embeddings.",
     )  # fmt: skip
     parser.add_argument(
-        "--output", default="embeddings.safetensors", help="Output file: .safetensors, .pt or .npz (default: %(default)s)."
+        "--output", default="embeddings.safetensors",
+        help="Output file: .safetensors, .pt or .npz (default: %(default)s).",
     )
     parser.add_argument(
         "--window_seconds", type=float, default=None, help="Window length (default: a training clip's span)."
@@ -53,11 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     if Path(args.output).suffix not in OUTPUT_FORMATS:
         parser.error(f"--output {args.output}: unknown format; use a file name ending in {', '.join(OUTPUT_FORMATS)}")
     import torch
-    from transformers.utils import VIDEO_PROCESSOR_NAME
 
     from modeling_mae_st import MAESTModel, MAESTVideoProcessor
     from modeling_mae_st.command_line import UsageError, exit_on_user_error, load_pretrained
-    from modeling_mae_st.hub import check_video_processor_matches, default_video_processor
+    from modeling_mae_st.hub import check_video_processor_matches, saved_video_processor
     from modeling_mae_st.video_features import embed_video, save_embeddings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -67,18 +65,10 @@ def main(argv: list[str] | None = None) -> None:
                 raise FileNotFoundError(2, "No such video file", video)
         model = load_pretrained(MAESTModel, args.model_name_or_path, "--model_name_or_path")
         model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model_folder = Path(args.model_name_or_path)
         if args.processor_name_or_path is not None:
             processor = load_pretrained(MAESTVideoProcessor, args.processor_name_or_path, "--processor_name_or_path")
-        elif model_folder.is_dir() and not (model_folder / VIDEO_PROCESSOR_NAME).is_file():
-            config = model.config
-            logger.warning(
-                "%s has no %s: using the official processor for the model's %d frames of %dx%d.",
-                model_folder, VIDEO_PROCESSOR_NAME, config.num_frames, config.image_size, config.image_size,
-            )  # fmt: skip
-            processor = default_video_processor(config)
         else:
-            processor = load_pretrained(MAESTVideoProcessor, args.model_name_or_path, "--model_name_or_path")
+            processor = saved_video_processor(args.model_name_or_path, model.config)
         if not args.interpolate_pos_encoding:
             try:
                 check_video_processor_matches(

@@ -22,9 +22,9 @@ an error that names it.
     mae-st-convert --checkpoint VIT_L_16x4_MAE_PT.pyth --output_dir mae-st-vit-l
 
 The output folder is a complete Hub repository (`hub.save_for_hub`): safetensors weights, config, a video processor
-for the model's frames and image size, the code files with `auto_map` (loads with `trust_remote_code=True` where this package is not installed) and,
-for a released checkpoint (recognised by its published md5 prefix or file name), a model card. `--push_to_hub`
-uploads it.
+for the model's frames and image size, the code files with `auto_map` (loads with `trust_remote_code=True` where this
+package is not installed) and, for a released checkpoint (recognised by its published md5 prefix or file name), a
+model card. `--push_to_hub` uploads it.
 """
 
 from __future__ import annotations
@@ -246,7 +246,9 @@ def strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, tor
 def _count_blocks(state_dict: dict[str, torch.Tensor], pattern: str) -> int:
     indices = {int(m.group(1)) for key in state_dict if (m := re.match(pattern, key))}
     if indices and indices != set(range(len(indices))):
-        raise CheckpointConversionError(f"has blocks matching {pattern!r} that are not numbered 0..N-1: {sorted(indices)}.")
+        raise CheckpointConversionError(
+            f"has blocks matching {pattern!r} that are not numbered 0..N-1: {sorted(indices)}."
+        )
     return len(indices)
 
 

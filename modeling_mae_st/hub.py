@@ -222,6 +222,31 @@ def default_video_processor(config):
     return MAESTVideoProcessor(num_frames=config.num_frames, **MAESTVideoProcessor.sizes_for_crop(config.image_size))
 
 
+def saved_video_processor(name_or_path: str | Path, config, flag: str = "--model_name_or_path"):
+    """
+    The video processor saved with a model: from its folder or Hub id; for a folder without one (a model saved by
+    hand with `save_pretrained`), the official settings for `config`'s frames and size ([`default_video_processor`]),
+    with a warning.
+
+    Args:
+        flag: how the caller names `name_or_path` in messages (a command's flag).
+
+    Raises:
+        UsageError (a `ValueError`): the processor of a Hub id or folder cannot be loaded.
+    """
+    from .command_line import load_pretrained
+    from .video_processing_mae_st import MAESTVideoProcessor
+
+    folder = Path(name_or_path)
+    if folder.is_dir() and not (folder / VIDEO_PROCESSOR_NAME).is_file():
+        logger.warning(
+            f"{folder} has no {VIDEO_PROCESSOR_NAME}: using the official processor for the model's "
+            f"{config.num_frames} frames of {config.image_size}x{config.image_size}."
+        )
+        return default_video_processor(config)
+    return load_pretrained(MAESTVideoProcessor, str(name_or_path), flag)
+
+
 def check_video_processor_matches(video_processor, config, remedy: str) -> None:
     """
     Raises:
@@ -297,6 +322,7 @@ __all__ = [
     "give_usual_permissions",
     "files_to_push",
     "module_closure",
+    "saved_video_processor",
     "push_to_hub",
     "save_for_hub",
     "write_remote_code",

@@ -35,9 +35,14 @@ def pyslowfast_pretrain(official_fixtures):
     return torch.load(official_fixtures / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
 
 
+def encoder_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An official pretraining state dict without its decoder: an encoder alone."""
+    return {k: v for k, v in state_dict.items() if not k.startswith("decoder") and k != "mask_token"}
+
+
 def joint_position_encoder(fixture: dict) -> dict[str, torch.Tensor]:
     """The mae_st encoder of `fixture` with one joint position table (cls slot first), as `sep_pos_embed=False`."""
-    state = {k: v for k, v in fixture["checkpoint"]["model"].items() if not k.startswith("decoder") and k != "mask_token"}
+    state = encoder_weights(fixture["checkpoint"]["model"])
     spatial, temporal = state.pop("pos_embed_spatial"), state.pop("pos_embed_temporal")  # (1, S, D), (1, T', D)
     patches = (temporal[:, :, None] + spatial[:, None]).flatten(1, 2)  # (1, T' * S, D)
     state["pos_embed"] = torch.cat([state.pop("pos_embed_class"), patches], dim=1)
@@ -90,7 +95,8 @@ def test_a_joint_position_table_needs_the_frame_count(mae_st_pretrain):
     with pytest.raises(CheckpointConversionError, match="does not fit --num_frames 6"):
         convert_official_checkpoint(state, num_attention_heads=4, num_frames=6)
     assert convert_official_checkpoint(state, num_attention_heads=4, num_frames=8).config.num_frames == 8
-    saved = convert_official_checkpoint({"model": state, "args": argparse.Namespace(num_frames=8)}, num_attention_heads=4)
+    saved_args = {"model": state, "args": argparse.Namespace(num_frames=8)}
+    saved = convert_official_checkpoint(saved_args, num_attention_heads=4)
     assert (saved.config.num_frames, saved.config.image_size) == (8, 32)
 
 
@@ -121,7 +127,7 @@ def test_unused_and_missing_keys_are_named(mae_st_pretrain):
 
 
 def test_encoder_only_state_dict_becomes_mae_st_model(mae_st_pretrain):
-    state = {k: v for k, v in mae_st_pretrain["checkpoint"]["model"].items() if not k.startswith("decoder") and k != "mask_token"}
+    state = encoder_weights(mae_st_pretrain["checkpoint"]["model"])
     model = convert_official_checkpoint(state, num_attention_heads=4)
     assert type(model) is MAESTModel
 
@@ -173,7 +179,9 @@ def test_a_pickled_custom_object_is_named_under_allow_pickle(tmp_path, capsys, m
     path = tmp_path / "custom.pth"
     torch.save({"model": mae_st_pretrain["checkpoint"]["model"], "args": TrainingArgs()}, path)
     monkeypatch.delattr(sys.modules["__main__"], "TrainingArgs")
-    status, stderr = run_convert(capsys, "--checkpoint", str(path), "--output_dir", str(tmp_path / "o"), "--allow_pickle")
+    status, stderr = run_convert(
+        capsys, "--checkpoint", str(path), "--output_dir", str(tmp_path / "o"), "--allow_pickle"
+    )
     assert status == 2 and stderr.count("\n") == 1
     assert f"{path} holds a pickled object whose class cannot be imported here" in stderr
 

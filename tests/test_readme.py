@@ -69,6 +69,7 @@ def test_example_runs_as_pasted(line, code, runs, tmp_path, monkeypatch):
     imports = ast.Module([node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))], [])
     exec(compile(imports, f"README.md:{line}", "exec"), {})
     if runs:
-        write_video(tmp_path / "clip.mp4", render_motion_video("right", num_frames=40, size=(96, 64)), fps=30, codec="mpeg4")
+        frames = render_motion_video("right", num_frames=40, size=(96, 64))  # (frames, height, width, 3) uint8
+        write_video(tmp_path / "clip.mp4", frames, fps=30, codec="mpeg4")
         monkeypatch.chdir(tmp_path)
         exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
