@@ -40,7 +40,9 @@ from .video_transforms import (
     normalize,
     random_crop,
     random_resized_crop,
+    random_resized_crop_box,
     random_short_side_scale_jitter,
+    resize,
     resize_short_side,
     sample_clip_indices,
     uniform_crop,
@@ -326,13 +328,13 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         short_side = self._short_side_before_crop()
         if short_side is not None:
             frames = resize_short_side(frames, short_side)
-        frames = frames.permute(0, 2, 3, 1)  # (num_distinct, H', W', 3), contiguous: gathers whole frames
-        # (num_windows, num_frames, 3, H', W')
-        windows = frames[torch.from_numpy(inverse)].permute(0, 1, 4, 2, 3)
+        frames = frames.permute(0, 2, 3, 1)  # (num_distinct, H', W', 3), contiguous: a gather copies whole pixels
+        windows = torch.from_numpy(inverse)  # (num_windows, num_frames) positions in `frames`
         if self.mode == "eval":
-            clips, erasing = [clip for window in windows for clip in self._crop_eval(window)], []
+            clips = [clip for window in windows for clip in self._crop_eval(frames[window].permute(0, 3, 1, 2))]
+            erasing = []
         else:
-            clips, erasing = zip(*(self._augment_train(window, rng) for window in windows))
+            clips, erasing = zip(*(self._augment_train(frames, window, rng) for window in windows))
         clips = torch.stack(clips)  # (num_clips, num_frames, 3, crop_size, crop_size) uint8
         if self.return_uint8:
             return clips
@@ -423,24 +425,38 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         return frames[unique], inverse
 
     def _augment_train(
-        self, frames: torch.Tensor, rng: random.Random
+        self, frames: torch.Tensor, positions: torch.Tensor, rng: random.Random
     ) -> tuple[torch.Tensor, RandomErasingDraw | None]:
         """
-        uint8 `(num_frames, 3, H, W)` -> uint8 `(num_frames, 3, crop_size, crop_size)`, randomly augmented, and the
-        clip's random erasing (applied once it is normalized).
+        One training clip, uint8 `(num_frames, 3, crop_size, crop_size)`, randomly augmented, and its random erasing
+        (applied once it is normalized).
+
+        Args:
+            frames: the video's distinct frames, uint8 `(num_distinct, H, W, 3)`.
+            positions: the clip's frames among them, `(num_frames,)`.
         """
-        if not self.do_random_resized_crop:
-            frames = random_short_side_scale_jitter(frames, *self.train_jitter_scales, rng)
-        if self.do_rand_augment:
-            frames = RandAugment.from_policy(self.rand_augment_policy)(frames, rng)
-        if self.do_random_resized_crop:
-            frames = random_resized_crop(
-                frames, self.crop_size, self.jitter_scales_relative, self.jitter_aspect_relative, rng
+        if self.do_random_resized_crop and not self.do_rand_augment:
+            # The box depends on the frame size alone: cut it out while gathering the clip's frames, copying the box
+            # only (the draws and pixels of `random_resized_crop`).
+            top, left, height, width = random_resized_crop_box(
+                *frames.shape[1:3], self.jitter_scales_relative, self.jitter_aspect_relative, rng
             )
+            box = frames[positions, top : top + height, left : left + width].permute(0, 3, 1, 2)
+            clip = resize(box, self.crop_size, self.crop_size)
         else:
-            frames = random_crop(frames, self.crop_size, rng)
+            clip = frames[positions].permute(0, 3, 1, 2)  # (num_frames, 3, H, W)
+            if not self.do_random_resized_crop:
+                clip = random_short_side_scale_jitter(clip, *self.train_jitter_scales, rng)
+            if self.do_rand_augment:
+                clip = RandAugment.from_policy(self.rand_augment_policy)(clip, rng)
+            if self.do_random_resized_crop:
+                clip = random_resized_crop(
+                    clip, self.crop_size, self.jitter_scales_relative, self.jitter_aspect_relative, rng
+                )
+            else:
+                clip = random_crop(clip, self.crop_size, rng)
         if self.do_horizontal_flip:
-            frames = horizontal_flip(frames, 0.5, rng)
+            clip = horizontal_flip(clip, 0.5, rng)
         erasing = None
         if self.do_random_erasing:
             erasing = draw_random_erasing(
@@ -451,7 +467,7 @@ class MAESTVideoProcessor(BaseVideoProcessor):
                 mode=self.random_erasing_mode,
                 max_count=self.random_erasing_count,
             )
-        return frames, erasing
+        return clip, erasing
 
     def _crop_eval(self, frames: torch.Tensor) -> list[torch.Tensor]:
         """uint8 `(num_frames, 3, H, W)`, resized -> `num_spatial_crops` uint8 `(num_frames, 3, crop_size, crop_size)`
