@@ -88,6 +88,15 @@ def test_heads_of_a_width_that_is_not_released_are_required_not_guessed(pyslowfa
     torch.testing.assert_close(out.loss, fixture["loss"], rtol=1e-5, atol=0)
 
 
+def test_released_widths_take_the_released_head_counts(pyslowfast_pretrain):
+    # The width is read from the patch projection (hidden, channels, tubelet, patch, patch) alone; shapes suffice.
+    state = dict(pyslowfast_pretrain["checkpoint"]["model_state"])
+    state["patch_embed.proj.weight"] = torch.empty(1024, 3, 2, 16, 16, device="meta")
+    config = infer_config(state)
+    assert (config.hidden_size, config.num_attention_heads) == (1024, 16)  # the released ViT-L's
+    assert config.decoder_num_attention_heads == 128 // 64  # PySlowFast's decoder rule, width // 64
+
+
 def test_a_joint_position_table_needs_the_frame_count(mae_st_pretrain):
     state = joint_position_encoder(mae_st_pretrain)
     with pytest.raises(CheckpointConversionError, match="frame count is not in the weights.*--num_frames"):
