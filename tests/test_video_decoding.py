@@ -64,6 +64,17 @@ def test_overlapping_windows_decode_each_distinct_frame_once(codec_videos, backe
     assert info.backend == backend
 
 
+def test_pyav_skipping_unneeded_b_frames_returns_the_frames_of_a_full_decode(codec_videos):
+    path = codec_videos["h264_64x48.mp4"]
+    with av.open(str(path)) as container:
+        full = [frame for frame in container.decode(video=0)]
+    assert sum(frame.pict_type == av.video.frame.PictureType.B for frame in full) > 5  # frames that can be skipped
+    expected = np.stack([frame.to_ndarray(format="rgb24") for frame in full])
+    with open_video(path, "pyav") as reader:
+        for indices in ([1, 2, 9, 17], [0, 5, 6, 7, 28], [3, 4, 29]):  # reads after skipping, and seeks back
+            np.testing.assert_array_equal(reader.get_frames(np.array(indices)), expected[indices])
+
+
 def test_demo_clip_frame_count_comes_from_the_decoders_not_the_header(demo_video):
     with av.open(str(demo_video)) as container:
         assert container.streams.video[0].frames == 301  # the header's count
