@@ -1,7 +1,5 @@
 """Converted official checkpoints reproduce the official outputs to float precision."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -11,15 +9,13 @@ from modeling_mae_st.convert_official_checkpoint import convert_official_checkpo
 from official_reference import classification_forward, pretraining_forward, random_official_state_dict
 
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 RTOL = 1e-5
 
 
-def load_fixture(relative: str) -> dict:
-    path = FIXTURES / relative
-    if not path.is_file():
-        pytest.fail(f"Fixture {path} is missing: ../shared must sit beside the repository.")
-    return torch.load(path, weights_only=True)
+@pytest.fixture(scope="module")
+def load_fixture(official_fixtures):
+    """`load_fixture("mae_st_official/....pt")`: one official fixture file of ../shared/fixtures."""
+    return lambda relative: torch.load(official_fixtures / relative, weights_only=True)
 
 
 def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
@@ -31,7 +27,7 @@ def state_dict_of(fixture: dict) -> dict:
     return checkpoint.get("model", checkpoint.get("model_state"))
 
 
-def test_mae_st_pretraining_fixture_matches_loss_prediction_and_mask():
+def test_mae_st_pretraining_fixture_matches_loss_prediction_and_mask(load_fixture):
     fixture = load_fixture("mae_st_official/pretrain_tiny_sep_cls.pt")
     cfg = fixture["config"]
     model = convert_official_checkpoint(
@@ -49,7 +45,7 @@ def test_mae_st_pretraining_fixture_matches_loss_prediction_and_mask():
     assert relative_error(out.logits, fixture["pred"]) < RTOL
 
 
-def test_mae_st_classification_fixture_matches_logits():
+def test_mae_st_classification_fixture_matches_logits(load_fixture):
     fixture = load_fixture("mae_st_official/classify_tiny_sep_cls.pt")
     model = convert_official_checkpoint(
         fixture["checkpoint"]["model_state"], num_attention_heads=fixture["config"]["num_heads"]
@@ -60,7 +56,7 @@ def test_mae_st_classification_fixture_matches_logits():
     assert relative_error(logits, fixture["logits"]) < RTOL
 
 
-def test_pyslowfast_pretraining_fixture_matches_loss_prediction_and_mask():
+def test_pyslowfast_pretraining_fixture_matches_loss_prediction_and_mask(load_fixture):
     fixture = load_fixture("pyslowfast/pyslowfast_pretrain_tiny.pt")
     cfg = fixture["config"]
     model = convert_official_checkpoint(fixture["checkpoint"]["model_state"], num_attention_heads=cfg["num_attention_heads"])
@@ -80,7 +76,7 @@ def test_pyslowfast_pretraining_fixture_matches_loss_prediction_and_mask():
     assert relative_error(target[masked], fixture["target_masked"]) < RTOL
 
 
-def test_pyslowfast_classification_fixture_matches_logits():
+def test_pyslowfast_classification_fixture_matches_logits(load_fixture):
     fixture = load_fixture("pyslowfast/pyslowfast_classify_tiny.pt")
     model = convert_official_checkpoint(
         fixture["checkpoint"]["model_state"], num_attention_heads=fixture["config"]["num_attention_heads"]
@@ -90,7 +86,7 @@ def test_pyslowfast_classification_fixture_matches_logits():
     assert relative_error(logits, fixture["logits"]) < RTOL
 
 
-def test_reference_implementation_reproduces_the_fixtures():
+def test_reference_implementation_reproduces_the_fixtures(load_fixture):
     """The functional reference used below is itself checked against the official outputs."""
     fixture = load_fixture("mae_st_official/pretrain_tiny_sep_cls.pt")
     loss, pred, mask = pretraining_forward(
@@ -159,7 +155,7 @@ def test_classification_variants_match_the_official_computation(changes):
         assert not torch.allclose(official, reference), "the official quirk should change the logits"
 
 
-def test_pretraining_checkpoint_fine_tunes_like_the_official_model(tmp_path):
+def test_pretraining_checkpoint_fine_tunes_like_the_official_model(load_fixture, tmp_path):
     """A converted pretraining folder loads into the classifier with only the head new, and then computes what the
     official fine-tuning model computes after its `load_state_dict(strict=False)` of the same weights."""
     fixture = load_fixture("mae_st_official/pretrain_tiny_sep_cls.pt")
