@@ -1,13 +1,5 @@
 """MAE-ST: Masked Autoencoders As Spatiotemporal Learners, native to Hugging Face transformers."""
 
-from .configuration_mae_st import MAESTConfig
-from .modeling_mae_st import (
-    MAESTForPreTraining,
-    MAESTForVideoClassification,
-    MAESTModel,
-    MAESTPreTrainedModel,
-)
-
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -15,12 +7,7 @@ from transformers import (
     AutoModelForVideoClassification,
 )
 
-AutoConfig.register(MAESTConfig.model_type, MAESTConfig, exist_ok=True)
-AutoModel.register(MAESTConfig, MAESTModel, exist_ok=True)
-AutoModelForPreTraining.register(MAESTConfig, MAESTForPreTraining, exist_ok=True)
-AutoModelForVideoClassification.register(MAESTConfig, MAESTForVideoClassification, exist_ok=True)
-
-# --- video data (issue 3) ---
+from .configuration_mae_st import MAESTConfig
 from .data import (
     BadVideoTracker,
     TooManyBadVideosError,
@@ -34,9 +21,20 @@ from .data import (
     load_video_index,
     prepare_video_dataset,
 )
+from .modeling_mae_st import (
+    MAESTForPreTraining,
+    MAESTForVideoClassification,
+    MAESTModel,
+    MAESTPreTrainedModel,
+)
 from .synthetic import make_synthetic_pretraining_videos, make_synthetic_video_dataset
 from .video_decoding import VideoDecodingError, VideoInfo, decode_frames, open_video, read_video_info
 from .video_processing_mae_st import MAESTVideoProcessor
-# --- end video data ---
+
+
+AutoConfig.register(MAESTConfig.model_type, MAESTConfig, exist_ok=True)
+AutoModel.register(MAESTConfig, MAESTModel, exist_ok=True)
+AutoModelForPreTraining.register(MAESTConfig, MAESTForPreTraining, exist_ok=True)
+AutoModelForVideoClassification.register(MAESTConfig, MAESTForVideoClassification, exist_ok=True)
 
 __version__ = "0.1.0"
