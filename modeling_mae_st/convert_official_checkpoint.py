@@ -212,14 +212,17 @@ def saved_settings(checkpoint: dict[str, Any]) -> dict[str, int]:
     """
     settings: dict[str, int] = {}
     args = checkpoint.get("args")
-    if args is not None:
-        args = vars(args) if hasattr(args, "__dict__") else dict(args)
+    args = vars(args) if hasattr(args, "__dict__") else args  # an argparse.Namespace, or a dict
+    if isinstance(args, dict):
         for official, ours in (("num_frames", "num_frames"), ("decoder_num_heads", "decoder_num_attention_heads")):
             if isinstance(args.get(official), int):
                 settings[ours] = args[official]
     cfg = checkpoint.get("cfg")
     if isinstance(cfg, str):
-        cfg = yaml.safe_load(cfg)
+        try:
+            cfg = yaml.safe_load(cfg)
+        except yaml.YAMLError as error:
+            logger.warning("The checkpoint's saved cfg is not readable YAML (%s); its settings are not used.", error)
     if isinstance(cfg, dict):
         for section, key, ours in (("DATA", "NUM_FRAMES", "num_frames"), ("MVIT", "NUM_HEADS", "num_attention_heads")):
             value = (cfg.get(section) or {}).get(key)
