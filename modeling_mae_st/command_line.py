@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> None:
 ```
 
 A user's mistake is a [`UsageError`] (a flag combination or value argparse cannot check), a file the user named that is
-missing or unreadable (`FileNotFoundError`, `NotADirectoryError`, `IsADirectoryError`, `PermissionError` with a file
-name), or one of the package's errors about the user's inputs, which already name the file and the cause:
+missing, unreadable or in the way (`FileNotFoundError`, `FileExistsError`, `NotADirectoryError`, `IsADirectoryError`,
+`PermissionError` with a file name), or one of the package's errors about the user's inputs, which already name the file and the cause:
 `VideoDecodingError`, `CheckpointConversionError`, `TooManyBadVideosError`.
 
 This module imports nothing heavy, so it adds nothing to a command's start-up.
@@ -45,7 +45,7 @@ PACKAGE_USER_ERRORS = (
 )
 
 # Errors about a file the user named; only reported as a user's mistake when the error carries the file name.
-FILE_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+FILE_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 class UsageError(ValueError):

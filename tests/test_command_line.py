@@ -15,6 +15,7 @@ from modeling_mae_st.video_decoding import VideoDecodingError
             "Cannot decode video clip.mp4: no video stream (decord and PyAV)",
         ),
         (FileNotFoundError(2, "No such file or directory", "missing.pt"), "No such file or directory: missing.pt"),
+        (FileExistsError(17, "File exists", "out"), "File exists: out"),
     ],
 )
 def test_a_users_mistake_is_one_line_and_exit_status_2(capsys, error, expected):
