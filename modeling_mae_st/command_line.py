@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> None:
 
 A user's mistake is a [`UsageError`] (a flag combination or value argparse cannot check), a file the user named that is
 missing, unreadable or in the way (`FileNotFoundError`, `FileExistsError`, `NotADirectoryError`, `IsADirectoryError`,
-`PermissionError` with a file name), or one of the package's errors about the user's inputs, which already name the file and the cause:
-`VideoDecodingError`, `CheckpointConversionError`, `TooManyBadVideosError`.
+`PermissionError` with a file name), or one of the package's errors about the user's inputs, which already name the
+file and the cause: `VideoDecodingError`, `CheckpointConversionError`, `TooManyBadVideosError`.
 
 This module imports nothing heavy, so it adds nothing to a command's start-up.
 """
