@@ -95,7 +95,8 @@ def test_a_mistake_found_while_running_is_one_line_and_leaves_no_output_folder(
 def test_a_missing_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys):
     status, error = run_main(arguments.finetune_command, ["--model_name_or_path", "./no/such/model",
                                                            "--train_dir", str(tmp_path)], capsys)  # fmt: skip
-    assert (status, error) == (2, "mae-st-finetune: error: --model_name_or_path ./no/such/model: no such file or folder\n")
+    assert status == 2
+    assert error == "mae-st-finetune: error: --model_name_or_path ./no/such/model: no such file or folder\n"
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
@@ -118,7 +119,11 @@ def test_the_installed_command_reports_a_mistake_without_traceback(tmp_path):
     assert json.dumps(result.stdout) == '""'
 
 
-@pytest.mark.parametrize("name,target", CONSOLE_SCRIPTS, ids=[name for name, _ in CONSOLE_SCRIPTS])
+# The Trainer command's flags are `TrainingArguments`' fields, and transformers' training_args module imports torch.
+LIGHT_COMMANDS = [(name, target) for name, target in CONSOLE_SCRIPTS if name != "mae-st-finetune-trainer"]
+
+
+@pytest.mark.parametrize("name,target", LIGHT_COMMANDS, ids=[name for name, _ in LIGHT_COMMANDS])
 def test_help_answers_without_importing_torch(name, target):
     """`--help` and a mistyped flag must answer at once: the heavy imports come after parsing."""
     module_name, function_name = target.split(":")

@@ -26,11 +26,10 @@ from modeling_mae_st.optimization import (
     scaled_learning_rate,
 )
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
+from mae_st_training import run_pretraining
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "training"))
-import run_pretraining  # noqa: E402
 
 
 TINY_MODEL = dict(

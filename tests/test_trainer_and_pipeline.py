@@ -26,13 +26,13 @@ def trainer_args(pretrained: Path, data: Path, output: Path, *extra: str) -> lis
 
 
 @pytest.fixture(scope="module")
-def trainer_run(tiny_pretrained, motion_videos, tmp_path_factory):  # noqa: F811
+def trainer_run(tiny_pretrained, motion_videos, tmp_path_factory):
     output = tmp_path_factory.mktemp("trainer_run")
     results = trainer_script.run(trainer_args(tiny_pretrained, motion_videos, output))
     return output, results
 
 
-def test_collator_flattens_repeated_clips_and_the_trainer_mixes_into_soft_labels(motion_videos, tmp_path):  # noqa: F811
+def test_collator_flattens_repeated_clips_and_the_trainer_mixes_into_soft_labels(motion_videos, tmp_path):
     processor = MAESTVideoProcessor(mode="train", num_frames=4, crop_size=32, short_side_size=36,
                                     train_jitter_scales=(36, 46), repeat_aug=2)  # fmt: skip
     transform = VideoClipTransform(processor)
@@ -68,7 +68,7 @@ def test_trainer_trains_evaluates_with_compute_metrics_and_checkpoints(trainer_r
     assert (output / "video_preprocessor_config.json").is_file()
 
 
-def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_videos, tmp_path):  # noqa: F811
+def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_videos, tmp_path):
     output, _ = trainer_run
     resumed = trainer_script.run(
         trainer_args(
@@ -82,7 +82,7 @@ def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_
 
 
 def test_schedule_spans_the_trainers_own_step_count_with_accumulation_over_an_uneven_pass(
-    tiny_pretrained, motion_videos, tmp_path  # noqa: F811
+    tiny_pretrained, motion_videos, tmp_path
 ):
     # 12 videos at 4 per batch: 3 batches a pass, which the Trainer takes as ceil(3 / 2) = 2 optimizer steps; 2 passes
     # are 4 steps, and the warmup of half a pass is 1 step. Each step logs the lr it used (of the first parameter

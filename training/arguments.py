@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +152,16 @@ class PretrainingDataArguments(VideoDataArguments):
             "else the first videos of the training split, which are then left out of training."
         },
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Stream --dataset_name (.tar shards, a Hub dataset, an index file) instead of reading it whole: "
+            "each process reads its own part; needs --max_train_steps and --warmup_steps (a pass's length is unknown)."
+        },
+    )
+    shuffle_buffer_size: int = field(
+        default=1000, metadata={"help": "With --streaming: videos in each process's shuffle buffer (0: in order)."}
+    )
 
 
 @dataclass
@@ -158,7 +170,9 @@ class FinetuningDataArguments(VideoDataArguments):
 
     train_dir: str | None = field(default=None, metadata={"help": "Folder with one sub-folder of videos per label."})
     validation_dir: str | None = field(default=None, metadata={"help": "Same layout as --train_dir."})
-    train_file: str | None = field(default=None, metadata={"help": "CSV or JSON lines with a path and a label column."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "CSV or JSON lines with a path and a label column."}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "Same format as --train_file."})
     streaming: bool = field(default=False, metadata={"help": "Stream --dataset_name instead of downloading it."})
     label_column_name: str = field(default="label", metadata={"help": "Column with the label (name or index)."})
@@ -230,14 +244,19 @@ class TrainingLoopArguments:
     seed: int = field(default=0, metadata={"help": "Seed of initialization, shuffling, augmentation and masks."})
     mixed_precision: str | None = field(
         default=None,
-        metadata={"help": "no, fp16 or bf16; unset: `accelerate config` / launch flags.", "choices": ["no", "fp16", "bf16"]},
+        metadata={
+            "help": "no, fp16 or bf16; unset: `accelerate config` / launch flags.",
+            "choices": ["no", "fp16", "bf16"],
+        },
     )
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
     torch_compile_backend: str | None = field(
         default=None, metadata={"help": "torch.compile's backend with --torch_compile; unset: inductor."}
     )
     dataloader_num_workers: int = field(default=4, metadata={"help": "Video decoding workers per process."})
-    logging_steps: int = field(default=10, metadata={"help": "Log loss, lr, clips/s and skipped videos every N steps."})
+    logging_steps: int = field(
+        default=10, metadata={"help": "Log loss, lr, clips/s and skipped videos every N steps."}
+    )
     report_to: str = field(
         default="none",
         metadata={"help": "Trackers: tensorboard, trackio, wandb, all, or none (the log files only)."},
@@ -284,10 +303,15 @@ class PretrainingArguments(TrainingLoopArguments):
         metadata={"help": "Passes over the videos, each with --repeat_aug clips per video (official --epochs 100)."},
     )
     warmup_epochs: float = field(default=5, metadata={"help": "Passes of linear warmup (official)."})
-    dataloader_num_workers: int = field(default=10, metadata={"help": "Video decoding workers per process (official)."})
+    dataloader_num_workers: int = field(
+        default=10, metadata={"help": "Video decoding workers per process (official)."}
+    )
     checkpointing_steps: str | None = field_like(TrainingLoopArguments, "checkpointing_steps", default="1000")
     visualization_steps: int = field(
         default=1000, metadata={"help": "Save (and log) a reconstruction picture every N steps; 0: only at the end."}
+    )
+    warmup_steps: int | None = field(
+        default=None, metadata={"help": "Steps of linear warmup; overrides --warmup_epochs (needed with --streaming)."}
     )
     record_data_order: bool = field(
         default=False,
@@ -339,11 +363,16 @@ class FinetuningRecipeArguments:
 class FinetuningArguments(FinetuningRecipeArguments, TrainingLoopArguments):
     """The Accelerate fine-tuning script's training arguments: the loop's, with the fine-tuning recipe's values."""
 
-    output_dir: str | None = field(default="mae-st-finetuned", metadata={"help": "Where checkpoints and the model go."})
+    output_dir: str | None = field(
+        default="mae-st-finetuned", metadata={"help": "Where checkpoints and the model go."}
+    )
     per_device_eval_batch_size: int = field(default=2, metadata={"help": "Videos per process in evaluation."})
     eval_strategy: str = field(
         default="epoch",
-        metadata={"help": "Single-view validation after each pass ('epoch') or never ('no').", "choices": ["epoch", "no"]},
+        metadata={
+            "help": "Single-view validation after each pass ('epoch') or never ('no').",
+            "choices": ["epoch", "no"],
+        },
     )
 
 
@@ -405,13 +434,23 @@ RENAMED_FLAGS = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default once: appended as "(default: ...)" unless its help already says which one is
+    (some of `TrainingArguments`' helps do, e.g. "'random' (default)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if re.search(r"\(default\b", action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class CommandLineParser(HfArgumentParser):
     """`HfArgumentParser` whose errors are one line (`<prog>: error: <cause>`, exit status 2): the usage of fifty
     flags would bury the cause. `--help` shows each default once, and the quick-start value where it differs."""
 
     def __init__(self, dataclass_types, prog: str, description: str, quick_start: dict | None = None):
         super().__init__(
-            dataclass_types, prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+            dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter
         )
         for action in self._actions:
             if quick_start and action.dest in quick_start:
@@ -460,7 +499,9 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
         if value < 1
     ]
     if args.checkpointing_steps not in (None, "epoch") and not args.checkpointing_steps.isdigit():
-        problems.append(f"--checkpointing_steps must be a number of steps or 'epoch', got {args.checkpointing_steps!r}")
+        problems.append(
+            f"--checkpointing_steps must be a number of steps or 'epoch', got {args.checkpointing_steps!r}"
+        )
     if args.max_train_steps is not None and args.max_train_steps < 1:
         problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
@@ -495,8 +536,18 @@ def parse_pretraining_arguments(
     if data_args.num_visualization_clips < 1:
         problems.append(f"--num_visualization_clips must be at least 1, got {data_args.num_visualization_clips}")
     if data_args.dataset_name and looks_local(data_args.dataset_name):
-        if not Path(data_args.dataset_name).expanduser().exists():
+        if not glob.glob(str(Path(data_args.dataset_name).expanduser())):  # a path, or a glob of shards
             problems.append(f"--dataset_name {data_args.dataset_name}: no such file or folder")
+    if data_args.streaming:
+        missing = [flag for flag, value in (("--max_train_steps", training_args.max_train_steps),
+                                            ("--warmup_steps", training_args.warmup_steps)) if value is None]  # fmt: skip
+        if missing:
+            problems.append(f"--streaming needs {' and '.join(missing)}: the length of a streamed pass is unknown")
+        if training_args.checkpointing_steps == "epoch":
+            problems.append("--checkpointing_steps epoch cannot be used with --streaming (passes end at different "
+                            "steps in each process): give a number of steps")
+        if data_args.shuffle_buffer_size < 0:
+            problems.append(f"--shuffle_buffer_size must be at least 0, got {data_args.shuffle_buffer_size}")
     if training_args.push_to_hub and not training_args.hub_model_id:
         problems.append("--push_to_hub needs --hub_model_id (e.g. 'me/mae-st-vit-l-k400')")
     if problems:
@@ -542,7 +593,9 @@ def parse_finetuning_arguments(
     model_args, data_args, training_args = parser.parse(argv)
     problems = finetuning_data_problems(model_args, data_args) + training_loop_problems(training_args, data_args)
     if training_args.per_device_eval_batch_size < 1:
-        problems.append(f"--per_device_eval_batch_size must be at least 1, got {training_args.per_device_eval_batch_size}")
+        problems.append(
+            f"--per_device_eval_batch_size must be at least 1, got {training_args.per_device_eval_batch_size}"
+        )
     if problems:
         parser.error("; ".join(problems))
     return model_args, data_args, training_args

@@ -68,7 +68,9 @@ def resolve_checkpoint(value: str, output_dir: Path) -> Path:
     if value == "latest":
         folder = get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
         if folder is None:
-            raise UsageError(f"--resume_from_checkpoint latest: no {PREFIX_CHECKPOINT_DIR}-<step> folder in {output_dir}")
+            raise UsageError(
+                f"--resume_from_checkpoint latest: no {PREFIX_CHECKPOINT_DIR}-<step> folder in {output_dir}"
+            )
         return Path(folder)
     if not Path(value).is_dir():
         raise UsageError(f"--resume_from_checkpoint {value}: no such folder")
