@@ -16,7 +16,7 @@ import torch
 
 from .command_line import UsageError
 from .configuration_mae_st import MAESTConfig
-from .data import get_label_names, load_video_dataset, load_video_folder, load_video_index
+from .data import get_label_names, label_mappings, load_video_dataset, load_video_folder, load_video_index
 from .model_card import matching_preset, preset_name
 from .modeling_mae_st import MAESTForVideoClassification
 from .video_processing_mae_st import MAESTVideoProcessor
@@ -225,11 +225,12 @@ def load_classifier(model_args: FinetuningModelArguments, config, label_names: l
     Returns:
         `(model, new_head)`.
     """
+    label2id, id2label = label_mappings(label_names)
     config.update(
         {
             "num_labels": len(label_names),
-            "id2label": dict(enumerate(label_names)),
-            "label2id": {name: index for index, name in enumerate(label_names)},
+            "id2label": id2label,
+            "label2id": label2id,
             "drop_path_rate": model_args.drop_path_rate,
             "classifier_dropout": model_args.classifier_dropout,
         }

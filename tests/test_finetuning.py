@@ -1,4 +1,4 @@
-"""Fine-tuning: mixup/cutmix, shipped metrics, multi-view evaluation, and the Accelerate script end to end."""
+"""Fine-tuning: the Accelerate script end to end (`training/run_video_classification.py`) and its recipe."""
 
 import json
 import os
@@ -7,22 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from modeling_mae_st.configuration_mae_st import MAESTConfig
-from modeling_mae_st.evaluation import (
-    classification_metrics,
-    confusion_matrix,
-    load_metric,
-    per_class_accuracy,
-    predict_views,
-    save_evaluation_report,
-)
 from modeling_mae_st.finetuning import RECIPE_FIELDS, SIZE_RECIPES, apply_size_recipe
-from modeling_mae_st.mixup import VideoMixup, smooth_one_hot
 from mae_st_training import run_video_classification as script
 from mae_st_training.arguments import FinetuningModelArguments, FinetuningRecipeArguments, parse_finetuning_arguments
 
@@ -34,89 +24,6 @@ def finetune_args(pretrained: Path, data: Path, output: Path, *extra: str) -> li
         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--num_train_epochs", "2",
         "--num_temporal_views", "2", "--logging_steps", "1", "--dataloader_num_workers", "0", *extra,
     ]  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Mixup / CutMix
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def test_smoothed_targets_put_the_official_values_on_and_off_the_class():
-    targets = smooth_one_hot(torch.tensor([2, 0]), num_labels=4, smoothing=0.1)
-    assert torch.allclose(targets.sum(-1), torch.ones(2))
-    assert targets[0, 2].item() == pytest.approx(0.9 + 0.025) and targets[0, 0].item() == pytest.approx(0.025)
-
-
-def test_mixup_mixes_clips_and_targets_with_the_same_coefficient():
-    torch.manual_seed(0)
-    clips = torch.randn(4, 2, 3, 8, 8)
-    mix = VideoMixup(num_labels=3, mixup_alpha=0.8, cutmix_alpha=0.0, label_smoothing=0.0)
-    mixed, targets = mix(clips, torch.tensor([0, 1, 2, 0]))
-    lam = targets[1, 1].item()  # clip 1 (class 1) is mixed with the mirrored clip 2 (class 2)
-    assert torch.allclose(mixed[1], lam * clips[1] + (1 - lam) * clips[2], atol=1e-6)
-    assert torch.allclose(targets.sum(-1), torch.ones(4))
-
-
-def test_cutmix_pastes_one_box_through_every_frame_and_corrects_the_coefficient():
-    torch.manual_seed(1)
-    clips = torch.stack([torch.zeros(3, 3, 16, 16), torch.ones(3, 3, 16, 16)])
-    mix = VideoMixup(num_labels=2, mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.0)
-    mixed, targets = mix(clips, torch.tensor([0, 1]))
-    pasted = mixed[0] == 1  # clip 0 received clip 1's box
-    assert torch.equal(pasted, pasted[:1].expand_as(pasted))  # same box in every frame and channel
-    assert targets[0, 1].item() == pytest.approx(pasted.float().mean().item())
-
-
-def test_mixup_off_gives_smoothed_one_hot_targets_and_untouched_clips():
-    clips = torch.randn(2, 2, 3, 8, 8)
-    mixed, targets = VideoMixup(num_labels=3, mixup_alpha=0.0, cutmix_alpha=0.0)(clips, torch.tensor([1, 2]))
-    assert torch.equal(mixed, clips)
-    assert torch.allclose(targets, smooth_one_hot(torch.tensor([1, 2]), 3, 0.1))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Metrics and evaluation
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def test_shipped_metrics_load_by_path_without_the_network(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    accuracy = load_metric("accuracy").compute(predictions=[0, 1, 1], references=[0, 1, 0])["accuracy"]
-    top2 = load_metric("top_k_accuracy").compute(
-        predictions=[[0.1, 0.7, 0.2], [0.5, 0.1, 0.4]], references=[2, 2], k=2
-    )
-    assert accuracy == pytest.approx(2 / 3) and top2 == {"top_2_accuracy": 1.0}
-    with pytest.raises(FileNotFoundError, match="available"):
-        load_metric("bleu")
-
-
-def test_top1_and_top5_in_percent():
-    scores = np.eye(6)[[0, 1, 2, 3, 4, 5]] + np.linspace(0, 0.5, 6)  # argmax = class, ranks by the ramp next
-    metrics = classification_metrics(scores, [0, 1, 2, 3, 4, 1])  # the last is 2nd from the bottom: in the top 5
-    assert metrics == {"top1": pytest.approx(500 / 6), "top5": pytest.approx(100.0)}
-
-
-def test_multi_view_prediction_averages_softmax_over_each_videos_views():
-    class Echo(torch.nn.Module):  # logits = the clip's first three values
-        def forward(self, pixel_values):
-            return type("Out", (), {"logits": pixel_values.flatten(1)[:, :3]})()
-
-    views = torch.randn(2, 5, 1, 3, 1, 1)  # (batch, views, frames, channels, height, width)
-    probs = predict_views(Echo(), views, max_clips_per_forward=3)
-    expected = views.flatten(2).softmax(-1).mean(1)
-    assert torch.allclose(probs, expected, atol=1e-6)
-
-
-def test_confusion_matrix_picture_and_per_class_table(tmp_path):
-    matrix = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], num_labels=3)
-    assert matrix.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
-    rows = per_class_accuracy(matrix, {0: "left", 1: "right", 2: "up"})
-    assert [row["accuracy"] for row in rows] == [100.0, 100.0, 50.0]
-    paths = save_evaluation_report(
-        torch.eye(3)[[0, 1, 1, 2]], torch.tensor([0, 1, 2, 2]), {0: "a", 1: "b", 2: "c"}, tmp_path, "val"
-    )
-    assert paths["confusion_matrix"].read_bytes()[:4] == b"\x89PNG"
-    assert "| c | 2 | 1 | 50.00 |" in paths["per_class_md"].read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, sa
 from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_batch, placeholder_clip
 
 from modeling_mae_st.command_line import load_pretrained
-from modeling_mae_st.data import BadVideoTracker, TooManyBadVideosError, build_video_dataloader
+from modeling_mae_st.data import BadVideoTracker, TooManyBadVideosError, build_video_dataloader, label_mappings
 from modeling_mae_st.evaluation import evaluate_classifier, save_evaluation_report
 from modeling_mae_st.finetuning import (
     SINGLE_VIEW_VALIDATION_NOTE,
@@ -87,7 +87,7 @@ def run(argv: list[str] | None = None) -> dict:
 
     with accelerator.main_process_first():
         train_dataset, eval_dataset, label_names = load_splits(data_args)
-    id2label = dict(enumerate(label_names))
+    _, id2label = label_mappings(label_names)
     logger.info(f"{len(label_names)} labels: {label_names}")
 
     # ---------------------------------------------------------------------------------------------------------
