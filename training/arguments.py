@@ -133,6 +133,13 @@ class VideoDataArguments:
     max_bad_video_fraction: float = field(
         default=0.05, metadata={"help": "Stop when more than this fraction of the videos read cannot be decoded."}
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Stream --dataset_name (a Hub dataset, an index file; .tar shards in pretraining) instead of "
+            "reading it whole: a stream has no length, so give --max_train_steps (pretraining: --warmup_steps too)."
+        },
+    )
 
 
 @dataclass
@@ -152,13 +159,6 @@ class PretrainingDataArguments(VideoDataArguments):
             "else the first videos of the training split, which are then left out of training."
         },
     )
-    streaming: bool = field(
-        default=False,
-        metadata={
-            "help": "Stream --dataset_name (.tar shards, a Hub dataset, an index file) instead of reading it whole: "
-            "each process reads its own part; needs --max_train_steps and --warmup_steps (a pass's length is unknown)."
-        },
-    )
     shuffle_buffer_size: int = field(
         default=1000, metadata={"help": "With --streaming: videos in each process's shuffle buffer (0: in order)."}
     )
@@ -174,7 +174,6 @@ class FinetuningDataArguments(VideoDataArguments):
         default=None, metadata={"help": "CSV or JSON lines with a path and a label column."}
     )
     validation_file: str | None = field(default=None, metadata={"help": "Same format as --train_file."})
-    streaming: bool = field(default=False, metadata={"help": "Stream --dataset_name instead of downloading it."})
     label_column_name: str = field(default="label", metadata={"help": "Column with the label (name or index)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training videos."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many validation videos."})
