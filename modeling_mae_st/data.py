@@ -314,6 +314,7 @@ def load_video_dataset(
     Load a video dataset from any of the supported sources:
 
     - a folder saved with `save_to_disk` -> `datasets.load_from_disk`;
+    - `.tar` shards (a file, a glob, or a folder of them, WebDataset style) -> `shards.load_video_shards`;
     - a folder with official index files (`train.csv`, `val.csv` ... or `.jsonl`), or one such file ->
       [`load_video_index`];
     - any other folder -> [`load_video_folder`];
@@ -321,11 +322,15 @@ def load_video_dataset(
 
     Every result goes through [`prepare_video_dataset`], so it has the `video` and `label` columns.
     """
+    from .shards import find_shards, load_video_shards  # (shards.py builds on this module)
+
     path = Path(name_or_path)
     if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists()):
         dataset = datasets.load_from_disk(str(path))
         if streaming:
             dataset = _to_iterable(dataset)
+    elif find_shards(name_or_path) is not None:
+        return load_video_shards(name_or_path, streaming=streaming)
     elif path.is_file() or (path.is_dir() and _has_index_files(path)):
         return load_video_index(path, label_names=label_names, streaming=streaming)
     elif path.is_dir():
@@ -600,6 +605,32 @@ def build_video_dataloader(
     )
 
 
+def share_cpu_cores(num_workers: int, model_on_cpu: bool, processes_on_machine: int = 1) -> tuple[int, int]:
+    """
+    Fit a training process's torch threads and its decoding workers on the cores it may run on
+    (`os.sched_getaffinity`, which follows `taskset` and container CPU sets), shared with the other processes of the
+    run on this machine, so that they never ask for more cores than there are: each worker decodes with one thread
+    (torch gives DataLoader workers one, and the decoders here use one). With the model on the CPU, the workers get
+    at most all cores but one and torch gets the rest; with the model on an accelerator, the workers get at most
+    all cores and torch's threads are left alone. A thread count the user set with `OMP_NUM_THREADS` is kept.
+
+    Args:
+        num_workers: decoding workers asked for (`--dataloader_num_workers`).
+        model_on_cpu: whether the model runs on the CPU.
+        processes_on_machine: training processes sharing this machine's cores.
+
+    Returns:
+        `(num_workers, torch_threads)`: the workers to start (at most `num_workers`) and torch's thread count.
+    """
+    cores = max(1, len(os.sched_getaffinity(0)) // processes_on_machine)
+    if not model_on_cpu:
+        return min(num_workers, cores), torch.get_num_threads()
+    num_workers = min(num_workers, cores - 1)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or cores - num_workers
+    torch.set_num_threads(threads)
+    return num_workers, threads
+
+
 __all__ = [
     "LABEL_COLUMN",
     "VIDEO_COLUMN",
@@ -617,4 +648,5 @@ __all__ = [
     "load_video_folder",
     "load_video_index",
     "prepare_video_dataset",
+    "share_cpu_cores",
 ]

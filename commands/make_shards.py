@@ -1,0 +1,78 @@
+"""`mae-st-make-shards`: a folder or index of videos into WebDataset-style `.tar` shards, for `--streaming`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+DESCRIPTION = """\
+Write the videos of a folder (flat, or class/split subfolders such as Kinetics' train/<class>/<video>.mp4), an index
+file (CSV/JSONL of path and label, or the official Kinetics train.csv) or a folder of index files into .tar shards:
+OUTPUT_DIR/<split>-00000.tar, ... One sample per video: <key>.<ext> (the video as it is, not re-encoded) and
+<key>.json (its relative path and, when labeled, its class name). Keys come from the relative paths, so they do not
+change between runs. `mae-st-pretrain --streaming --dataset_name OUTPUT_DIR` streams them.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mae-st-make-shards", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset_name", required=True, help="Folder of videos, index file, or folder of index files.")
+    parser.add_argument("--output_dir", required=True, help="Folder for the shards (must hold no .tar file yet).")
+    parser.add_argument(
+        "--max_videos_per_shard", type=int, default=1000, help="Videos per shard, at most (default: 1000)."
+    )
+    parser.add_argument(
+        "--max_shard_size", default=None,
+        help="Bytes of video per shard, at most, e.g. 500MB or 2GB (default: no limit).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no_shuffle", dest="shuffle", action="store_false",
+        help="Keep the source's order (default: a seeded random order, so that each shard mixes classes).",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the shuffled order (default: 0).")
+    return parser
+
+
+UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}
+
+
+def parse_size(text: str) -> int:
+    """`"500MB"` -> 500_000_000 (decimal units, as `push_to_hub`'s `max_shard_size`); a plain number is bytes."""
+    text = text.strip().upper()
+    for unit, factor in UNITS.items():
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    return int(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        max_shard_bytes = None if args.max_shard_size is None else parse_size(args.max_shard_size)
+    except ValueError:
+        parser.error(f"--max_shard_size: {args.max_shard_size!r} is not a size such as 500MB or 2GB")
+    if args.max_videos_per_shard < 1 or (max_shard_bytes is not None and max_shard_bytes < 1):
+        parser.error("--max_videos_per_shard and --max_shard_size must be at least 1")
+    from modeling_mae_st.command_line import exit_on_user_error
+    from modeling_mae_st.shards import write_video_shards
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with exit_on_user_error("mae-st-make-shards"):
+        written = write_video_shards(
+            args.dataset_name,
+            args.output_dir,
+            max_videos_per_shard=args.max_videos_per_shard,
+            max_shard_bytes=max_shard_bytes,
+            shuffle=args.shuffle,
+            seed=args.seed,
+        )
+    for split, shards in written.items():
+        print(f"{split}: {len(shards)} shard(s) in {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()

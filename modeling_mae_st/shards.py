@@ -1,0 +1,250 @@
+"""
+WebDataset-style `.tar` shards of videos: write them from a folder or an index, read them with 🤗 datasets.
+
+A shard holds one sample per video, as consecutive tar members sharing a key: `<key>.<ext>` (the encoded video, its
+own extension: `.mp4`, `.webm`, `.avi` ...) and `<key>.json` (`{"path": ..., "label": ...}`, the video's path relative
+to the source and its class name when labeled). Keys come from the relative path (so they stay the same from one
+run of the writer to the next, whatever the order), with the dots of the file name replaced, since WebDataset cuts a
+member name at its first dot. Shards are named `<split>-<index>.tar` (`train-00000.tar`, ...), which is how
+`datasets` tells the splits of a folder apart.
+
+`datasets` reads shards natively (`load_dataset("webdataset", data_files=..., streaming=True)`); [`load_video_shards`]
+does that with every video extension declared, so that samples of different containers share one `video` column,
+and a sample without a video gets `None` there (the training loop skips and counts it).
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import io
+import json
+import logging
+import os
+import random
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from .command_line import UsageError
+from .data import SPLIT_NAMES, VIDEO_COLUMN, VIDEO_EXTENSIONS, load_video_dataset, prepare_video_dataset
+
+
+logger = logging.getLogger(__name__)
+
+# the members of a sample that hold a video: the extensions `load_video_folder` accepts, without the dot
+VIDEO_FIELDS = tuple(extension.lstrip(".") for extension in VIDEO_EXTENSIONS)
+KEY_FIELDS = ("__key__", "__url__")  # what `datasets` adds to every WebDataset sample: its key and its shard
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _split_of(path: Path) -> str:
+    """The split a shard belongs to: its file name's first word (`train-00000.tar`, `val_3.tar`) or its folder's
+    (`train/00000.tar`) when that is a split name, else "train"."""
+    for word in (path.name.split("-")[0].split("_")[0].split(".")[0], path.parent.name):
+        if word in SPLIT_NAMES:
+            return SPLIT_NAMES[word]
+    return "train"
+
+
+def find_shards(source: str | Path) -> dict[str, list[str]] | None:
+    """
+    The `.tar` shards of `source`, by split, or `None` when `source` is no shard source.
+
+    Args:
+        source: a `.tar` file, a glob pattern (`/data/k400/train-*.tar`), or a folder holding `.tar` files (directly
+            or in split folders `train/`, `validation/` ...).
+
+    Returns:
+        `{split: sorted shard paths}`, splits told apart by file or folder name (see [`_split_of`]).
+    """
+    source = str(source)
+    if glob.has_magic(source):
+        paths = [Path(path) for path in glob.glob(os.path.expanduser(source))]
+    elif Path(source).is_dir():
+        paths = [*Path(source).glob("*.tar"), *Path(source).glob("*/*.tar")]
+    else:
+        paths = [Path(source)]
+    paths = sorted(path for path in paths if path.suffix == ".tar" and path.is_file())
+    if not paths:
+        return None
+    by_split: dict[str, list[str]] = {}
+    for path in paths:
+        by_split.setdefault(_split_of(path), []).append(str(path))
+    return by_split
+
+
+def _video_of_sample(example: dict[str, Any]) -> dict[str, Any]:
+    """A WebDataset sample's video cell (the first video member; `None` if it holds none)."""
+    cells = [example[field] for field in VIDEO_FIELDS if example.get(field) is not None]
+    return {VIDEO_COLUMN: cells[0] if cells else None}
+
+
+def load_video_shards(
+    source: str | Path, streaming: bool = True
+) -> datasets.IterableDatasetDict | datasets.DatasetDict:
+    """
+    Read the shards of `source` (see [`find_shards`]) with `datasets`' WebDataset builder.
+
+    Every video extension of `VIDEO_EXTENSIONS` is declared, so samples of different containers share one column
+    (the builder would otherwise take its columns from the first five samples). The `.json` members are not read.
+
+    Returns:
+        One dataset per split with columns `video` (a `{"path": "<key>.<ext>", "bytes"}` cell, `None` for a sample
+        without a video), `__key__` (the sample's key) and `__url__` (its shard).
+
+    Raises:
+        FileNotFoundError: `source` holds no `.tar` file.
+    """
+    shards = find_shards(source)
+    if shards is None:
+        raise FileNotFoundError(f"No .tar shards found at {source}.")
+    features = datasets.Features(
+        {**{field: datasets.Video(decode=False) for field in VIDEO_FIELDS}, **dict.fromkeys(KEY_FIELDS, datasets.Value("string"))}
+    )
+    dataset = datasets.load_dataset("webdataset", data_files=shards, features=features, streaming=streaming)
+    output = datasets.Features({VIDEO_COLUMN: datasets.Video(decode=False), **dict.fromkeys(KEY_FIELDS, datasets.Value("string"))})
+    splits = {
+        split: part.map(_video_of_sample, remove_columns=list(VIDEO_FIELDS), features=output)
+        for split, part in dataset.items()
+    }
+    return prepare_video_dataset(type(dataset)(splits), label_column=None)
+
+
+def sample_name(example: Mapping[str, Any]) -> str:
+    """A name of a streamed example for messages and seeds: `<shard>/<key>` for a WebDataset sample, else the video's
+    path (see `video_decoding.video_name`)."""
+    from .video_decoding import video_name
+
+    if example.get("__key__") is not None:
+        return f"{Path(example.get('__url__') or '').name}/{example['__key__']}"
+    return video_name(example[VIDEO_COLUMN])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def sample_key(relative_path: str) -> str:
+    """The WebDataset key of a video at `relative_path` (POSIX, relative to the source): the path without its
+    extension, dots of the file name replaced by `_` (a member name is cut at its first dot)."""
+    folder, name = os.path.split(relative_path)
+    stem = os.path.splitext(name)[0].replace(".", "_")
+    return f"{folder}/{stem}" if folder else stem
+
+
+def _tar_member(name: str, payload: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
+    """A member with fixed metadata (time, owner, mode): the same videos give byte-identical shards."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(payload), 0o644, 0
+    return info, io.BytesIO(payload)
+
+
+def _video_bytes(video: Any) -> tuple[bytes, str]:
+    """The encoded bytes of a dataset's video entry (a path or a `{"path", "bytes"}` cell) and its path."""
+    if isinstance(video, Mapping):
+        path = video.get("path") or ""
+        return (video["bytes"] if video.get("bytes") else Path(path).read_bytes()), path
+    return Path(video).read_bytes(), str(video)
+
+
+def write_video_shards(
+    source: str | Path,
+    output_dir: str | Path,
+    max_videos_per_shard: int = 1000,
+    max_shard_bytes: int | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+) -> dict[str, list[Path]]:
+    """
+    Write the videos of `source` into `.tar` shards `output_dir/<split>-<index>.tar`, one sample per video.
+
+    A shard is closed before it would exceed `max_videos_per_shard` videos or `max_shard_bytes` bytes (a shard
+    always holds at least one video). The videos are copied as they are (not decoded: a broken one is written and
+    skipped at training time, like a broken file in a folder).
+
+    Args:
+        source: a folder of videos (with class and split subfolders or not), an index file or a folder of index
+            files: anything [`load_video_dataset`] reads whose videos are files (or cells with bytes).
+        output_dir: folder for the shards; it must not already hold shards.
+        max_videos_per_shard: videos per shard, at most.
+        max_shard_bytes: bytes of video per shard, at most; `None`: no limit.
+        shuffle: write the videos of each split in a random order (seeded by `seed`), so that a shard mixes classes
+            and a streamed shuffle buffer of a few hundred videos gives mixed batches. Keys do not depend on it.
+        seed: seed of that order.
+
+    Returns:
+        `{split: shard paths}` in writing order.
+
+    Raises:
+        UsageError: `output_dir` already holds `.tar` files, `source` holds no video, two videos would get the
+            same key, or a limit is below 1.
+        FileNotFoundError: `source` does not exist.
+    """
+    if max_videos_per_shard < 1 or (max_shard_bytes is not None and max_shard_bytes < 1):
+        raise UsageError(
+            f"Shard limits must be at least 1, got {max_videos_per_shard} videos and {max_shard_bytes} bytes."
+        )
+    output_dir = Path(output_dir)
+    if output_dir.is_dir() and any(output_dir.glob("*.tar")):
+        raise UsageError(f"{output_dir} already holds .tar shards; write into an empty folder.")
+    source_path = Path(source)
+    if not source_path.exists():
+        raise FileNotFoundError(errno.ENOENT, "No such file or folder", str(source))
+    root = (source_path if source_path.is_dir() else source_path.parent).resolve()
+    try:
+        dataset = load_video_dataset(source)
+    except ValueError as error:  # no videos, mixed layouts, unreadable index: the source's fault
+        raise UsageError(f"{source}: {error}") from None
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+    for split, split_dataset in dataset.items():
+        label_feature = split_dataset.features.get("label")
+        rows = list(split_dataset)
+        if shuffle:
+            random.Random(seed).shuffle(rows)
+        keys: dict[str, str] = {}
+        shards: list[Path] = []
+        archive, videos_in_shard, bytes_in_shard = None, 0, 0
+        for row in rows:
+            payload, path = _video_bytes(row[VIDEO_COLUMN])
+            resolved = Path(path).resolve() if path else None
+            relative = (
+                resolved.relative_to(root).as_posix() if resolved is not None and resolved.is_relative_to(root)
+                else path.lstrip("/")
+            )  # fmt: skip
+            key = sample_key(relative)
+            if key in keys:
+                raise UsageError(f"{path} and {keys[key]} would both have the shard key {key!r}; rename one.")
+            keys[key] = path
+            full = videos_in_shard >= max_videos_per_shard or (
+                max_shard_bytes is not None and videos_in_shard and bytes_in_shard + len(payload) > max_shard_bytes
+            )
+            if archive is None or full:
+                if archive is not None:
+                    archive.close()
+                shards.append(output_dir / f"{split}-{len(shards):05d}.tar")
+                archive, videos_in_shard, bytes_in_shard = tarfile.open(shards[-1], "w"), 0, 0
+            metadata = {"path": relative}
+            if label_feature is not None:
+                metadata["label"] = label_feature.int2str(row["label"])
+            extension = os.path.splitext(relative)[1].lower() or ".mp4"
+            archive.addfile(*_tar_member(key + extension, payload))
+            archive.addfile(*_tar_member(key + ".json", json.dumps(metadata).encode()))
+            videos_in_shard, bytes_in_shard = videos_in_shard + 1, bytes_in_shard + len(payload)
+        if archive is not None:
+            archive.close()
+        written[split] = shards
+        logger.info(f"{split}: {len(rows)} videos in {len(shards)} shards under {output_dir}")
+    return written
+
+
+__all__ = ["VIDEO_FIELDS", "find_shards", "load_video_shards", "sample_key", "sample_name", "write_video_shards"]

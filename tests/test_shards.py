@@ -1,0 +1,113 @@
+"""Tests of `modeling_mae_st/shards.py` and `mae-st-make-shards`: real videos into real `.tar` shards, read back by
+`datasets`' WebDataset builder."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from mae_st_commands import make_shards
+from modeling_mae_st.command_line import UsageError
+from modeling_mae_st.data import load_video_dataset
+from modeling_mae_st.shards import find_shards, sample_key, write_video_shards
+
+
+def members(shard: Path) -> list[str]:
+    with tarfile.open(shard) as archive:
+        return archive.getnames()
+
+
+def test_a_labeled_folder_becomes_shards_per_split_with_stable_keys_labels_and_the_videos_unchanged(
+    tmp_path, synthetic_dataset_dir
+):
+    written = write_video_shards(synthetic_dataset_dir, tmp_path / "a", max_videos_per_shard=3, seed=0)
+    # 4 classes: 8 training videos in shards of 3, 4 validation videos
+    assert {split: [path.name for path in paths] for split, paths in written.items()} == {
+        "train": ["train-00000.tar", "train-00001.tar", "train-00002.tar"],
+        "validation": ["validation-00000.tar", "validation-00001.tar"],
+    }
+    assert [len(members(shard)) for shard in written["train"]] == [6, 6, 4]  # a video and its .json each
+    with tarfile.open(written["train"][0]) as archive:
+        video_member, json_member = archive.getnames()[:2]
+        key = video_member.removesuffix(".mp4")
+        assert json_member == key + ".json"
+        metadata = json.loads(archive.extractfile(json_member).read())
+        # the key is the relative path without its extension; the label is the class folder's name
+        assert key == metadata["path"].removesuffix(".mp4") and metadata["path"].startswith("train/")
+        assert metadata["label"] == metadata["path"].split("/")[1]
+        assert archive.extractfile(video_member).read() == (synthetic_dataset_dir / metadata["path"]).read_bytes()
+    # another order (seed) gives the same keys in other shards; the same seed gives byte-identical shards
+    again = write_video_shards(synthetic_dataset_dir, tmp_path / "b", max_videos_per_shard=3, seed=0)
+    other = write_video_shards(synthetic_dataset_dir, tmp_path / "c", max_videos_per_shard=3, seed=1)
+    assert [path.read_bytes() for path in again["train"]] == [path.read_bytes() for path in written["train"]]
+    keys = [sorted(name for shard in result["train"] for name in members(shard)) for result in (written, other)]
+    assert keys[0] == keys[1]
+    assert [name for shard in written["train"] for name in members(shard)] != [
+        name for shard in other["train"] for name in members(shard)
+    ]
+
+
+def test_shards_read_back_through_load_video_dataset_give_every_video(tmp_path, synthetic_dataset_dir):
+    write_video_shards(synthetic_dataset_dir, tmp_path / "shards", max_videos_per_shard=3)
+    for streaming in (True, False):
+        dataset = load_video_dataset(tmp_path / "shards", label_column=None, streaming=streaming)
+        assert set(dataset) == {"train", "validation"}
+        read = {row["__key__"]: row["video"]["bytes"] for row in dataset["train"]}
+        assert read == {
+            sample_key(path.relative_to(synthetic_dataset_dir).as_posix()): path.read_bytes()
+            for path in sorted((synthetic_dataset_dir / "train").rglob("*.mp4"))
+        }
+
+
+def test_shard_size_in_bytes_closes_a_shard_before_it_would_grow_past_the_limit(tmp_path, synthetic_dataset_dir):
+    sizes = sorted(path.stat().st_size for path in (synthetic_dataset_dir / "train").rglob("*.mp4"))
+    written = write_video_shards(
+        synthetic_dataset_dir, tmp_path / "shards", max_shard_bytes=sizes[-1] + sizes[-2] - 1, shuffle=False
+    )
+    # no two of the largest videos fit together; every shard holds one video or more
+    assert all(len(members(shard)) >= 2 for shard in written["train"])
+    assert len(written["train"]) > 8 * sizes[0] // (sizes[-1] + sizes[-2])
+    with pytest.raises(UsageError, match="already holds .tar shards"):
+        write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+
+
+def test_keys_come_from_relative_paths_and_two_videos_with_one_key_are_refused(tmp_path, codec_videos):
+    assert sample_key("train/abseiling/x.y.mp4") == "train/abseiling/x_y"  # WebDataset cuts a name at its first dot
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "clip.a.mp4").write_bytes(codec_videos["mpeg4_96x64.mp4"].read_bytes())
+    (folder / "clip_a.mp4").write_bytes(codec_videos["mpeg4_96x64.mp4"].read_bytes())
+    with pytest.raises(UsageError, match="would both have the shard key 'clip_a'"):
+        write_video_shards(folder, tmp_path / "shards")
+
+
+def test_find_shards_tells_splits_apart_by_file_or_folder_name(tmp_path):
+    for name in ("train-00000.tar", "train-00001.tar", "val-00000.tar", "test/0.tar", "misc.tar", "notes.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = {split: [Path(path).name for path in paths] for split, paths in find_shards(tmp_path).items()}
+    assert found == {"test": ["0.tar"], "train": ["misc.tar", "train-00000.tar", "train-00001.tar"],
+                     "validation": ["val-00000.tar"]}  # fmt: skip
+    assert list(find_shards(tmp_path / "train-*.tar")) == ["train"]
+    assert find_shards(tmp_path / "test") == {"test": [str(tmp_path / "test" / "0.tar")]}
+    assert find_shards(tmp_path / "notes.txt") is None
+
+
+def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_path, synthetic_dataset_dir, capsys):
+    make_shards.main(["--dataset_name", str(synthetic_dataset_dir), "--output_dir", str(tmp_path / "out"),
+                      "--max_shard_size", "1GB"])  # fmt: skip
+    assert "train: 1 shard(s)" in capsys.readouterr().out
+    assert make_shards.parse_size("500MB") == 500_000_000 and make_shards.parse_size("1024") == 1024
+    for argv, message in (
+        (["--dataset_name", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "x")], "No such file"),
+        (["--dataset_name", str(synthetic_dataset_dir), "--output_dir", str(tmp_path / "out")], "already holds"),
+        (["--dataset_name", "a", "--output_dir", "b", "--max_shard_size", "big"], "is not a size"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            make_shards.main(argv)
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]  # (argparse prints its usage before)
+        assert error.startswith("mae-st-make-shards: error: ") and message in error
