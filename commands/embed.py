@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch_size", type=int, default=8, help="Windows per forward pass (default: 8).")
     parser.add_argument("--device", default=None, help="Device to run on (default: cuda when available, else cpu).")
-    parser.add_argument("--backend", default=None, choices=["decord", "pyav"], help="Video decoder (default: decord where installed, PyAV for what it cannot read).")
+    parser.add_argument(
+        "--backend", default=None, choices=["decord", "pyav"],
+        help="Video decoder (default: decord where installed, PyAV for what it cannot read).",
+    )  # fmt: skip
     return parser
 
 
