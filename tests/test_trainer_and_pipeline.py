@@ -32,6 +32,16 @@ def trainer_run(tiny_pretrained, motion_videos, tmp_path_factory):
     return output, results
 
 
+def test_the_trainer_folder_is_complete_for_the_next_tool(trainer_run):
+    # save_model alone wrote model.safetensors readable by its owner only (0600) and no remote code
+    output, _ = trainer_run
+    assert (output / "model.safetensors").stat().st_mode & 0o044 == 0o044
+    processor = json.loads((output / "video_preprocessor_config.json").read_text())
+    config = json.loads((output / "config.json").read_text())
+    assert (processor["num_frames"], processor["crop_size"]) == (config["num_frames"], config["image_size"])
+    assert (output / "modeling_mae_st.py").is_file()
+
+
 def test_collator_flattens_repeated_clips_and_the_trainer_mixes_into_soft_labels(motion_videos, tmp_path):
     processor = MAESTVideoProcessor(mode="train", num_frames=4, crop_size=32, short_side_size=36,
                                     train_jitter_scales=(36, 46), repeat_aug=2)  # fmt: skip

@@ -41,6 +41,7 @@ from modeling_mae_st.finetuning import (
     load_classifier,
     load_splits,
 )
+from modeling_mae_st.hub import save_for_hub
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.model_card import describe_precision
 from modeling_mae_st.optimization import (
@@ -188,6 +189,8 @@ def run(argv: list[str] | None = None) -> dict:
         checkpoint = str(resolve_checkpoint(checkpoint, training_args.output_dir))
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model()
+    if trainer.is_world_process_zero():  # the folder complete for the next tool: matching processor, code, 0644 files
+        save_for_hub(trainer.model, training_args.output_dir, video_processor=eval_processor)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
