@@ -74,6 +74,14 @@ def agree_on_batch(num_clips: int) -> float | None:
     return num_clips * len(clips_per_process) / total
 
 
+def to_device_without_waiting(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a host tensor to `device` without making the host wait for the accelerator's queue: a copy from pageable
+    memory to a GPU waits for the stream, one from page-locked memory with `non_blocking` does not."""
+    if torch.device(device).type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def placeholder_clip(num_frames: int, image_size: int, num_channels: int = 3, device=None) -> torch.Tensor:
     """A zero clip `(1, num_frames, num_channels, image_size, image_size)` for a process with no decoded clip, whose
     loss is weighted 0: it only keeps the process's collectives in step with the others."""

@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import time
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -34,9 +35,16 @@ from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, DistributedType, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from mae_st_training.arguments import QUICKSTART_MODEL, parse_pretraining_arguments, run_command
+from mae_st_training.arguments import parse_pretraining_arguments, run_command
 from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
-from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_batch, placeholder_clip
+from mae_st_training.loop import (
+    LoggingWindow,
+    TrainingProgress,
+    agree_on_batch,
+    counts_of_every_process,
+    placeholder_clip,
+    to_device_without_waiting,
+)
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
@@ -56,6 +64,8 @@ from modeling_mae_st.optimization import (
     param_groups_weight_decay,
     scaled_learning_rate,
 )
+from modeling_mae_st.shards import sample_name
+from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
 from modeling_mae_st.video_decoding import VideoDecodingError
 from modeling_mae_st.visualization import HiddenPatchError, visualize_reconstruction
@@ -63,12 +73,11 @@ from modeling_mae_st.visualization import HiddenPatchError, visualize_reconstruc
 
 logger = get_logger(__name__)
 
-# The quick start (no --dataset_name; its argument values are in training/arguments.py): the synthetic videos and
-# the processor of its tiny model. The held-out videos (validation split: the pictures and the held-out error) come
+# The quick start (no --dataset_name; its argument values are in training/arguments.py): its synthetic videos. The
+# held-out videos (validation split: the pictures and the held-out error) come
 # from another seed of the generator than the training videos.
 QUICKSTART_DATA = {"num_frames": 32, "size": (96, 64), "texture_scale": 4.0, "noise_amplitude": 0, "bit_rate": 1_000_000}
 QUICKSTART_SPLITS = {"train": {"num_videos": 160, "seed": 0}, "validation": {"num_videos": 8, "seed": 1}}
-QUICKSTART_PROCESSOR = {"short_side_size": QUICKSTART_MODEL["image_size"]}
 
 
 # In benchmarks/pretraining_helps.py, pretraining on 6 or 16 visible tokens per clip gave a worse start for
@@ -138,7 +147,11 @@ def run(argv: list[str] | None = None) -> Path:
         log_with=None if training_args.report_to == "none" else training_args.report_to,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs")),
         # every process shuffles with seed + pass, so the shards of a pass are disjoint and a resume replays them
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training_args.seed),
+        # (non_blocking: batches, page-locked by the DataLoader on a GPU machine, reach the device without the host
+        # waiting for the accelerator)
+        dataloader_config=DataLoaderConfiguration(
+            use_seedable_sampler=True, data_seed=training_args.seed, non_blocking=True
+        ),
         # torch.compile in `prepare`; unset, `accelerate launch --dynamo_backend` decides
         dynamo_backend=(training_args.torch_compile_backend or "inductor") if training_args.torch_compile else None,
     )
@@ -167,7 +180,7 @@ def run(argv: list[str] | None = None) -> Path:
     # The clips: the official Kinetics pretraining loader (random resized crop, flip), sized by the model's config.
     video_processor = default_video_processor(config).with_settings(sampling_rate=data_args.sampling_rate)
     if quick_start:
-        video_processor = video_processor.with_settings(**QUICKSTART_PROCESSOR)
+        video_processor = video_processor.with_settings(short_side_size=config.image_size)  # the whole short side
     # Each repeat_aug clip its own window (official pretraining); uint8 clips, normalized on the device.
     train_processor = video_processor.with_settings(
         mode="train", repeat_aug=data_args.repeat_aug, repeat_aug_shared_window=False, return_uint8=True
@@ -188,6 +201,7 @@ def run(argv: list[str] | None = None) -> Path:
             name=data_args.dataset_config_name,
             video_column=data_args.video_column_name or "video",
             label_column=None,
+            streaming=data_args.streaming,
         )
     if data_args.train_split_name not in dataset:
         raise UsageError(
@@ -196,12 +210,17 @@ def run(argv: list[str] | None = None) -> Path:
         )
     train_dataset = dataset[data_args.train_split_name]
     held_out = data_args.validation_split_name
+    held_out_names = []  # streamed training videos held out for the pictures, left out of training by name
     if held_out in dataset and data_args.train_split_name != held_out:
-        visualization_videos = dataset[held_out][: data_args.num_visualization_clips]["video"]
+        visualization_videos = [row["video"] for row in islice(dataset[held_out], data_args.num_visualization_clips)]
+    elif data_args.streaming:
+        examples = list(islice(train_dataset, data_args.num_visualization_clips))
+        visualization_videos = [example["video"] for example in examples]
+        held_out_names = [sample_name(example) for example in examples]
     else:
         visualization_videos = train_dataset[: data_args.num_visualization_clips]["video"]
         train_dataset = train_dataset.select(range(len(visualization_videos), len(train_dataset)))
-    if len(train_dataset) == 0:
+    if not data_args.streaming and len(train_dataset) == 0:
         raise UsageError(
             f"The {data_args.train_split_name!r} split of {data_args.dataset_name} has no videos to train on."
         )
@@ -215,21 +234,37 @@ def run(argv: list[str] | None = None) -> Path:
     if num_workers < training_args.dataloader_num_workers:
         logger.info(f"{num_workers} decoding worker(s), not {training_args.dataloader_num_workers}: this process has "
                     f"{len(os.sched_getaffinity(0))} core(s) and uses {torch_threads} torch thread(s)")  # fmt: skip
-    # Shuffled, full batches only (as the official pretraining), each video's clips seeded by (seed, pass, index):
-    # a resumed run sees the clips the uninterrupted one saw.
-    train_dataloader = build_video_dataloader(
-        train_dataset,
-        train_processor,
-        batch_size=training_args.per_device_train_batch_size,
-        num_workers=num_workers,
-        seed=training_args.seed,
-    )
-    seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
-    if len(train_dataset) < training_args.per_device_train_batch_size * accelerator.num_processes:
-        raise ValueError(
-            f"{len(train_dataset)} training videos cannot fill one batch of {training_args.per_device_train_batch_size}"
-            f" videos on each of {accelerator.num_processes} processes."
+    if data_args.streaming:
+        # Each process reads its own part of the stream, pass after pass on its own, and decodes it in its workers;
+        # each video's clips are seeded by (seed, pass, name) and the position is saved with the training state
+        # (modeling_mae_st/streaming.py explains why this keeps the processes in step and resumes exactly).
+        stream = VideoStream(
+            train_dataset,
+            batch_size=training_args.per_device_train_batch_size,
+            seed=training_args.seed,
+            shuffle_buffer_size=data_args.shuffle_buffer_size,
+            process_index=accelerator.process_index,
+            num_processes=accelerator.num_processes,
+            exclude=held_out_names,
+            gather_counts=counts_of_every_process,
         )
+        train_dataloader = build_stream_dataloader(stream, train_processor, training_args.seed, num_workers=num_workers)
+    else:
+        # Shuffled, full batches only (as the official pretraining), each video's clips seeded by (seed, pass,
+        # index): a resumed run sees the clips the uninterrupted one saw.
+        train_dataloader = build_video_dataloader(
+            train_dataset,
+            train_processor,
+            batch_size=training_args.per_device_train_batch_size,
+            num_workers=num_workers,
+            seed=training_args.seed,
+        )
+        seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
+        if len(train_dataset) < training_args.per_device_train_batch_size * accelerator.num_processes:
+            raise ValueError(
+                f"{len(train_dataset)} training videos cannot fill one batch of "
+                f"{training_args.per_device_train_batch_size} videos on each of {accelerator.num_processes} processes."
+            )
     visualization_clips = []  # (1, frames, channels, height, width) each, center crops of fixed windows
     for video in visualization_videos:
         try:
@@ -258,17 +293,25 @@ def run(argv: list[str] | None = None) -> Path:
         learning_rate,
         betas=(training_args.adam_beta1, training_args.adam_beta2),
     )
-    model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
-
-    steps_per_pass = math.ceil(len(train_dataloader) / training_args.gradient_accumulation_steps)  # one epoch
+    if data_args.streaming:  # the stream is split between the processes already; its clips go to the device below
+        model, optimizer = accelerator.prepare(model, optimizer)
+        steps_per_pass = None  # unknown: --max_train_steps and --warmup_steps are required
+    else:
+        model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
+        steps_per_pass = math.ceil(len(train_dataloader) / training_args.gradient_accumulation_steps)  # one epoch
     max_train_steps = training_args.max_train_steps or math.ceil(training_args.num_train_epochs * steps_per_pass)
-    warmup_steps = min(round(training_args.warmup_epochs * steps_per_pass), max_train_steps)
+    warmup_steps = training_args.warmup_steps
+    if warmup_steps is None:
+        warmup_steps = round(training_args.warmup_epochs * steps_per_pass)
+    warmup_steps = min(warmup_steps, max_train_steps)
     # The schedule is stepped once per optimizer update by this loop, so it is not handed to `prepare`.
     lr_scheduler = get_warmup_cosine_schedule(
         optimizer, warmup_steps, max_train_steps, min_lr=training_args.min_learning_rate
     )
     progress = TrainingProgress()
     accelerator.register_for_checkpointing(lr_scheduler, progress)
+    if data_args.streaming:  # every process's position in the stream
+        accelerator.register_for_checkpointing(stream)
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -291,9 +334,13 @@ def run(argv: list[str] | None = None) -> Path:
         log_path.write_text("".join(line + "\n" for line in kept))
 
     logger.info("***** Pretraining *****")
-    logger.info(f"  Videos = {len(train_dataset)}, clips per video (repeat_aug) = {data_args.repeat_aug}")
+    videos = "streamed" if data_args.streaming else len(train_dataset)
+    logger.info(f"  Videos = {videos}, clips per video (repeat_aug) = {data_args.repeat_aug}")
     logger.info(f"  Effective batch = {effective_batch_size} videos, lr = {learning_rate:.3e}")
-    logger.info(f"  Steps = {max_train_steps} ({max_train_steps / steps_per_pass:.2f} epochs, passes over the videos)")
+    if steps_per_pass:
+        logger.info(f"  Steps = {max_train_steps} ({max_train_steps / steps_per_pass:.2f} epochs, passes over the videos)")
+    else:
+        logger.info(f"  Steps = {max_train_steps}")
     logger.info(f"  Warmup steps = {warmup_steps}")
     logger.info(f"  Parameters = {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
     logger.info(f"  CPU: {torch_threads} torch thread(s), {num_workers} decoding worker(s)")
@@ -315,17 +362,20 @@ def run(argv: list[str] | None = None) -> Path:
     model.train()
     while progress.completed_steps < max_train_steps:
         video_pass = progress.video_pass
-        train_dataloader.set_epoch(video_pass)
-        seeded_videos.set_epoch(video_pass)
-        dataloader = train_dataloader
-        if progress.batches_in_pass:  # a resumed run passes over the batches already read, without decoding them
-            dataloader = accelerator.skip_first_batches(train_dataloader, progress.batches_in_pass)
+        dataloader = train_dataloader  # streamed: one endless stream of passes, from the position restored on resume
+        if not data_args.streaming:
+            train_dataloader.set_epoch(video_pass)
+            seeded_videos.set_epoch(video_pass)
+            if progress.batches_in_pass:  # a resumed run passes over the batches already read, without decoding them
+                dataloader = accelerator.skip_first_batches(train_dataloader, progress.batches_in_pass)
         first_batch, micro_batches_run = progress.batches_in_pass, 0
         waited_from = time.perf_counter()
         for batch in dataloader:
             window.data_seconds += time.perf_counter() - waited_from
             batch_index = progress.batches_in_pass
             progress.batches_in_pass += 1
+            if data_args.streaming:
+                stream.take(batch)
             window.skipped_videos += bad_videos.update(batch)
             if training_args.record_data_order:
                 data_order.append([name for name, ok in zip(batch["video_names"], batch["decoded"]) if ok])
@@ -338,10 +388,12 @@ def run(argv: list[str] | None = None) -> Path:
             micro_batches_run += 1
             if pixel_values is None:
                 pixel_values = placeholder_clip(*clip_shape, device=accelerator.device)
+            pixel_values = pixel_values.to(accelerator.device, non_blocking=True)  # (a streamed batch is on the host)
             pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
             noise = masking_noise(
                 len(pixel_values), num_patches, training_args.seed, accelerator.process_index, video_pass, batch_index
-            ).to(pixel_values.device)
+            )
+            noise = to_device_without_waiting(noise, pixel_values.device)
             with accelerator.accumulate(model):
                 loss = model(pixel_values, noise=noise).loss
                 accelerator.backward(loss * loss_weight)
@@ -363,7 +415,8 @@ def run(argv: list[str] | None = None) -> Path:
             # a checkpoint step always logs, so that the saved skipped-video counts are complete
             if step % training_args.logging_steps == 0 or step in (1, max_train_steps) or checkpointing:
                 logs = window.summarize(accelerator, progress.skipped_videos_per_process, clip_flops)
-                logs.update(lr=optimizer.param_groups[0]["lr"], epoch=step / steps_per_pass, step=step)
+                epoch = stream.epoch if data_args.streaming else step / steps_per_pass
+                logs.update(lr=optimizer.param_groups[0]["lr"], epoch=epoch, step=step)
                 if not math.isfinite(logs["loss"]):
                     raise FloatingPointError(f"Loss is {logs['loss']} at step {step}; stopping.")
                 accelerator.log(logs, step=step)
@@ -422,7 +475,7 @@ def run(argv: list[str] | None = None) -> Path:
             # a local folder is named by its last part (no machine paths in the card), a Hub dataset by its id
             dataset="synthetic moving shapes" if quick_start else Path(data_args.dataset_name).name,
             dataset_id=None if Path(data_args.dataset_name).exists() else data_args.dataset_name,
-            num_train_videos=len(train_dataset),
+            num_train_videos=None if data_args.streaming else len(train_dataset),
             loss_history=history,
             hyperparameters={k: run_config[k] for k in (
                 "learning_rate", "effective_batch_size", "max_train_steps", "warmup_steps", "weight_decay",

@@ -24,7 +24,7 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoConfig
 
@@ -68,6 +68,8 @@ def run(argv: list[str] | None = None) -> dict:
         mixed_precision=train_args.mixed_precision,
         log_with=train_args.report_to if tracking else None,
         project_dir=str(output_dir),
+        # batches, page-locked by the DataLoader on a GPU machine, reach the device without the host waiting
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),
         # torch.compile in `prepare`; unset, `accelerate launch --dynamo_backend` decides
         dynamo_backend=(train_args.torch_compile_backend or "inductor") if train_args.torch_compile else None,
     )
