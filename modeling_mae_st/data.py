@@ -14,7 +14,7 @@ Videos are decoded when read: [`VideoClipTransform`] (for `with_transform`, or `
 each example into the clips of an [`MAESTVideoProcessor`], and [`collate_video_clips`] batches them, flattening
 repeated-augmentation clips. A video that cannot be decoded is logged with its file name, dropped from the batch and
 counted in the batch (`num_skipped`, `skipped_videos`); it is never replaced by another video. The training loop
-feeds each batch to a [`BadVideoTracker`], which raises once more than `max_bad_fraction` of the videos failed.
+feeds each batch to a [`BadVideoTracker`], which raises once more than `max_bad_video_fraction` of the videos failed.
 [`build_video_dataloader`] puts these together.
 """
 
@@ -483,7 +483,7 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
 
 
 class TooManyBadVideosError(RuntimeError):
-    """More videos failed to decode than the tracker's `max_bad_fraction` allows."""
+    """More videos failed to decode than the tracker's `max_bad_video_fraction` allows."""
 
 
 class BadVideoTracker:
@@ -491,10 +491,10 @@ class BadVideoTracker:
     Counts the videos skipped during a run (from the `num_videos`, `num_skipped`, `skipped_videos` entries of
     [`collate_video_clips`] batches) and raises once too many failed.
 
-    It raises [`TooManyBadVideosError`] when `num_skipped > max_bad_fraction * max(num_videos, min_videos)`: the
-    fraction of bad videos seen so far, with `min_videos` keeping the first few batches from deciding alone (with
-    the defaults, up to 5 bad videos pass before 100 videos were seen). `max_bad_fraction=0` fails on the first
-    bad video. Counts are per process; sum them over processes for a run-wide figure.
+    It raises [`TooManyBadVideosError`] when `num_skipped > max_bad_video_fraction * max(num_videos, min_videos)`:
+    the fraction of bad videos seen so far, with `min_videos` keeping the first few batches from deciding alone (with
+    the defaults, up to 5 bad videos pass before 100 videos were seen). `max_bad_video_fraction=0` fails on the
+    first bad video. Counts are per process; sum them over processes for a run-wide figure.
 
     Attributes:
         num_videos: videos asked for so far.
@@ -502,10 +502,10 @@ class BadVideoTracker:
         skipped_videos: distinct names of the skipped videos, in order of first failure.
     """
 
-    def __init__(self, max_bad_fraction: float = 0.05, min_videos: int = 100):
-        if not 0.0 <= max_bad_fraction <= 1.0:
-            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}.")
-        self.max_bad_fraction = max_bad_fraction
+    def __init__(self, max_bad_video_fraction: float = 0.05, min_videos: int = 100):
+        if not 0.0 <= max_bad_video_fraction <= 1.0:
+            raise ValueError(f"max_bad_video_fraction must be in [0, 1], got {max_bad_video_fraction}.")
+        self.max_bad_video_fraction = max_bad_video_fraction
         self.min_videos = min_videos
         self.num_videos = 0
         self.num_skipped = 0
@@ -533,10 +533,11 @@ class BadVideoTracker:
                 self.num_videos,
                 ", ".join(batch["skipped_videos"]),
             )
-        if self.num_skipped > self.max_bad_fraction * max(self.num_videos, self.min_videos):
+        if self.num_skipped > self.max_bad_video_fraction * max(self.num_videos, self.min_videos):
             raise TooManyBadVideosError(
-                f"{self.num_skipped} of {self.num_videos} videos could not be decoded, more than max_bad_fraction="
-                f"{self.max_bad_fraction}; first ones: {', '.join(list(self._skipped)[:10])}."
+                f"{self.num_skipped} of {self.num_videos} videos could not be decoded, more than "
+                f"--max_bad_video_fraction {self.max_bad_video_fraction} allows; first ones: "
+                f"{', '.join(list(self._skipped)[:10])}."
             )
         return batch["num_skipped"]
 

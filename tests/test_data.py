@@ -22,6 +22,7 @@ from modeling_mae_st.data import (
     load_video_folder,
     load_video_index,
     prepare_video_dataset,
+    share_cpu_cores,
 )
 
 
@@ -152,7 +153,7 @@ def test_bad_videos_are_skipped_counted_and_named_across_worker_processes(
     )
     processor = small_processor.with_settings(mode="train", repeat_aug=2)
     loader = build_video_dataloader(dataset, processor, batch_size=4, num_workers=2, seed=0, drop_last=False)
-    tracker = BadVideoTracker(max_bad_fraction=0.5, min_videos=1)
+    tracker = BadVideoTracker(max_bad_video_fraction=0.5, min_videos=1)
     clips = 0
     with caplog.at_level(logging.WARNING, logger="modeling_mae_st.data"):
         for batch in loader:
@@ -169,13 +170,13 @@ def test_bad_videos_are_skipped_counted_and_named_across_worker_processes(
 
 
 def test_tracker_raises_once_too_many_videos_failed():
-    tracker = BadVideoTracker(max_bad_fraction=0.1, min_videos=20)
+    tracker = BadVideoTracker(max_bad_video_fraction=0.1, min_videos=20)
     batch = {"num_videos": 4, "num_skipped": 1, "skipped_videos": ["broken.mp4"]}
     tracker.update(batch)  # 1 of 4 seen, but fewer than min_videos: 1 <= 0.1 * 20
     tracker.update(batch)
     with pytest.raises(TooManyBadVideosError, match="3 of 12 videos could not be decoded.*broken.mp4"):
         tracker.update(batch)
-    strict = BadVideoTracker(max_bad_fraction=0.0)
+    strict = BadVideoTracker(max_bad_video_fraction=0.0)
     with pytest.raises(TooManyBadVideosError):
         strict.update(batch)
 
@@ -249,3 +250,24 @@ def test_multi_view_eval_loader_keeps_views_per_video(synthetic_dataset_dir, sma
 def test_prepare_rejects_a_dataset_without_the_video_column():
     with pytest.raises(ValueError, match="no video column 'video'"):
         prepare_video_dataset(datasets.Dataset.from_dict({"path": ["a.mp4"], "label": [0]}))
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """A process allowed on 2 cores, no OMP_NUM_THREADS; torch's thread count restored after."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_workers_and_torch_threads_never_ask_for_more_cores_than_the_process_has(two_cores, monkeypatch):
+    assert share_cpu_cores(1, model_on_cpu=True) == (1, 1)  # the quick start on 2 cores: 1 worker + 1 thread
+    assert torch.get_num_threads() == 1
+    assert share_cpu_cores(10, model_on_cpu=True) == (1, 1)  # the official 10 workers, capped
+    assert share_cpu_cores(0, model_on_cpu=True) == (0, 2)
+    assert share_cpu_cores(1, model_on_cpu=True, processes_on_machine=2) == (0, 1)  # 2 processes share the cores
+    assert share_cpu_cores(10, model_on_cpu=False)[0] == 2  # the model elsewhere: every core decodes
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's thread count is kept
+    assert share_cpu_cores(1, model_on_cpu=True) == (1, 2)

@@ -224,7 +224,7 @@ def run(argv: list[str] | None = None) -> dict:
         disable=not accelerator.is_local_main_process,
         desc="fine-tuning",
     )
-    bad_videos = BadVideoTracker(max_bad_fraction=data_args.max_bad_video_fraction)
+    bad_videos = BadVideoTracker(max_bad_video_fraction=data_args.max_bad_video_fraction)
     history: list[dict] = []
     window = LoggingWindow(device=accelerator.device)
     start_time = time.time()
