@@ -198,8 +198,9 @@ def test_accumulation_over_an_uneven_pass_schedules_every_step_and_resumes_exact
     resolved = json.loads((tmp_path / "full" / "finetuning_args.json").read_text())["resolved"]
     assert (resolved["steps_per_epoch"], resolved["max_train_steps"], full["completed_steps"]) == (2, 4, 4)
     history = json.loads((tmp_path / "full" / "all_results.json").read_text())["history"]
-    lrs = [record["lr"] for record in history if "lr" in record]
-    assert len(lrs) == 4 and lrs[-1] == pytest.approx(1e-6)  # the cosine ends on the last step, at the floor
+    steps = [record for record in history if "lr" in record]
+    assert len(steps) == 4 and steps[-1]["lr"] == pytest.approx(1e-6)  # the cosine ends on the last step, at the floor
+    assert all(record["clips_per_second"] > 0 and 0 <= record["data_wait_fraction"] < 1 for record in steps)
     script.run(
         finetune_args(tiny_pretrained, motion_videos, tmp_path / "resumed", *common, "--resume_from_checkpoint",
                       str(tmp_path / "full" / "checkpoint-3"))
