@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = MAESTConfig.from_preset(QUICKSTART_ARGUMENTS["preset"], **QUICKSTART_MODEL)
-    processor = default_video_processor(config).with_settings(short_side_size=config.image_size)  # as the quick start
+    processor = default_video_processor(config).with_settings(short_side_size=config.image_size)  # as the script
     processor = processor.with_settings(mode="train", repeat_aug=4, repeat_aug_shared_window=False, return_uint8=True)
     busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None
     try:
@@ -97,8 +97,8 @@ def main() -> None:
     finally:
         if busy is not None:
             busy.kill()
-    print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-          f"busy loop: {args.busy}, load average {os.getloadavg()[0]:.1f}, {args.steps} steps x {args.repeats}")  # fmt: skip
+    machine = f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores"
+    print(f"{machine}, busy loop: {args.busy}, load {os.getloadavg()[0]:.1f}, {args.steps} steps x {args.repeats}")
     print("| setting | wall s/step (median) | CPU s/step (median) |\n|---|---|---|")
     for name, runs in results.items():
         print(f"| {name} | {statistics.median(r[0] for r in runs):.3f} | {statistics.median(r[1] for r in runs):.3f} |")

@@ -73,7 +73,9 @@ def test_honest_statistics_do_not_read_hidden_pixels():
     patches[hidden] = patches[hidden] * 3 + 1
     changed[:, target_frames] = model.unpatchify(patches)
     honest = [reconstruct(model, x, out.logits, out.mask, "visible")["reconstruction"] for x in (pixel_values, changed)]
-    official = [reconstruct(model, x, out.logits, out.mask, "target")["reconstruction"] for x in (pixel_values, changed)]
+    official = [
+        reconstruct(model, x, out.logits, out.mask, "target")["reconstruction"] for x in (pixel_values, changed)
+    ]
     torch.testing.assert_close(honest[0], honest[1])
     assert not torch.allclose(official[0], official[1])
 
@@ -149,7 +151,8 @@ def test_command_line_uses_the_folder_processor_and_prints_the_error(
 
 
 def test_command_line_old_model_flag_still_works_with_a_warning(pretraining_folder, codec_videos, tmp_path, capsys):
-    main([str(codec_videos["mpeg4_96x64.mp4"]), "--model", str(pretraining_folder), "--output", str(tmp_path / "a.gif")])
+    video = str(codec_videos["mpeg4_96x64.mp4"])
+    main([video, "--model", str(pretraining_folder), "--output", str(tmp_path / "a.gif")])
     captured = capsys.readouterr()
     assert "--model is deprecated; use --model_name_or_path" in captured.err
     assert "visible average" in captured.out
