@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Bytes of video per shard, at most, e.g. 500MB or 2GB (default: no limit).",
     )  # fmt: skip
     parser.add_argument(
+        "--num_shards", type=int, default=None,
+        help="Instead of the two limits: this many shards per split, of equal video counts. Choose a multiple of the "
+        "number of training processes (e.g. 256 for 8, 16, 32 ... GPUs) so that each reads whole shards of its own.",
+    )  # fmt: skip
+    parser.add_argument(
         "--no_shuffle", dest="shuffle", action="store_false",
         help="Keep the source's order (default: a seeded random order, so that each shard mixes classes).",
     )  # fmt: skip
@@ -55,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         max_shard_bytes = None if args.max_shard_size is None else parse_size(args.max_shard_size)
     except ValueError:
         parser.error(f"--max_shard_size: {args.max_shard_size!r} is not a size such as 500MB or 2GB")
-    if args.max_videos_per_shard < 1 or (max_shard_bytes is not None and max_shard_bytes < 1):
-        parser.error("--max_videos_per_shard and --max_shard_size must be at least 1")
+    if min(args.max_videos_per_shard, max_shard_bytes or 1, args.num_shards or 1) < 1:
+        parser.error("--max_videos_per_shard, --max_shard_size and --num_shards must be at least 1")
     from modeling_mae_st.command_line import exit_on_user_error
     from modeling_mae_st.shards import write_video_shards
 
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             args.output_dir,
             max_videos_per_shard=args.max_videos_per_shard,
             max_shard_bytes=max_shard_bytes,
+            num_shards=args.num_shards,
             shuffle=args.shuffle,
             seed=args.seed,
         )

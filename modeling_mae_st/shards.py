@@ -161,6 +161,7 @@ def write_video_shards(
     output_dir: str | Path,
     max_videos_per_shard: int = 1000,
     max_shard_bytes: int | None = None,
+    num_shards: int | None = None,
     shuffle: bool = True,
     seed: int = 0,
 ) -> dict[str, list[Path]]:
@@ -177,6 +178,9 @@ def write_video_shards(
         output_dir: folder for the shards; it must not already hold shards.
         max_videos_per_shard: videos per shard, at most.
         max_shard_bytes: bytes of video per shard, at most; `None`: no limit.
+        num_shards: instead of the two limits, split each split's videos into this many shards of equal counts (one
+            more or less), or one per video if there are fewer. A count that the number of training processes
+            divides lets each process read whole shards of its own (see `streaming.VideoStream`).
         shuffle: write the videos of each split in a random order (seeded by `seed`), so that a shard mixes classes
             and a streamed shuffle buffer of a few hundred videos gives mixed batches. Keys do not depend on it.
         seed: seed of that order.
@@ -189,9 +193,10 @@ def write_video_shards(
             same key, or a limit is below 1.
         FileNotFoundError: `source` does not exist.
     """
-    if max_videos_per_shard < 1 or (max_shard_bytes is not None and max_shard_bytes < 1):
+    if min(max_videos_per_shard, max_shard_bytes or 1, num_shards or 1) < 1:
         raise UsageError(
-            f"Shard limits must be at least 1, got {max_videos_per_shard} videos and {max_shard_bytes} bytes."
+            f"Shard limits must be at least 1, got {max_videos_per_shard} videos, {max_shard_bytes} bytes and "
+            f"{num_shards} shards."
         )
     output_dir = Path(output_dir)
     if output_dir.is_dir() and any(output_dir.glob("*.tar")):
@@ -214,7 +219,7 @@ def write_video_shards(
         keys: dict[str, str] = {}
         shards: list[Path] = []
         archive, videos_in_shard, bytes_in_shard = None, 0, 0
-        for row in rows:
+        for index, row in enumerate(rows):
             payload, path = _video_bytes(row[VIDEO_COLUMN])
             resolved = Path(path).resolve() if path else None
             relative = (
@@ -225,9 +230,12 @@ def write_video_shards(
             if key in keys:
                 raise UsageError(f"{path} and {keys[key]} would both have the shard key {key!r}; rename one.")
             keys[key] = path
-            full = videos_in_shard >= max_videos_per_shard or (
-                max_shard_bytes is not None and videos_in_shard and bytes_in_shard + len(payload) > max_shard_bytes
-            )
+            if num_shards is not None:  # shard i holds the rows i * len / num_shards onwards
+                full = index * num_shards // len(rows) >= len(shards)
+            else:
+                full = videos_in_shard >= max_videos_per_shard or (
+                    max_shard_bytes is not None and videos_in_shard and bytes_in_shard + len(payload) > max_shard_bytes
+                )
             if archive is None or full:
                 if archive is not None:
                     archive.close()

@@ -62,7 +62,7 @@ def test_shards_read_back_through_load_video_dataset_give_every_video(tmp_path, 
         }
 
 
-def test_shard_size_in_bytes_closes_a_shard_before_it_would_grow_past_the_limit(tmp_path, synthetic_dataset_dir):
+def test_shard_size_in_bytes_or_a_number_of_shards(tmp_path, synthetic_dataset_dir):
     sizes = sorted(path.stat().st_size for path in (synthetic_dataset_dir / "train").rglob("*.mp4"))
     written = write_video_shards(
         synthetic_dataset_dir, tmp_path / "shards", max_shard_bytes=sizes[-1] + sizes[-2] - 1, shuffle=False
@@ -72,6 +72,11 @@ def test_shard_size_in_bytes_closes_a_shard_before_it_would_grow_past_the_limit(
     assert len(written["train"]) > 8 * sizes[0] // (sizes[-1] + sizes[-2])
     with pytest.raises(UsageError, match="already holds .tar shards"):
         write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+    # a number of shards: equal video counts (8 training videos in 3 shards; 4 validation videos, one per shard)
+    written = write_video_shards(synthetic_dataset_dir, tmp_path / "three", num_shards=3)
+    assert [len(members(shard)) // 2 for shard in written["train"]] == [3, 3, 2]
+    written = write_video_shards(synthetic_dataset_dir, tmp_path / "eight", num_shards=8)
+    assert [len(members(shard)) // 2 for shard in written["validation"]] == [1, 1, 1, 1]
 
 
 def test_keys_come_from_relative_paths_and_two_videos_with_one_key_are_refused(tmp_path, codec_videos):
