@@ -80,7 +80,9 @@ logger = get_logger(__name__)
 # The quick start (no --dataset_name; its argument values are in training/arguments.py): its synthetic videos. The
 # held-out videos (validation split: the pictures and the held-out error) come
 # from another seed of the generator than the training videos.
-QUICKSTART_DATA = {"num_frames": 32, "size": (96, 64), "texture_scale": 4.0, "noise_amplitude": 0, "bit_rate": 1_000_000}
+QUICKSTART_DATA = {
+    "num_frames": 32, "size": (96, 64), "texture_scale": 4.0, "noise_amplitude": 0, "bit_rate": 1_000_000,
+}  # fmt: skip
 QUICKSTART_SPLITS = {"train": {"num_videos": 160, "seed": 0}, "validation": {"num_videos": 8, "seed": 1}}
 
 
@@ -350,7 +352,7 @@ def run(argv: list[str] | None = None) -> Path:
     logger.info(f"  CPU: {torch_threads} torch thread(s), {num_workers} decoding worker(s)")
 
     # --- Training loop ---
-    # Every micro-batch, the processes agree on it (training/batch_agreement.py): all skip one that no process could
+    # Every micro-batch, the processes agree on it (training/loop.py): all skip one that no process could
     # decode, and a process with no clip runs a placeholder at loss weight 0, so the collectives stay in step. The
     # loop runs passes until the requested steps are done. Nothing in a step waits for the accelerator: the loss is
     # summed on the device and read at logging steps only.
