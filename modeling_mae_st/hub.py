@@ -44,12 +44,11 @@ MODEL_AUTO_MAP = {
 }
 VIDEO_PROCESSOR_AUTO_MAP = {"AutoVideoProcessor": ("video_processing_mae_st", "MAESTVideoProcessor")}
 
-# Training state that a push leaves out: Accelerate `save_state` folders and per-step/epoch snapshots.
+# Training state that a push leaves out: `checkpoint-<step>` folders (our scripts, the Trainer), Accelerate's own
+# `checkpoint_<n>` naming, tracker logs.
 DEFAULT_IGNORE_PATTERNS = (
     "checkpoint-*",
     "checkpoint_*",
-    "step_*",
-    "epoch_*",
     "runs/*",
     "*.pyc",
     "__pycache__/*",
