@@ -2,16 +2,16 @@
 The whole GPU suite in one run (about 5 minutes on one H100/H200): correctness first, then speed, MFU and memory.
 Every section's result is written to `--output` as soon as it is done, so a run cut short keeps what it measured.
 
-Sections, in order:
+Sections, in order (the goals first, so that a run cut short by `--budget_s` loses the least):
 1. `fixture_parity`: the four official fixtures on the GPU in fp32 (TF32 off).
-2. `backends`: sdpa, flex attention and flash attention 2 against eager; bf16 autocast against fp32.
-3. `host_syncs`: CUDA host synchronizations inside one ViT-L training step (forward, backward, fused AdamW), counted
+2. `host_syncs`: CUDA host synchronizations inside one ViT-L training step (forward, backward, fused AdamW), counted
    with `torch.cuda.set_sync_debug_mode`; the goal is none.
-4. `compile_agreement`: `torch.compile`d and eager ViT-B steps give the same loss and gradients (fp32, TF32 off).
-5. `sweep_vit_l_bf16`: ViT-L, bf16 autocast, sdpa, batch 8/16/32/64 x mask 0/0.75/0.9/0.95: ms/step, clips/s,
+3. `sweep_vit_l_bf16`: ViT-L, bf16 autocast, sdpa, batch 8/16/32/64 x mask 0/0.75/0.9/0.95: ms/step, clips/s,
    counted FLOPs, TFLOP/s, MFU, peak memory; and the masking speed-up over mask 0 at equal batch.
-6. `compiled_vit_l_bf16`: the same with `torch.compile` at mask 0.9 and 0, at the batch with the best eager MFU.
-7. `activation_checkpointing`: ViT-L bf16 with and without checkpointing at two batches: memory saved, time paid.
+4. `compiled_vit_l_bf16`: the same with `torch.compile` at mask 0.9 and 0, at the batch with the best eager MFU.
+5. `activation_checkpointing`: ViT-L bf16 with and without checkpointing at two batches: memory saved, time paid.
+6. `backends`: sdpa, flex attention and flash attention 2 against eager; bf16 autocast against fp32.
+7. `compile_agreement`: `torch.compile`d and eager ViT-B steps give the same loss and gradients (fp32, TF32 off).
 8. `fp32_vit_l`: ViT-L in fp32 without TF32, mask 0.9, batch 8 (MFU against the fp32 peak).
 
     python benchmarks/gpu_checks.py --output benchmarks/results/gpu_suite.json
@@ -130,10 +130,14 @@ def compile_agreement(args: argparse.Namespace, device: torch.device, state: dic
         gradients[name] = (loss.detach(), {n: p.grad.detach().clone() for n, p in model.named_parameters()})
         gradients[name + "_first_step_s"] = time.perf_counter() - start
     (eager_loss, eager_grads), (compiled_loss, compiled_grads) = gradients["eager"], gradients["compiled"]
-    worst = max(((n, relative_error(compiled_grads[n], g)) for n, g in eager_grads.items()), key=lambda kv: kv[1])
+    # against the largest gradient anywhere: some gradients are 0 in exact arithmetic (the key bias's: softmax ignores
+    # a shift), so their own scale is rounding noise
+    scale = max(g.abs().max() for g in eager_grads.values())
+    errors = {n: ((compiled_grads[n] - g).abs().max() / scale).item() for n, g in eager_grads.items()}
+    worst = max(errors, key=errors.get)
     return {
         "loss_relative_error": relative_error(compiled_loss, eager_loss),
-        "worst_gradient": {"parameter": worst[0], "relative_error": worst[1]},
+        "worst_gradient": {"parameter": worst, "max_error_over_largest_gradient": errors[worst]},
         "compile_first_step_s": gradients["compiled_first_step_s"],
     }
 
@@ -164,7 +168,7 @@ def activation_checkpointing(args: argparse.Namespace, device: torch.device, sta
             torch.cuda.empty_cache()
         plain, checkpointed = pair[False], pair[True]
         row = {"mask_ratio": mask_ratio, "batch_size": batch, "without": plain, "with": checkpointed}
-        if "step_ms" in plain and "step_ms" in checkpointed:
+        if plain.get("peak_memory_gib") is not None and checkpointed.get("peak_memory_gib") is not None:
             row["memory_saved_gib"] = plain["peak_memory_gib"] - checkpointed["peak_memory_gib"]
             row["time_cost"] = checkpointed["step_ms"] / plain["step_ms"]
         print(json.dumps({k: v for k, v in row.items() if k not in ("without", "with")}), flush=True)
@@ -176,14 +180,15 @@ def fp32_vit_l(args: argparse.Namespace, device: torch.device, state: dict) -> d
     return {"rows": sweep("vit-l", [8], [0.9], device, steps=args.steps, dtype="fp32")}
 
 
+# The goals first: a run cut short by --budget_s loses the least important sections.
 SECTIONS: list[tuple[str, Callable[[argparse.Namespace, torch.device, dict], dict]]] = [
     ("fixture_parity", fixture_parity),
-    ("backends", backends),
     ("host_syncs", host_syncs),
-    ("compile_agreement", compile_agreement),
     ("sweep_vit_l_bf16", sweep_vit_l_bf16),
     ("compiled_vit_l_bf16", compiled_vit_l_bf16),
     ("activation_checkpointing", activation_checkpointing),
+    ("backends", backends),
+    ("compile_agreement", compile_agreement),
     ("fp32_vit_l", fp32_vit_l),
 ]
 

@@ -831,11 +831,15 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
         return target
 
     def forward_loss(self, pixel_values: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean over masked patches of the per-patch mean squared error. `mask`: `(batch, num_patches)`, 1 = masked."""
+        """
+        Mean over masked patches of the per-patch mean squared error. `mask`: `(batch, num_patches)`, 1 = masked.
+        With nothing masked (`mask_ratio=0`) the loss is 0 with zero gradients, not the official 0 / 0 = NaN, which
+        would turn every weight into NaN at the next optimizer step.
+        """
         target = self.target_patches(pixel_values)
         loss = ((logits.float() - target.float()) ** 2).mean(dim=-1)  # (batch, num_patches)
         mask = mask.to(loss.dtype)
-        return (loss * mask).sum() / mask.sum()
+        return (loss * mask).sum() / mask.sum().clamp_min(1)
 
     @can_return_tuple
     def forward(

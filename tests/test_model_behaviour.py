@@ -77,6 +77,14 @@ def test_loss_only_counts_masked_patches():
     torch.testing.assert_close(out.loss, expected)
 
 
+def test_loss_without_masked_patches_is_zero_not_nan():
+    model = MAESTForPreTraining(tiny_config()).train()
+    loss = model(clip(model.config), mask_ratio=0.0).loss
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 @pytest.mark.parametrize("sampling, expected", [("linspace", [0, 2, 4, 7]), ("stride", [0, 2, 4, 6])])
 def test_target_frames(sampling, expected):
     model = MAESTForPreTraining(tiny_config(target_frame_sampling=sampling))
@@ -315,3 +323,17 @@ def test_initialization_follows_the_official_code():
     assert (model.mae_st.layers[0].mlp.fc1.bias == 0).all()
     assert model.mae_st.embeddings.position_embeddings.spatial.std().item() == pytest.approx(0.02, rel=0.3)
     assert (model.decoder.decoder_cls_token == 0).all()  # the official code never initializes it
+
+
+def test_sincos_position_tables_start_as_one_table_of_distinct_positions_and_stay_learnable():
+    separate = MAESTForPreTraining(tiny_config(position_embedding_init="sincos"))
+    joint = MAESTForPreTraining(tiny_config(position_embedding_init="sincos", use_separate_position_embeddings=False))
+    grid = (4, 4, 4)
+    for module in ("mae_st.embeddings.position_embeddings", "decoder.position_embeddings"):
+        tables = [model.get_submodule(module) for model in (separate, joint)]
+        table = tables[0].for_patches(grid)[0]  # (num_patches, hidden)
+        torch.testing.assert_close(table, tables[1].for_patches(grid)[0])  # separate tables sum to the joint one
+        distance = torch.cdist(table, table) + torch.eye(len(table))
+        assert distance.min() > 0.1 and all(p.requires_grad for p in tables[0].parameters())
+    official = MAESTForPreTraining(tiny_config()).mae_st.embeddings.position_embeddings.for_patches(grid)
+    assert official.std() < 0.05  # the official truncated normal (std 0.02) stays the default
