@@ -60,12 +60,15 @@ def find_shards(source: str | Path) -> dict[str, list[str]] | None:
 
     Args:
         source: a `.tar` file, a glob pattern (`/data/k400/train-*.tar`), or a folder holding `.tar` files (directly
-            or in split folders `train/`, `validation/` ...).
+            or in split folders `train/`, `validation/` ...); or a remote `.tar` file or pattern that `datasets`
+            resolves itself (`hf://datasets/you/k400-shards/train-*.tar`, `s3://...`), one split.
 
     Returns:
         `{split: sorted shard paths}`, splits told apart by file or folder name (see [`_split_of`]).
     """
     source = str(source)
+    if "://" in source:
+        return {_split_of(Path(source)): [source]} if source.endswith(".tar") else None
     if glob.has_magic(source):
         paths = [Path(path) for path in glob.glob(os.path.expanduser(source))]
     elif Path(source).is_dir():

@@ -99,6 +99,8 @@ def test_find_shards_tells_splits_apart_by_file_or_folder_name(tmp_path):
     assert list(find_shards(tmp_path / "train-*.tar")) == ["train"]
     assert find_shards(tmp_path / "test") == {"test": [str(tmp_path / "test" / "0.tar")]}
     assert find_shards(tmp_path / "notes.txt") is None
+    remote = "hf://datasets/you/k400-shards/validation-*.tar"  # resolved by datasets, not here
+    assert find_shards(remote) == {"validation": [remote]}
 
 
 def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_path, synthetic_dataset_dir, capsys):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -130,3 +133,16 @@ def test_two_processes_stream_their_own_parts_stay_in_step_count_bad_samples_and
     assert [entry["loss"] for entry in log_history(resumed)] == [entry["loss"] for entry in history[4:]]
     resumed_record = json.loads((resumed / "data_order" / "process_0.json").read_text())
     assert resumed_record["weights_sha256"] == records[0]["weights_sha256"]
+
+
+def test_the_training_readme_cpu_rehearsal_of_the_kinetics_recipe_runs_as_written(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "training" / "README.md").read_text()
+    block = readme.split("<!-- streaming-recipe: run by tests/test_streaming.py -->\n```bash\n", 1)[1].split("```", 1)[0]
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                   "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    result = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    full, resumed = (log_history(tmp_path / "runs" / name) for name in ("tiny", "tiny-resumed"))
+    assert [entry["step"] for entry in resumed] == [4, 5, 6]
+    assert [entry["loss"] for entry in resumed] == [entry["loss"] for entry in full[3:]]
