@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 from safetensors.torch import load_file, save_file
 
 from modeling_mae_st.configuration_mae_st import MAESTConfig
@@ -91,6 +92,26 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretra
     card = (output / "README.md").read_text()
     assert "model-index" in card and f"value: {round(results['multi_view']['top1'], 2)}" in card
     assert "Precision: fp32 (no mixed precision), as the official recipes." in card
+
+
+def test_a_torch_compile_run_trains_like_the_eager_run(tiny_pretrained, motion_videos, tmp_path):
+    # as in pretraining: the model compiled in `accelerator.prepare` (aot_eager: inductor's tracing without its C++
+    # code generation); no dropout, drop path or mixing, whose random draws a compiled graph makes differently
+    common = ("--max_train_steps", "2", "--eval_strategy", "no", "--num_temporal_views", "1", "--num_spatial_crops",
+              "1", "--drop_path_rate", "0", "--classifier_dropout", "0", "--mixup", "0", "--cutmix", "0")  # fmt: skip
+    script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "eager", *common))
+    torch._dynamo.utils.counters.clear()
+    AcceleratorState._reset_state(reset_partial_state=True)  # a fresh process's state, which reads dynamo_backend
+    try:
+        script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "compiled", *common, "--torch_compile",
+                                 "--torch_compile_backend", "aot_eager"))  # fmt: skip
+    finally:  # the next tests' Accelerator must not inherit the compiling state
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    eager, compiled = (load_file(tmp_path / name / "model.safetensors") for name in ("eager", "compiled"))
+    assert eager.keys() == compiled.keys()
+    for name, weight in eager.items():
+        torch.testing.assert_close(compiled[name], weight, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("num_workers", ["0", "1"])

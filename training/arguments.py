@@ -137,7 +137,8 @@ class VideoDataArguments:
         default=False,
         metadata={
             "help": "Stream --dataset_name (a Hub dataset, an index file; .tar shards in pretraining) instead of "
-            "reading it whole: a stream has no length, so give --max_train_steps (pretraining: --warmup_steps too)."
+            "reading it whole: a stream has no length, so give --max_train_steps (the Trainer's --max_steps; "
+            "pretraining: --warmup_steps too)."
         },
     )
 
@@ -448,9 +449,7 @@ class CommandLineParser(HfArgumentParser):
     flags would bury the cause. `--help` shows each default once, and the quick-start value where it differs."""
 
     def __init__(self, dataclass_types, prog: str, description: str, quick_start: dict | None = None):
-        super().__init__(
-            dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter
-        )
+        super().__init__(dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter)
         for action in self._actions:
             if quick_start and action.dest in quick_start:
                 # the formatter adds no "(default: ...)" of its own to a help that already shows the default
