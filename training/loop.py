@@ -27,16 +27,17 @@ import torch
 import torch.distributed as dist
 
 
-_CPU_GROUPS: dict[str, dist.ProcessGroup | None] = {}
+_CPU_GROUPS: dict[dist.ProcessGroup, dist.ProcessGroup | None] = {}  # default group -> its CPU twin
 
 
 def _cpu_group() -> dist.ProcessGroup | None:
     """The default group when its backend takes CPU tensors (gloo), else a gloo group over all processes, made once
-    (every process reaches the first call at the same point of the loop, as `new_group` requires)."""
-    if "cpu" not in _CPU_GROUPS:
+    per default group (every process reaches the first call at the same point of the loop, as `new_group` requires)."""
+    world = dist.group.WORLD
+    if world not in _CPU_GROUPS:
         backend = str(dist.get_backend()).lower()
-        _CPU_GROUPS["cpu"] = None if "gloo" in backend else dist.new_group(backend="gloo")
-    return _CPU_GROUPS["cpu"]
+        _CPU_GROUPS[world] = None if "gloo" in backend else dist.new_group(backend="gloo")
+    return _CPU_GROUPS[world]
 
 
 def counts_of_every_process(counts: Sequence[int]) -> torch.Tensor:
