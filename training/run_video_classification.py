@@ -59,30 +59,30 @@ logger = get_logger(__name__)
 
 def run(argv: list[str] | None = None) -> dict:
     """Fine-tune; returns the results (also in output_dir/all_results.json). `argv` defaults to the command line."""
-    model_args, data_args, train_args = parse_finetuning_arguments(argv)
+    model_args, data_args, training_args = parse_finetuning_arguments(argv)
 
-    output_dir = Path(train_args.output_dir)
-    tracking = train_args.report_to != "none"
+    output_dir = Path(training_args.output_dir)
+    tracking = training_args.report_to != "none"
     accelerator = Accelerator(
-        gradient_accumulation_steps=train_args.gradient_accumulation_steps,
-        mixed_precision=train_args.mixed_precision,
-        log_with=train_args.report_to if tracking else None,
+        gradient_accumulation_steps=training_args.gradient_accumulation_steps,
+        mixed_precision=training_args.mixed_precision,
+        log_with=training_args.report_to if tracking else None,
         project_dir=str(output_dir),
         # batches, page-locked by the DataLoader on a GPU machine, reach the device without the host waiting
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
         # torch.compile in `prepare`; unset, `accelerate launch --dynamo_backend` decides
-        dynamo_backend=(train_args.torch_compile_backend or "inductor") if train_args.torch_compile else None,
+        dynamo_backend=(training_args.torch_compile_backend or "inductor") if training_args.torch_compile else None,
     )
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
     logger.info(f"Precision: {describe_precision(accelerator.mixed_precision)}")
-    set_seed(train_args.seed, device_specific=True)
+    set_seed(training_args.seed, device_specific=True)
 
     # ---------------------------------------------------------------------------------------------------------
     # Model config first: its sizes decide the clips; labels come from the data.
     # ---------------------------------------------------------------------------------------------------------
     config = load_pretrained(AutoConfig, model_args.model_name_or_path, "--model_name_or_path")
-    logger.info(apply_size_recipe(config, model_args, train_args))  # unset recipe flags take the size's values
+    logger.info(apply_size_recipe(config, model_args, training_args))  # unset recipe flags take the size's values
     num_frames = data_args.num_frames or config.num_frames
     image_size = data_args.image_size or config.image_size
     check_sizes_fit(config, num_frames, image_size, model_args.model_name_or_path)
@@ -99,17 +99,17 @@ def run(argv: list[str] | None = None) -> dict:
     if not train_processor.do_random_erasing:  # uint8 clips through the DataLoader, normalized on the device
         train_processor = train_processor.with_settings(return_uint8=True)
 
-    num_workers = train_args.dataloader_num_workers
+    num_workers = training_args.dataloader_num_workers
     train_dataloader = build_video_dataloader(
         train_dataset,
         train_processor,
-        batch_size=train_args.per_device_train_batch_size,
+        batch_size=training_args.per_device_train_batch_size,
         num_workers=num_workers,
-        seed=train_args.seed,
+        seed=training_args.seed,
     )
     eval_dataloader = test_dataloader = None
     if eval_dataset is not None:
-        eval_batch_size = train_args.per_device_eval_batch_size
+        eval_batch_size = training_args.per_device_eval_batch_size
         eval_dataloader = build_video_dataloader(
             eval_dataset, eval_processor, batch_size=eval_batch_size, num_workers=num_workers
         )
@@ -126,18 +126,18 @@ def run(argv: list[str] | None = None) -> dict:
     # Optimizer and schedule: layer-wise lr decay, lr scaled by the effective batch counting repeat_aug copies.
     # ---------------------------------------------------------------------------------------------------------
     effective_batch_size = (
-        train_args.per_device_train_batch_size
-        * train_args.gradient_accumulation_steps
+        training_args.per_device_train_batch_size
+        * training_args.gradient_accumulation_steps
         * accelerator.num_processes
         * data_args.repeat_aug
     )
-    learning_rate = train_args.learning_rate or scaled_learning_rate(
-        train_args.base_learning_rate, effective_batch_size
+    learning_rate = training_args.learning_rate or scaled_learning_rate(
+        training_args.base_learning_rate, effective_batch_size
     )
     optimizer = build_adamw(
-        param_groups_layer_decay(model, train_args.weight_decay, train_args.layer_decay),
+        param_groups_layer_decay(model, training_args.weight_decay, training_args.layer_decay),
         learning_rate,
-        betas=(train_args.adam_beta1, train_args.adam_beta2),
+        betas=(training_args.adam_beta1, training_args.adam_beta2),
     )
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
     if eval_dataloader is not None:
@@ -145,43 +145,45 @@ def run(argv: list[str] | None = None) -> dict:
     if isinstance(train_dataset, datasets.IterableDataset):
         # A stream has no length: the run is --max_train_steps long and warms up for the same fraction of it as
         # warmup_epochs / num_train_epochs.
-        if train_args.max_train_steps is None:
+        if training_args.max_train_steps is None:
             raise ValueError("A streaming training set has no length: give --max_train_steps.")
-        max_train_steps = steps_per_epoch = train_args.max_train_steps
+        max_train_steps = steps_per_epoch = training_args.max_train_steps
         num_train_epochs = max_train_steps  # passes over the stream, each at least one step
-        num_warmup_steps = round(max_train_steps * train_args.warmup_epochs / train_args.num_train_epochs)
+        num_warmup_steps = round(max_train_steps * training_args.warmup_epochs / training_args.num_train_epochs)
     else:
         if len(train_dataloader) == 0:
             raise ValueError(
                 f"The training split has {len(train_dataset)} videos, fewer than one batch of "
-                f"{train_args.per_device_train_batch_size} on each of {accelerator.num_processes} processes; lower "
+                f"{training_args.per_device_train_batch_size} on each of {accelerator.num_processes} processes; lower "
                 "--per_device_train_batch_size."
             )
         # After `prepare`, the loader holds this process's batches; Accelerate takes an optimizer step every
         # `gradient_accumulation_steps` of them and at the end of the pass, so a pass is ceil(batches / accumulation).
-        steps_per_epoch = math.ceil(len(train_dataloader) / train_args.gradient_accumulation_steps)
-        max_train_steps = train_args.max_train_steps or math.ceil(train_args.num_train_epochs * steps_per_epoch)
+        steps_per_epoch = math.ceil(len(train_dataloader) / training_args.gradient_accumulation_steps)
+        max_train_steps = training_args.max_train_steps or math.ceil(training_args.num_train_epochs * steps_per_epoch)
         num_train_epochs = math.ceil(max_train_steps / steps_per_epoch)
-        num_warmup_steps = round(train_args.warmup_epochs * steps_per_epoch)
+        num_warmup_steps = round(training_args.warmup_epochs * steps_per_epoch)
     num_warmup_steps = min(num_warmup_steps, max_train_steps)
     # The schedule steps once per optimizer step on every process, so it is not wrapped; it is saved with the state,
     # as is where the run is in the data.
-    scheduler = get_warmup_cosine_schedule(optimizer, num_warmup_steps, max_train_steps, train_args.min_learning_rate)
+    scheduler = get_warmup_cosine_schedule(
+        optimizer, num_warmup_steps, max_train_steps, training_args.min_learning_rate
+    )
     progress = TrainingProgress()
     accelerator.register_for_checkpointing(scheduler, progress)
     mixup = VideoMixup(
         num_labels=len(label_names),
-        mixup_alpha=train_args.mixup,
-        cutmix_alpha=train_args.cutmix,
-        mixup_prob=train_args.mixup_prob,
-        switch_prob=train_args.mixup_switch_prob,
-        label_smoothing=train_args.label_smoothing,
+        mixup_alpha=training_args.mixup,
+        cutmix_alpha=training_args.cutmix,
+        mixup_prob=training_args.mixup_prob,
+        switch_prob=training_args.mixup_switch_prob,
+        label_smoothing=training_args.label_smoothing,
     )
 
     resolved = {
         "model": asdict(model_args),
         "data": asdict(data_args),
-        "training": asdict(train_args),
+        "training": asdict(training_args),
         "resolved": {
             "num_labels": len(label_names),
             "num_frames": num_frames,
@@ -207,8 +209,8 @@ def run(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------------------------------------------------
     # Resume: the weights, optimizer, schedule and RNG states of `save_state`, and the batches already seen.
     # ---------------------------------------------------------------------------------------------------------
-    if train_args.resume_from_checkpoint:
-        checkpoint = resolve_checkpoint(train_args.resume_from_checkpoint, output_dir)
+    if training_args.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
         accelerator.load_state(str(checkpoint))  # restores `progress` too
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps} (epoch {progress.video_pass})")
     starting_epoch = progress.video_pass
@@ -232,7 +234,7 @@ def run(argv: list[str] | None = None) -> dict:
         epoch, first_batch, micro_batches_run = progress.video_pass, progress.batches_in_pass, 0
         model.train()
         waited_from = time.perf_counter()
-        for batch in iter_epoch(accelerator, train_dataloader, train_args.seed + epoch, first_batch):
+        for batch in iter_epoch(accelerator, train_dataloader, training_args.seed + epoch, first_batch):
             window.data_seconds += time.perf_counter() - waited_from
             progress.batches_in_pass += 1
             # logs and counts undecodable videos; raises past max_bad_video_fraction
@@ -253,8 +255,8 @@ def run(argv: list[str] | None = None) -> dict:
                 pixel_values, targets = mixup(pixel_values, labels)
                 loss = model(pixel_values=pixel_values, labels=targets).loss
                 accelerator.backward(loss * loss_weight)
-                if accelerator.sync_gradients and train_args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), train_args.max_grad_norm)
+                if accelerator.sync_gradients and training_args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), training_args.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
             window.add(loss.detach(), num_clips)
@@ -265,7 +267,7 @@ def run(argv: list[str] | None = None) -> dict:
             progress.completed_steps += 1
             step = progress.completed_steps
             progress_bar.update(1)
-            if step % train_args.logging_steps == 0 or step == max_train_steps:
+            if step % training_args.logging_steps == 0 or step == max_train_steps:
                 record = window.summarize(accelerator, progress.skipped_videos_per_process)
                 record.update(step=step, epoch=epoch, lr=optimizer.param_groups[-1]["lr"])
                 if not math.isfinite(record["loss"]):
@@ -274,9 +276,9 @@ def run(argv: list[str] | None = None) -> dict:
                 progress_bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.3e}")
                 if tracking:
                     accelerator.log({f"train/{name}": value for name, value in record.items()}, step=step)
-            if checkpoint_due(train_args.checkpointing_steps, step):
+            if checkpoint_due(training_args.checkpointing_steps, step):
                 window.count_skipped(progress.skipped_videos_per_process)  # saved complete
-                save_checkpoint(accelerator, output_dir, step, train_args.checkpoints_total_limit)
+                save_checkpoint(accelerator, output_dir, step, training_args.checkpoints_total_limit)
             if step >= max_train_steps:
                 break
             waited_from = time.perf_counter()
@@ -287,7 +289,7 @@ def run(argv: list[str] | None = None) -> dict:
 
         epoch_log = {"epoch": epoch, "step": progress.completed_steps}
         epoch_log.update(window.count_skipped(progress.skipped_videos_per_process))
-        if eval_dataloader is not None and train_args.eval_strategy == "epoch":
+        if eval_dataloader is not None and training_args.eval_strategy == "epoch":
             if epoch == starting_epoch:
                 logger.info(SINGLE_VIEW_VALIDATION_NOTE)
             metrics, _, _ = evaluate_classifier(model, eval_dataloader, accelerator)
@@ -296,8 +298,8 @@ def run(argv: list[str] | None = None) -> dict:
         history.append(epoch_log)
         if tracking:
             accelerator.log(epoch_log, step=progress.completed_steps)
-        if checkpoint_due(train_args.checkpointing_steps, progress.completed_steps, end_of_epoch=True):
-            save_checkpoint(accelerator, output_dir, progress.completed_steps, train_args.checkpoints_total_limit)
+        if checkpoint_due(training_args.checkpointing_steps, progress.completed_steps, end_of_epoch=True):
+            save_checkpoint(accelerator, output_dir, progress.completed_steps, training_args.checkpoints_total_limit)
     progress_bar.close()
     train_seconds = time.time() - start_time
 
@@ -337,7 +339,7 @@ def run(argv: list[str] | None = None) -> dict:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        repo_id = train_args.hub_model_id or output_dir.name
+        repo_id = training_args.hub_model_id or output_dir.name
         multi_view = results.get("multi_view", {})
         run = RunFacts(
             dataset=data_args.dataset_name or data_args.train_dir or data_args.train_file,
@@ -364,8 +366,8 @@ def run(argv: list[str] | None = None) -> dict:
             extra_files=[output_dir / name for name in pictures],
         )
         (output_dir / "all_results.json").write_text(json.dumps({**results, "history": history}, indent=2) + "\n")
-        if train_args.push_to_hub:
-            push_to_hub(output_dir, repo_id, token=train_args.hub_token, private=train_args.hub_private_repo)
+        if training_args.push_to_hub:
+            push_to_hub(output_dir, repo_id, token=training_args.hub_token, private=training_args.hub_private_repo)
     accelerator.wait_for_everyone()
     return results
 
