@@ -157,7 +157,7 @@ def load_video_index(
     label_names: Sequence[str] | None = None,
     streaming: bool = False,
     path_column: str = "path",
-    label_column: str = LABEL_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """
     Build a dataset from CSV or JSONL index files listing a video path and a label per row.
@@ -172,7 +172,8 @@ def load_video_index(
         label_names: class names in label-id order; needed for integer labels to have names, and for string
             labels when streaming (the data cannot be scanned for them).
         streaming: return an `IterableDatasetDict` that reads the index lazily.
-        path_column, label_column: column names in the index files.
+        path_column, label_column: column names in the index files; `label_column=None` reads the videos unlabeled
+            (pretraining: the labels are neither checked nor encoded).
 
     Returns:
         `DatasetDict` (or `IterableDatasetDict`) with `video` (resolved paths) and `label` (`ClassLabel`) columns.
@@ -332,7 +333,7 @@ def load_video_dataset(
     elif find_shards(name_or_path) is not None:
         return load_video_shards(name_or_path, streaming=streaming)
     elif path.is_file() or (path.is_dir() and _has_index_files(path)):
-        return load_video_index(path, label_names=label_names, streaming=streaming)
+        return load_video_index(path, label_names=label_names, streaming=streaming, label_column=label_column)
     elif path.is_dir():
         dataset = load_video_folder(path)
         if streaming:

@@ -24,12 +24,13 @@ TRAINING_COMMANDS = {
 }
 
 
-def test_the_package_installs_its_six_commands():
+def test_the_package_installs_its_seven_commands():
     assert [name for name, _ in CONSOLE_SCRIPTS] == [
         "mae-st-convert",
         "mae-st-embed",
         "mae-st-finetune",
         "mae-st-finetune-trainer",
+        "mae-st-make-shards",
         "mae-st-pretrain",
         "mae-st-visualize",
     ]

@@ -146,3 +146,10 @@ def test_the_training_readme_cpu_rehearsal_of_the_kinetics_recipe_runs_as_writte
     full, resumed = (log_history(tmp_path / "runs" / name) for name in ("tiny", "tiny-resumed"))
     assert [entry["step"] for entry in resumed] == [4, 5, 6]
     assert [entry["loss"] for entry in resumed] == [entry["loss"] for entry in full[3:]]
+
+
+def test_an_index_file_with_class_names_streams_unlabeled_for_pretraining(synthetic_dataset_dir):
+    # pretraining ignores labels: a streamed index must not ask for the class names (it did: label_column was lost)
+    train = load_video_dataset(synthetic_dataset_dir / "train.jsonl", label_column=None, streaming=True)["train"]
+    names = sum(stream_names(VideoStream(train, 2, seed=0), 4), [])
+    assert len(set(names)) == 8 and all(name.endswith(".mp4") for name in names)
