@@ -1,5 +1,5 @@
 """
-The whole GPU suite in one run (about 5 minutes on one H100/H200): correctness first, then speed, MFU and memory.
+The whole GPU suite in one run (6-8 minutes on one H100/H200): correctness first, then speed, MFU and memory.
 Every section's result is written to `--output` as soon as it is done, so a run cut short keeps what it measured.
 
 Sections, in order (the goals first, so that a run cut short by `--budget_s` loses the least):
