@@ -39,6 +39,7 @@ import torch
 from datasets.distributed import split_dataset_by_node
 from torch.utils.data import DataLoader
 
+from .command_line import UsageError
 from .data import VIDEO_COLUMN, TooManyBadVideosError, VideoClipTransform, collate_video_clips, example_seed
 from .shards import sample_name
 from .video_processing_mae_st import MAESTVideoProcessor
@@ -164,8 +165,8 @@ class VideoStream:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         positions = state["positions"]
         if len(positions) != self.num_processes:
-            raise ValueError(
-                f"The checkpoint's stream was read by {len(positions)} processes; this run has {self.num_processes}. "
+            raise UsageError(
+                f"--resume_from_checkpoint: the checkpoint's stream was read by {len(positions)} processes; this run has {self.num_processes}. "
                 "Resume a streamed run with as many processes."
             )
         self.video_pass, self.videos_in_pass = positions[self.process_index]

@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 from test_pretraining import launch_two_processes, log_history, run_in_process, tiny_arguments
 
 from mae_st_training.arguments import parse_pretraining_arguments
-from modeling_mae_st.data import load_video_dataset
+from modeling_mae_st.command_line import UsageError
+from modeling_mae_st.data import TooManyBadVideosError, load_video_dataset
 from modeling_mae_st.shards import write_video_shards
 from modeling_mae_st.streaming import StreamedBatchDecoder, StreamedVideo, VideoStream
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
@@ -59,7 +60,7 @@ def test_each_process_reads_its_own_shards_pass_after_pass_and_a_restored_stream
     part = VideoStream(train, 1, seed=0, shuffle_buffer_size=3, process_index=1, num_processes=2)
     part.load_state_dict({"positions": [[0, 0], [1, 2]]})
     assert sum(stream_names(part, 8), []) == names[7:15]
-    with pytest.raises(ValueError, match="read by 2 processes; this run has 1"):
+    with pytest.raises(UsageError, match="read by 2 processes; this run has 1"):
         VideoStream(train, 1, seed=0).load_state_dict({"positions": [[0, 0], [1, 2]]})
 
 
@@ -81,6 +82,18 @@ def test_a_broken_video_and_a_sample_without_video_are_skipped_and_named(shards_
     assert batch["pixel_values"] is None and batch["decoded"] == [False, False]
     assert batch["num_skipped"] == 2 and batch["stream_position"] == (0, 2)
     assert batch["skipped_videos"] == ["broken.mp4", "shard/no_video"]
+
+
+def test_a_part_where_no_video_decodes_stops_after_one_whole_pass(shards_dir, small_processor):
+    # without the check, a run allowed any bad fraction would skip batches for ever
+    train = load_video_dataset(shards_dir / "train-00003.tar", label_column=None, streaming=True)["train"]
+    stream = VideoStream(train, 1, seed=0)
+    decoder = StreamedBatchDecoder(small_processor.with_settings(mode="train"), seed=0)
+    batches = iter(stream)
+    stream.take(decoder[next(batches)])
+    with pytest.raises(TooManyBadVideosError, match="None of the 2 videos of process 0's part"):
+        for _ in range(3):
+            stream.take(decoder[next(batches)])
 
 
 def test_the_same_video_gets_the_same_clips_in_any_worker_and_other_clips_in_another_pass(shards_dir, small_processor):
