@@ -112,7 +112,8 @@ class VideoDataArguments:
         default=None,
         metadata={
             "help": "A folder of videos (flat, or class/split subfolders), a folder with train.csv/val.csv or "
-            ".jsonl index files, one index file, a folder saved with `save_to_disk`, or a Hub dataset id."
+            ".jsonl index files, one index file, a folder saved with `save_to_disk`, .tar shards (pretraining: a folder, "
+            "a glob, hf://...; see mae-st-make-shards), or a Hub dataset id."
         },
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Config name of a Hub dataset."})
