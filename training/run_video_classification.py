@@ -339,7 +339,7 @@ def run(argv: list[str] | None = None) -> dict:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        repo_id = training_args.hub_model_id or output_dir.name
+        repo_id = training_args.hub_model_id or output_dir.resolve().name  # "." has no name of its own
         multi_view = results.get("multi_view", {})
         run = RunFacts(
             dataset=data_args.dataset_name or data_args.train_dir or data_args.train_file,
