@@ -1,138 +1,196 @@
 """
-Clips per second of decode + augment in one DataLoader worker (one process, one thread), for MAE-ST's video data.
+Clips per second of one DataLoader worker (one process, one torch thread, one decoder thread) for MAE-ST's video
+data, today's path beside the path before the data-path work (`--baseline`, a git revision), interleaved.
 
-    python benchmarks/bench_video_data.py [--repeats 8] [--demo ../shared/videos/demo.avi]
+    python benchmarks/bench_video_data.py [--repeats 5] [--num_videos 5] [--baseline 22e9605] [--demo DEMO.avi]
 
-Rows: the official demo clip (853x480 MPEG-4 AVI) and a generated 320p H.264 clip (568x320, 10 s, B-frames), each
-with decord and PyAV, `repeat_aug` 1 and 4 (official pretraining: 16 frames x stride 4, random resized crop to 224,
-flip), the fine-tuning augmentation (RandAugment + random erasing), and decoding alone. The peer is transformers'
-`load_video` (same 16 frames; its decord reader uses decord's automatic thread count) followed by
-`VideoMAEVideoProcessor`, where they run (the processor needs torchvision). Prints a Markdown table.
+Videos: the official demo clip (853x480 MPEG-4 part 2 in AVI, a keyframe every 12 frames) and a generated
+Kinetics-like H.264 clip (568x320, 10 s at 30 fps, x264 defaults: B-frames, one keyframe per 250 frames).
+
+Rows, each with decord and PyAV:
+- "worker": `batch_size=1` video through a real `DataLoader` with one worker process, timed from the first batch to
+  the last in the main process: decoding, augmentation, collation and the transfer of the batch to the main process.
+  Today's pretraining path ships uint8 clips (`return_uint8=True`), which the training loop normalizes on the
+  accelerator; that step is timed apart, on this CPU (the last line), since it is not the worker's work.
+- "process_video" (`repeat_aug` 4 only): the same videos decoded and augmented in this process, without the loader.
+Configurations: the official pretraining clips (16 frames, stride 4, random resized crop to 224, flip;
+`repeat_aug` 4 and 1) and the fine-tuning augmentation (`repeat_aug` 2, RandAugment m7 n2, random erasing 0.25:
+float output, since erasing fills normalized values). The fine-tuning row draws a window per copy on both sides, as
+the path before did, so that both draw the same RandAugment operations from the same seeds (their cost varies 10x
+between operations); the recipe's shared window only decodes less.
+
+The baseline is the package's video modules at `--baseline`, read from git into a temporary package, so both paths
+run in one process, alternately, under the same load. Prints a Markdown table with the median of `--repeats`
+rounds and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
-import random
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+import av
+import datasets
 import numpy as np
 import torch
+from av.video.frame import PictureType
 
+from modeling_mae_st.data import build_video_dataloader
 from modeling_mae_st.synthetic import render_motion_video, write_video
-from modeling_mae_st.video_decoding import decode_frames
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
-from modeling_mae_st.video_transforms import sample_clip_indices
 
 
-DEMO = Path(__file__).resolve().parents[1].parent / "shared" / "videos" / "demo.avi"
+REPOSITORY = Path(__file__).resolve().parents[1]
+DEMO = REPOSITORY.parent / "shared" / "videos" / "demo.avi"
+BASELINE = "22e9605"  # the last commit before the data-path work
+BASELINE_MODULES = ("configuration_mae_st", "video_decoding", "video_transforms", "video_processing_mae_st")
 
 
-def make_320p_h264(folder: Path) -> Path:
-    """A 10-second 568x320 H.264 clip at 30 fps (default x264 preset: B-frames, keyframe every 250 frames)."""
+def make_kinetics_like_h264(folder: Path) -> Path:
+    """A 10-second 568x320 H.264 clip at 30 fps with x264's defaults (B-frames, keyframe every 250 frames)."""
     frames = render_motion_video("right", 300, (568, 320), np.random.default_rng(0))
-    return write_video(folder / "synthetic_320p.mp4", frames, fps=30, codec="libx264")
+    return write_video(folder / "kinetics_like_320p.mp4", frames, fps=30, codec="libx264")
 
 
-def clips_per_second(step: Callable[[int], int], repeats: int) -> float:
-    """
-    Run `step(seed)` (returns the clips it made) once to warm up, then `repeats` times; clips per second of the
-    median run, which other processes on a shared machine disturb less than the mean.
-    """
-    step(-1)
-    rates = []
-    for seed in range(repeats):
+def describe(path: Path) -> str:
+    """Size, codec, frames, keyframes and B-frames of a video, for the table."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+    keyframes = sum(frame.key_frame for frame in frames)
+    b_frames = sum(frame.pict_type == PictureType.B for frame in frames)
+    return (
+        f"{path.name}: {stream.codec_context.name} {frames[0].width}x{frames[0].height}, {len(frames)} frames, "
+        f"{keyframes} keyframes, {b_frames} B-frames"
+    )
+
+
+def import_baseline(revision: str, folder: Path):
+    """The video processor class of the package at `revision`, from git, as the package `mae_st_baseline`."""
+    package = folder / "mae_st_baseline"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module in BASELINE_MODULES:
+        source = subprocess.run(
+            ["git", "-C", str(REPOSITORY), "show", f"{revision}:modeling_mae_st/{module}.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        (package / f"{module}.py").write_text(source)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("mae_st_baseline.video_processing_mae_st").MAESTVideoProcessor
+
+
+def configurations(baseline_class, backend: str) -> dict[str, tuple]:
+    """Configuration label -> (processor before, processor now)."""
+    pretraining = {"mode": "train", "decoding_backend": backend}
+    fine_tuning = {
+        **pretraining, "repeat_aug": 2, "do_rand_augment": True, "do_random_erasing": True,
+        "rand_augment_policy": "rand-m7-mstd0.5-inc1",
+    }  # fmt: skip
+    return {
+        "pretraining, repeat_aug=4": (
+            baseline_class(repeat_aug=4, **pretraining),
+            MAESTVideoProcessor(repeat_aug=4, return_uint8=True, **pretraining),
+        ),
+        "pretraining, repeat_aug=1": (
+            baseline_class(repeat_aug=1, **pretraining),
+            MAESTVideoProcessor(repeat_aug=1, return_uint8=True, **pretraining),
+        ),
+        "fine-tuning (RandAugment, erasing), repeat_aug=2": (
+            baseline_class(**fine_tuning),
+            MAESTVideoProcessor(**fine_tuning),
+        ),
+    }
+
+
+def worker_rate(processor, path: Path, num_videos: int, seed: int) -> float:
+    """Clips per second received from a one-worker DataLoader, after its first batch."""
+    dataset = datasets.Dataset.from_dict({"video": [str(path)] * num_videos})
+    loader = build_video_dataloader(dataset, processor, batch_size=1, num_workers=1, seed=seed, pin_memory=False)
+    clips, start = 0, None
+    for batch in loader:
+        if start is None:  # the first batch also pays the worker's start
+            start = time.perf_counter()
+            continue
+        clips += len(batch["pixel_values"])
+    return clips / (time.perf_counter() - start)
+
+
+def process_video_rate(processor, path: Path, num_videos: int, seed: int) -> float:
+    """Clips per second of `process_video` in this process."""
+    import random
+
+    start, clips = time.perf_counter(), 0
+    for index in range(num_videos):
+        clips += len(processor.process_video(str(path), rng=random.Random(seed * 1000 + index)))
+    return clips / (time.perf_counter() - start)
+
+
+def normalization_ms_per_clip(repeats: int = 20) -> float:
+    """Milliseconds per 16x3x224x224 clip of `normalize_pixel_values` on this CPU, one thread, batch of 4 clips."""
+    processor = MAESTVideoProcessor(return_uint8=True)
+    clips = torch.randint(0, 256, (4, 16, 3, 224, 224), dtype=torch.uint8)
+    times = []
+    for _ in range(repeats):
         start = time.perf_counter()
-        clips = step(seed)
-        rates.append(clips / (time.perf_counter() - start))
-    return float(np.median(rates))
-
-
-def ours(path: Path, backend: str, **settings) -> Callable[[int], int]:
-    processor = MAESTVideoProcessor(mode="train", decoding_backend=backend, **settings)
-
-    def step(seed: int) -> int:
-        return processor.process_video(str(path), rng=random.Random(seed)).shape[0]
-
-    return step
-
-
-def decode_only(path: Path, backend: str) -> Callable[[int], int]:
-    def step(seed: int) -> int:
-        rng = random.Random(seed)
-        decode_frames(str(path), lambda info: sample_clip_indices(info.num_frames, info.fps, rng=rng), backend)
-        return 1
-
-    return step
-
-
-def transformers_peer(path: Path, backend: str) -> tuple[Callable[[int], int] | None, str]:
-    """transformers' `load_video` + `VideoMAEVideoProcessor`, or the part of it that runs here and why."""
-    from transformers.video_utils import load_video
-
-
-    try:
-        from transformers import VideoMAEVideoProcessor
-
-        processor = VideoMAEVideoProcessor()
-    except ImportError:
-        processor, reason = None, "load_video only (VideoMAEVideoProcessor needs torchvision, not installed)"
-    else:
-        reason = "load_video + VideoMAEVideoProcessor"
-
-    def step(seed: int) -> int:
-        rng = random.Random(seed)
-
-        def sample_indices(metadata, **kwargs):
-            return sample_clip_indices(metadata.total_num_frames, metadata.fps, rng=rng)
-
-        video, _ = load_video(str(path), backend=backend, sample_indices_fn=sample_indices)
-        if processor is not None:
-            processor(list(video), return_tensors="pt")
-        return 1
-
-    return step, reason
+        processor.normalize_pixel_values(clips)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) / 4 * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=12, help="timed videos per row (after one warm-up)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds per row (median reported)")
+    parser.add_argument("--num_videos", type=int, default=5, help="videos per round")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the path to compare with")
     parser.add_argument("--demo", type=Path, default=DEMO, help="the official demo clip")
+    parser.add_argument("--backends", nargs="+", default=["decord", "pyav"])
     args = parser.parse_args()
 
     torch.set_num_threads(1)  # what a DataLoader worker gets
+    loads = [os.getloadavg()[0]]
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        videos = {"demo.avi (853x480 MPEG-4)": args.demo, "320p H.264 (568x320)": make_320p_h264(Path(folder))}
-        rows = []
-        for video_label, path in videos.items():
-            for backend in ("decord", "pyav"):
-                configs = {
-                    "pretrain, repeat_aug=1": ours(path, backend, repeat_aug=1),
-                    "pretrain, repeat_aug=4": ours(path, backend, repeat_aug=4),
-                    "fine-tune (RandAugment + erasing), repeat_aug=1": ours(
-                        path, backend, do_rand_augment=True, do_random_erasing=True
-                    ),
-                    "decode 16 frames only": decode_only(path, backend),
-                }
-                for config_label, step in configs.items():
-                    rows.append((video_label, backend, config_label, clips_per_second(step, args.repeats)))
-                peer, reason = transformers_peer(path, backend)
-                peer_rate = clips_per_second(peer, args.repeats)
-                rows.append((video_label, backend, f"transformers peer: {reason}", peer_rate))
+        baseline_class = import_baseline(args.baseline, Path(folder))
+        videos = [args.demo, make_kinetics_like_h264(Path(folder))]
+        for path in videos:
+            for backend in args.backends:
+                for label, (before, now) in configurations(baseline_class, backend).items():
+                    timings = {"worker": worker_rate, "process_video": process_video_rate}
+                    if "repeat_aug=4" not in label:  # the goal's configuration gets both timings
+                        del timings["process_video"]
+                    for timing, rate in timings.items():
+                        rates: dict[str, list[float]] = {"before": [], "now": []}
+                        for round_index in range(args.repeats):
+                            # alternate which path goes first, so that neither always meets the same load
+                            order = [("before", before), ("now", now)][:: 1 if round_index % 2 else -1]
+                            for name, processor in order:
+                                rates[name].append(rate(processor, path, args.num_videos, round_index))
+                        medians = {name: float(np.median(values)) for name, values in rates.items()}
+                        rows.append((path.name, backend, label, timing, medians["before"], medians["now"]))
+                        loads.append(os.getloadavg()[0])
+                        print(rows[-1], f"load {loads[-1]:.1f}", file=sys.stderr, flush=True)
+        descriptions = [describe(path) for path in videos]
 
     print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-        f"torch {torch.__version__}, 1 thread; median of {args.repeats} videos per row.\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, load average {min(loads):.1f}-{max(loads):.1f} "
+        f"during the run; torch {torch.__version__}, 1 thread; baseline {args.baseline}; median of {args.repeats} "
+        f"interleaved rounds of {args.num_videos} videos.\n"
     )
-    print("| video | backend | configuration | clips/s per worker |")
-    print("| --- | --- | --- | ---: |")
-    for video_label, backend, config_label, rate in rows:
-        print(f"| {video_label} | {backend} | {config_label} | {rate:.2f} |")
+    for description in descriptions:
+        print(f"- {description}")
+    print("\n| video | backend | configuration | timing | clips/s before | clips/s now | speed-up |")
+    print("| --- | --- | --- | --- | ---: | ---: | ---: |")
+    for video, backend, label, timing, before, now in rows:
+        print(f"| {video} | {backend} | {label} | {timing} | {before:.2f} | {now:.2f} | {now / before:.2f}x |")
+    print(f"\nnormalize_pixel_values of uint8 clips on this CPU: {normalization_ms_per_clip():.1f} ms per clip.")
 
 
 if __name__ == "__main__":
