@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import hashlib
 import io
 import json
 import logging
@@ -122,13 +123,18 @@ def load_video_shards(
 
 
 def sample_name(example: Mapping[str, Any]) -> str:
-    """A name of a streamed example for messages and seeds: `<shard>/<key>` for a WebDataset sample, else the video's
-    path (see `video_decoding.video_name`)."""
+    """A name of a streamed example for messages and seeds: `<shard>/<key>` for a WebDataset sample, the video's
+    path for a path or a cell with one, else (encoded bytes alone, as in some Hub datasets) `sha256:<digest>` of the
+    bytes, so that two videos of one size do not share their clips' seeds."""
     from .video_decoding import video_name
 
     if example.get("__key__") is not None:
         return f"{Path(example.get('__url__') or '').name}/{example['__key__']}"
-    return video_name(example[VIDEO_COLUMN])
+    video = example[VIDEO_COLUMN]
+    encoded = video.get("bytes") if isinstance(video, Mapping) and not video.get("path") else video
+    if isinstance(encoded, (bytes, bytearray, memoryview)):
+        return f"sha256:{hashlib.sha256(encoded).hexdigest()[:16]}"
+    return video_name(video)
 
 
 # ---------------------------------------------------------------------------------------------------------------

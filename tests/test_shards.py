@@ -12,7 +12,7 @@ import pytest
 from mae_st_commands import make_shards
 from modeling_mae_st.command_line import UsageError
 from modeling_mae_st.data import load_video_dataset
-from modeling_mae_st.shards import find_shards, sample_key, write_video_shards
+from modeling_mae_st.shards import find_shards, sample_key, sample_name, write_video_shards
 
 
 def members(shard: Path) -> list[str]:
@@ -118,3 +118,11 @@ def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_
         assert exit_info.value.code == 2
         error = capsys.readouterr().err.strip().splitlines()[-1]  # (argparse prints its usage before)
         assert error.startswith("mae-st-make-shards: error: ") and message in error
+
+
+def test_videos_given_as_bytes_alone_are_named_by_their_content():
+    # (a Hub dataset whose cells hold bytes without a path): same size, other content, other name and seed
+    cells = [{"bytes": b"video one", "path": None}, {"bytes": b"video two", "path": None}]
+    names = [sample_name({"video": cell}) for cell in cells] + [sample_name({"video": b"video one"})]
+    assert names[0] != names[1] and names[0] == names[2] and names[0].startswith("sha256:")
+    assert sample_name({"video": "/data/a.mp4"}) == "/data/a.mp4"
