@@ -1,6 +1,11 @@
 """Evaluation of a video classifier (`modeling_mae_st/evaluation.py`): shipped metrics, multi-view prediction,
 videos that fail to decode, the confusion matrix and per-class table."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -112,10 +117,19 @@ def evaluate_in_one_of_two_processes(output: str) -> None:
 
 
 def test_two_processes_gather_each_decoded_video_once_when_one_process_has_nothing_to_predict(tmp_path):
-    from accelerate import debug_launcher
-
+    # Accelerate's debug_launcher forks 2 gloo processes: from a fresh interpreter, as forking this one (whose torch
+    # thread pools earlier tests started) can deadlock.
     output = tmp_path / "gathered.pt"
-    debug_launcher(evaluate_in_one_of_two_processes, args=(str(output),), num_processes=2)
+    launch = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from accelerate import debug_launcher; import test_evaluation; "
+        "debug_launcher(test_evaluation.evaluate_in_one_of_two_processes, args=(sys.argv[2],), num_processes=2)"
+    )
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", launch, str(Path(__file__).parent), str(output)],
+        env=environment, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     result = torch.load(output)
     assert sorted(result["labels"].tolist()) == [0, 2, 3, 4]  # video 1 broken, the evening-out duplicate dropped
     assert torch.allclose(result["probs"], result["expected"][result["labels"]], atol=1e-6)
