@@ -290,8 +290,9 @@ class MAESTVideoProcessor(BaseVideoProcessor):
                 `num_frames` and `do_sample_frames`).
 
         Returns:
-            [`BatchFeature`] with `pixel_values`, float32, shape `(batch, num_frames, 3, crop_size, crop_size)`, or
-            `(batch, num_clips, num_frames, 3, crop_size, crop_size)` when [`num_clips`] > 1.
+            [`BatchFeature`] with `pixel_values`, float32 (uint8 with `return_uint8`), shape
+            `(batch, num_frames, 3, crop_size, crop_size)`, or `(batch, num_clips, num_frames, 3, crop_size, crop_size)`
+            when [`num_clips`] > 1.
 
         Raises:
             VideoDecodingError: a video file cannot be decoded (the message names it and says why).
