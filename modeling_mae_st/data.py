@@ -380,8 +380,8 @@ class VideoClipTransform:
 
     Turns a batch `{"video": [...], "label": [...]}` into
     `{"pixel_values": [...], "labels": [...], "video_name": [...], "decode_error": [...]}`, where each
-    `pixel_values` entry is a float tensor `(num_clips, num_frames, 3, crop_size, crop_size)` from
-    `processor.process_video`, or `None` for a video that cannot be decoded; that video is logged (file name and
+    `pixel_values` entry is a float tensor (uint8 with the processor's `return_uint8`) of shape
+    `(num_clips, num_frames, 3, crop_size, crop_size)` from `processor.process_video`, or `None` for a video that cannot be decoded; that video is logged (file name and
     cause) and its `decode_error` says why. [`collate_video_clips`] drops and counts such entries.
 
     Args:
@@ -577,7 +577,9 @@ def build_video_dataloader(
             hangs inside C code.
 
     Returns:
-        `DataLoader` of [`collate_video_clips`] batches; feed each to a [`BadVideoTracker`].
+        `DataLoader` of [`collate_video_clips`] batches; feed each to a [`BadVideoTracker`]. With a processor that
+        has `return_uint8`, finish each batch's `pixel_values` on the accelerator with
+        `processor.normalize_pixel_values`.
     """
     training = processor.mode == "train"
     shuffle = training if shuffle is None else shuffle
