@@ -84,7 +84,8 @@ def main() -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None
     try:
         with tempfile.TemporaryDirectory() as folder:
-            make_synthetic_pretraining_videos(folder, num_videos=64, seed=0, **QUICKSTART_DATA)
+            num_videos = QUICKSTART_ARGUMENTS["per_device_train_batch_size"] * (args.steps + 1)  # one pass per setting
+            make_synthetic_pretraining_videos(folder, num_videos=num_videos, seed=0, **QUICKSTART_DATA)
             dataset = load_video_dataset(folder, label_column=None)["train"]
             model = MAESTForPreTraining(config).train()
             optimizer = build_adamw(param_groups_weight_decay(model, 0.05), QUICKSTART_ARGUMENTS["learning_rate"])
