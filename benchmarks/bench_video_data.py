@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the path to compare with")
     parser.add_argument("--demo", type=Path, default=DEMO, help="the official demo clip")
     parser.add_argument("--backends", nargs="+", default=["decord", "pyav"])
+    parser.add_argument("--only", default="", help="run only the configurations whose label contains this text")
     args = parser.parse_args()
 
     torch.set_num_threads(1)  # what a DataLoader worker gets
@@ -163,6 +164,8 @@ def main() -> None:
         for path in videos:
             for backend in args.backends:
                 for label, (before, now) in configurations(baseline_class, backend).items():
+                    if args.only not in label:
+                        continue
                     timings = {"worker": worker_rate, "process_video": process_video_rate}
                     if "repeat_aug=4" not in label:  # the goal's configuration gets both timings
                         del timings["process_video"]
