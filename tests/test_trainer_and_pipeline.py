@@ -1,15 +1,19 @@
 """`transformers.Trainer` fine-tuning and `pipeline("video-classification")` on the fine-tuned folder."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import TrainingArguments, pipeline
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor, TrainingArguments, pipeline
 
 from mae_st_training import run_video_classification_trainer as trainer_script
-from modeling_mae_st.data import VideoClipTransform
+from modeling_mae_st.data import TooManyBadVideosError, VideoClipTransform
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.optimization import warmup_cosine_factor
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
@@ -42,31 +46,68 @@ def test_the_trainer_folder_is_complete_for_the_next_tool(trainer_run):
     assert (output / "modeling_mae_st.py").is_file()
 
 
-def test_collator_flattens_repeated_clips_and_the_trainer_mixes_into_soft_labels(motion_videos, tmp_path):
+def broken_video(path: Path) -> Path:
+    """A text file named like a video: every decoder refuses it."""
+    path.write_text("not a video\n")
+    return path
+
+
+def collate(processor: MAESTVideoProcessor, videos: list[Path], labels: list[int]) -> dict:
+    rows = VideoClipTransform(processor)({"video": [str(v) for v in videos], "label": labels})
+    examples = [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)]
+    return trainer_script.collate_for_trainer(examples, clip_shape=(4, 3, 32, 32))
+
+
+def test_collator_keeps_a_row_per_clip_and_the_trainer_trains_on_the_decoded_ones_mixed(motion_videos, tmp_path):
     processor = MAESTVideoProcessor(mode="train", num_frames=4, crop_size=32, short_side_size=36,
                                     train_jitter_scales=(36, 46), repeat_aug=2)  # fmt: skip
-    transform = VideoClipTransform(processor)
     videos = sorted((motion_videos / "train").glob("*/*.mp4"))[:3]
-    rows = transform({"video": [str(v) for v in videos], "label": [0, 1, 2]})
-    examples = [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)]
-    batch = trainer_script.collate_for_trainer(examples)
-    assert set(batch) == {"pixel_values", "labels"}
-    assert batch["pixel_values"].shape == (6, 4, 3, 32, 32)  # 3 videos x repeat_aug 2
-    assert batch["labels"].tolist() == [0, 0, 1, 1, 2, 2]
+    batch = collate(processor, [videos[0], broken_video(tmp_path / "broken.mp4"), *videos[1:]], [0, 3, 1, 2])
+    assert batch["pixel_values"].shape == (8, 4, 3, 32, 32)  # 4 videos x repeat_aug 2, the broken one's rows zero
+    assert batch["labels"].tolist() == [0, 0, -100, -100, 1, 1, 2, 2] and not batch["pixel_values"][2:4].any()
+    assert (batch["decoded"], batch["num_skipped"]) == ([True, False, True, True], 1)
+    assert batch["skipped_videos"] == [str(tmp_path / "broken.mp4")]
 
     seen = {}
 
     class Recorder(torch.nn.Module):
         def forward(self, pixel_values, labels):
-            seen["labels"] = labels
-            return {"loss": pixel_values.sum() * 0}
+            seen["pixel_values"], seen["labels"] = pixel_values, labels
+            return {"loss": pixel_values.sum() * 0 + 1}
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     trainer = trainer_script.VideoClassificationTrainer(model=Recorder(), args=args, mixup=VideoMixup(num_labels=4))
-    trainer.compute_loss(Recorder().train(), batch)
+    assert trainer.compute_loss(Recorder().train(), batch) == 1.0
     assert seen["labels"].shape == (6, 4) and torch.allclose(seen["labels"].sum(-1), torch.ones(6))
-    trainer.compute_loss(Recorder().eval(), batch)
-    assert seen["labels"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert trainer.bad_videos.num_skipped == 1
+    trainer.compute_loss(Recorder().eval(), batch)  # evaluation: every row, class indices
+    assert seen["labels"].tolist() == [0, 0, -100, -100, 1, 1, 2, 2]
+
+    # no video decoded: one zero clip at weight 0
+    nothing = collate(processor, [broken_video(tmp_path / "a.mp4"), broken_video(tmp_path / "b.mp4")], [0, 1])
+    assert nothing["pixel_values"].shape == (2, 4, 3, 32, 32) and nothing["labels"].tolist() == [-100, -100]
+    assert trainer.compute_loss(Recorder().train(), nothing) == 0.0
+    assert seen["pixel_values"].shape == (1, 4, 3, 32, 32) and trainer.bad_videos.num_skipped == 3
+
+
+def test_a_micro_batch_loss_is_its_mean_divided_by_the_accumulation_steps(motion_videos, tmp_path):
+    # A model taking **kwargs (as MAESTForVideoClassification) made the Trainer take the loss as normalized by
+    # num_items_in_batch: it was neither divided by the accumulation steps nor kept from x num_processes.
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, pixel_values, labels, **kwargs):
+            return {"loss": self.weight * 3.0}
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, gradient_accumulation_steps=2)
+    trainer = trainer_script.VideoClassificationTrainer(model=Constant(), args=args)
+    trainer.current_gradient_accumulation_steps = 2  # as the training loop sets it
+    processor = MAESTVideoProcessor(mode="eval", num_frames=4, crop_size=32, short_side_size=32)
+    batch = collate(processor, sorted((motion_videos / "train").glob("*/*.mp4"))[:2], [0, 1])
+    loss = trainer.training_step(trainer.model, batch, num_items_in_batch=torch.tensor(2))
+    assert loss.item() == trainer.model.weight.grad.item() == 1.5
 
 
 def test_trainer_trains_evaluates_with_compute_metrics_and_checkpoints(trainer_run):
@@ -115,3 +156,69 @@ def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_v
     predictions = classifier(str(demo_video), top_k=4)
     assert [p["label"] for p in predictions] and {p["label"] for p in predictions} == {"down", "left", "right", "up"}
     assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_batch_whose_videos_all_fail_runs_at_weight_zero_every_step_is_done_and_skips_are_counted(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    # In order, the first batch is the 4 broken files: the collator raised there, ending the run at step 0.
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos / "train", data / "train")
+    for index in range(4):
+        broken_video(data / "train" / "down" / f"0_broken_{index}.mp4")
+    output = tmp_path / "run"
+    args = trainer_args(tiny_pretrained, data, output, "--num_train_epochs", "1", "--logging_steps", "1",
+                        "--train_sampling_strategy", "sequential", "--save_strategy", "no", "--eval_strategy", "no")
+    args[args.index("--validation_dir") : args.index("--validation_dir") + 2] = []
+    results = trainer_script.run(args)
+    state = json.loads((output / "trainer_state.json").read_text())
+    assert state["global_step"] == state["max_steps"] == 4  # 16 videos, 4 per batch
+    logs = [entry for entry in state["log_history"] if "loss" in entry]
+    assert logs[0]["loss"] == 0.0 and all(entry["loss"] > 0 for entry in logs[1:])  # step 1: weight 0
+    assert [entry["skipped_videos"] for entry in logs] == [4, 4, 4, 4]
+    assert results["skipped_videos"] == 4 and results["skipped_videos_per_process/0"] == 4
+    model = AutoModelForVideoClassification.from_pretrained(output)
+    assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
+
+    with pytest.raises(TooManyBadVideosError, match="more than --max_bad_video_fraction 0.0 allows"):
+        trainer_script.run([*args, "--max_bad_video_fraction", "0"])
+
+
+def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate_the_decoded_videos(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    # In order at 2 videos per process and step, process 0's first batch and process 1's last are all broken; the
+    # validation split has 2 broken videos among 6, so batches of the two processes decode different numbers of videos.
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos, data, ignore=shutil.ignore_patterns("*.csv", "*.jsonl"))
+    for name in ("train/down/0_broken_0", "train/down/0_broken_1", "train/up/zz_broken_0", "train/up/zz_broken_1",
+                 "validation/down/0_broken", "validation/up/zz_broken"):  # fmt: skip
+        broken_video(data / f"{name}.mp4")
+    output = tmp_path / "ddp"
+    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", trainer_script.__file__,
+        *trainer_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "2",
+                      "--per_device_eval_batch_size", "2", "--num_train_epochs", "1", "--train_sampling_strategy",
+                      "sequential", "--save_strategy", "no", "--eval_strategy", "no"),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((output / "all_results.json").read_text())
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 4  # 16 videos, 2 x 2 a step
+    assert results["skipped_videos"] == 4
+    assert (results["skipped_videos_per_process/0"], results["skipped_videos_per_process/1"]) == (2, 2)
+    assert (results["eval_num_videos"], results["eval_skipped_videos"]) == (4, 2)
+
+    # the accuracy is the saved model's over exactly the 4 decodable validation videos
+    model = AutoModelForVideoClassification.from_pretrained(output).eval()
+    processor = AutoVideoProcessor.from_pretrained(output)
+    videos = sorted((motion_videos / "validation").glob("*/*.mp4"))
+    with torch.no_grad():
+        pixel_values = processor(videos=[str(v) for v in videos], return_tensors="pt")["pixel_values"]
+        logits = model(pixel_values=pixel_values).logits
+    labels = torch.tensor([model.config.label2id[video.parent.name] for video in videos])
+    assert results["eval_top1"] == pytest.approx(100.0 * (logits.argmax(-1) == labels).float().mean().item())

@@ -7,6 +7,14 @@ The same data, model and recipe as `run_video_classification.py` (the Accelerate
 mixup / cutmix with label smoothing as soft targets, and [`compute_metrics`] for top-1 / top-5 accuracy through the
 `evaluate` modules shipped in the package.
 
+A video that cannot be decoded never stops the run and is never dropped silently, with one process or several
+(`training/loop.py` is the Accelerate scripts' version of the same rules): it is logged by name, counted per process
+(`skipped_videos`, `skipped_videos_per_process/<process>` in the training logs and results; the run stops past
+`--max_bad_video_fraction`), and its rows of the batch are zero clips labeled -100, so that every process's batch
+keeps one row per clip asked for. Training leaves those rows out and weights each process's loss by its share of the
+micro-batch's clips (a process with none runs one zero clip at weight 0, so it still joins the gradient all-reduce);
+evaluation runs every row, so the processes gather equal-sized batches, and [`compute_metrics`] drops the -100 rows.
+
     mae-st-finetune-trainer --model_name_or_path path/to/pretrained \
         --train_dir videos/train --validation_dir videos/val --output_dir mae-st-trainer \
         --eval_strategy epoch --save_strategy epoch
@@ -23,15 +31,21 @@ Accelerate script and `modeling_mae_st.evaluation`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
+import torch
 from transformers import AutoConfig, Trainer
 
 from mae_st_training.arguments import parse_trainer_arguments, run_command
 from mae_st_training.checkpointing import resolve_checkpoint
+from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped
+from mae_st_training.run_video_classification import flatten_for_tracking
 
 from modeling_mae_st.command_line import load_pretrained
-from modeling_mae_st.data import VideoClipTransform, collate_video_clips
+from modeling_mae_st.data import BadVideoTracker, VideoClipTransform, collate_video_clips
 from modeling_mae_st.evaluation import classification_metrics
 from modeling_mae_st.finetuning import (
     SINGLE_VIEW_VALIDATION_NOTE,
@@ -55,19 +69,39 @@ from modeling_mae_st.optimization import (
 logger = logging.getLogger(__name__)
 
 
-def collate_for_trainer(examples) -> dict:
-    """
-    Batch [`VideoClipTransform`] outputs for the Trainer: `{"pixel_values", "labels"}` only, repeated-augmentation
-    clips flattened (the bad-video counts of [`collate_video_clips`] are logged by `modeling_mae_st.data`; the model
-    takes no other inputs).
+IGNORE_INDEX = -100  # the label of a row with no video: cross-entropy and the Trainer's padding use it
 
-    Raises:
-        ValueError: when every video of a batch failed to decode (the Trainer cannot skip a step).
+
+def collate_for_trainer(examples: Sequence[Mapping[str, Any]], clip_shape: tuple[int, int, int, int]) -> dict:
     """
-    batch = collate_video_clips(examples)
-    if batch["pixel_values"] is None:
-        raise ValueError(f"No video of this batch could be decoded: {batch['skipped_videos']}.")
-    return {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
+    Batch [`VideoClipTransform`] outputs for the Trainer with one row per clip asked for, decoded or not: the
+    processes' evaluation batches must have equal sizes for the Trainer's gather, and training picks the decoded rows
+    itself ([`VideoClassificationTrainer.compute_loss`]).
+
+    Args:
+        examples: dicts with `pixel_values` (`(num_clips, num_frames, 3, H, W)`, or `None` for a video that failed),
+            `labels` and `video_name`.
+        clip_shape: `(num_frames, num_channels, height, width)` of a clip, for a batch where no video decoded.
+
+    Returns:
+        `{"pixel_values": (videos * num_clips, num_frames, 3, H, W), "labels": (videos * num_clips,), "decoded",
+        "num_videos", "num_skipped", "skipped_videos"}`: a failed video's rows are zero clips labeled `IGNORE_INDEX`
+        (a batch where none decoded has one row per video); `decoded` and the counts are those of
+        [`collate_video_clips`] (host values, counted by the Trainer's [`BadVideoTracker`]).
+    """
+    batch = collate_video_clips(examples)  # (decoded videos * num_clips, T, C, H, W) or None; counts, `decoded`
+    decoded = batch["decoded"]
+    num_decoded = sum(decoded)
+    clips_per_video = len(batch["pixel_values"]) // num_decoded if num_decoded else 1
+    rows = torch.tensor(decoded).repeat_interleave(clips_per_video)  # (videos * num_clips,) True: a decoded clip
+    shape = batch["pixel_values"].shape[1:] if num_decoded else clip_shape
+    dtype = batch["pixel_values"].dtype if num_decoded else torch.float32
+    pixel_values = torch.zeros(len(rows), *shape, dtype=dtype)
+    labels = torch.full((len(rows),), IGNORE_INDEX, dtype=torch.long)
+    if num_decoded:
+        pixel_values[rows], labels[rows] = batch["pixel_values"], batch["labels"]
+    bookkeeping = ("decoded", "num_videos", "num_skipped", "skipped_videos")
+    return {"pixel_values": pixel_values, "labels": labels, **{key: batch[key] for key in bookkeeping}}
 
 
 class VideoClassificationTrainer(Trainer):
@@ -76,7 +110,17 @@ class VideoClassificationTrainer(Trainer):
     keep their class indices) and follows the recipe's schedule: linear warmup for `warmup_epochs`, then half-cosine
     to `min_learning_rate`, sized by the Trainer's own count of optimizer steps (ceil(batches per process /
     accumulation) per pass, known only once it has prepared its DataLoader), so that it ends on the last step.
+
+    It takes [`collate_for_trainer`] batches and keeps the processes in step when videos fail (see the module
+    docstring): the training micro-batches' skipped videos are counted by `bad_videos` (which raises past
+    `max_bad_video_fraction`) and logged with the training logs (`skipped_videos`, `skipped_videos_per_process/<i>`).
+    The Trainer cannot skip a step: a micro-batch that no process decoded runs at weight 0 everywhere (its gradients
+    are zero; the optimizer still steps, as for any step).
     """
+
+    # The loss of `compute_loss` is a micro-batch mean: the Trainer divides it by the accumulation steps. (Left to
+    # the Trainer, a model taking **kwargs counts as normalizing by `num_items_in_batch`, which this one ignores.)
+    loss_is_scaled_for_ga = False
 
     def __init__(
         self,
@@ -84,6 +128,7 @@ class VideoClassificationTrainer(Trainer):
         mixup: VideoMixup | None = None,
         warmup_epochs: float = 0.0,
         min_learning_rate: float = 0.0,
+        max_bad_video_fraction: float = 0.05,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -91,6 +136,7 @@ class VideoClassificationTrainer(Trainer):
         self.warmup_epochs = warmup_epochs
         self.min_learning_rate = min_learning_rate
         self.steps_per_epoch = None
+        self.bad_videos = BadVideoTracker(max_bad_video_fraction=max_bad_video_fraction)  # this process's
 
     def set_initial_training_values(self, args, dataloader):
         values = super().set_initial_training_values(args, dataloader)
@@ -105,18 +151,64 @@ class VideoClassificationTrainer(Trainer):
             )
         return self.lr_scheduler
 
-    def compute_loss(self, model, inputs, *args, **kwargs):
-        if model.training and self.mixup is not None:
-            pixel_values, labels = self.mixup(inputs["pixel_values"], inputs["labels"])
-            inputs = {**inputs, "pixel_values": pixel_values, "labels": labels}
-        return super().compute_loss(model, inputs, *args, **kwargs)
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ):
+        """
+        Training: the decoded clips of the micro-batch, mixed, their mean loss weighted by this process's share of
+        the clips of all processes (`loop.agree_on_batch`, a collective every process makes once per micro-batch;
+        one zero clip at weight 0 when this process has none). Evaluation: every row, the `IGNORE_INDEX` ones left
+        out of the loss by cross-entropy (a batch with no decoded video has a NaN loss, which the Trainer's
+        `logging_nan_inf_filter` leaves out of `eval_loss`). `num_items_in_batch` is not used (a per-batch mean).
+        """
+        pixel_values, labels = inputs["pixel_values"], inputs["labels"]  # (rows, T, C, H, W), (rows,)
+        loss_weight = 1.0
+        if model.training:
+            self.bad_videos.update(inputs)  # logs and counts undecodable videos; raises past max_bad_video_fraction
+            decoded = inputs["decoded"]  # host list, one per video asked for
+            rows = torch.tensor(decoded).repeat_interleave(len(pixel_values) // len(decoded))  # host: no sync
+            num_clips = int(rows.sum())
+            loss_weight = agree_on_batch(num_clips) or 0.0  # None: no process has a clip, all run at weight 0
+            if num_clips == 0:  # a zero clip (every row is one) with a valid label, for the collectives only
+                pixel_values, labels = pixel_values[:1], torch.zeros_like(labels[:1])
+            elif num_clips < len(rows):
+                pixel_values, labels = pixel_values[rows], labels[rows]
+            if self.mixup is not None:
+                pixel_values, labels = self.mixup(pixel_values, labels)
+        outputs = model(pixel_values=pixel_values, labels=labels)
+        loss = outputs["loss"] * loss_weight
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # Training logs (every process logs them together, so the count is a collective): the skipped videos, as
+        # scalars (`skipped_videos`, `skipped_videos_per_process/<process>`) for the Trainer's printing and trackers.
+        if "loss" in logs or "train_loss" in logs:
+            skipped_videos_per_process = counts_of_every_process([self.bad_videos.num_skipped])[:, 0].tolist()
+            logs.update(flatten_for_tracking(describe_skipped(skipped_videos_per_process)))
+        super().log(logs, start_time)
 
 
 def compute_metrics(eval_prediction) -> dict[str, float]:
-    """Top-1 and top-5 accuracy (percent) from the Trainer's logits and labels."""
+    """
+    Top-1 and top-5 accuracy (percent) over the decoded videos, from the Trainer's gathered logits and labels (one row
+    per video: evaluation is single-view), with `num_videos` (decoded) and `skipped_videos` (rows labeled
+    `IGNORE_INDEX`).
+
+    Raises:
+        ValueError: when no evaluation video could be decoded.
+    """
     logits = eval_prediction.predictions
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    return classification_metrics(np.asarray(logits), np.asarray(eval_prediction.label_ids))
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)  # (videos, num_labels)
+    labels = np.asarray(eval_prediction.label_ids)  # (videos,)
+    decoded = labels != IGNORE_INDEX
+    if not decoded.any():
+        raise ValueError("No video of the evaluation split could be decoded; check the evaluation split.")
+    metrics = classification_metrics(logits[decoded], labels[decoded])
+    return {**metrics, "num_videos": int(decoded.sum()), "skipped_videos": int((~decoded).sum())}
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -166,18 +258,20 @@ def run(argv: list[str] | None = None) -> dict:
         label_smoothing=training_args.label_smoothing,
     )
 
+    clip_shape = (num_frames, config.num_channels, image_size, image_size)  # of a batch where no video decoded
     trainer = VideoClassificationTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=collate_for_trainer,
+        data_collator=partial(collate_for_trainer, clip_shape=clip_shape),
         compute_metrics=compute_metrics,
         processing_class=eval_processor,
         optimizers=(optimizer, None),  # the schedule is made by the Trainer, once it knows its step count
         mixup=mixup,
         warmup_epochs=training_args.warmup_epochs,
         min_learning_rate=training_args.min_learning_rate,
+        max_bad_video_fraction=data_args.max_bad_video_fraction,
     )
 
     logger.info(f"Precision: {describe_precision(trainer.accelerator.mixed_precision)}")
