@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 < args.mask_ratio < 1:
         parser.error(f"--mask_ratio must be between 0 and 1 (exclusive), got {args.mask_ratio}")
     from modeling_mae_st.command_line import exit_on_user_error
-    from modeling_mae_st.visualization import load_pretraining_model, saved_video_processor, visualize_reconstruction
+    from modeling_mae_st.hub import saved_video_processor
+    from modeling_mae_st.visualization import load_pretraining_model, visualize_reconstruction
 
     with exit_on_user_error("mae-st-visualize"):
         for video in args.videos:

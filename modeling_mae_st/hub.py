@@ -225,7 +225,7 @@ def saved_video_processor(name_or_path: str | Path, config, flag: str = "--model
     """
     The video processor saved with a model: from its folder or Hub id; for a folder without one (a model saved by
     hand with `save_pretrained`), the official settings for `config`'s frames and size ([`default_video_processor`]),
-    with a warning.
+    with a warning; for a model built in memory (`name_or_path` empty), the official settings.
 
     Args:
         flag: how the caller names `name_or_path` in messages (a command's flag).
@@ -236,6 +236,8 @@ def saved_video_processor(name_or_path: str | Path, config, flag: str = "--model
     from .command_line import load_pretrained
     from .video_processing_mae_st import MAESTVideoProcessor
 
+    if not name_or_path:  # a model built in memory has none
+        return default_video_processor(config)
     folder = Path(name_or_path)
     if folder.is_dir() and not (folder / VIDEO_PROCESSOR_NAME).is_file():
         logger.warning(

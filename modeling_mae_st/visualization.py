@@ -282,7 +282,7 @@ def visualize_reconstruction(
             docstring). Ignored without normalized-pixel targets.
         seed: seeds the random mask, so the same call gives the same picture.
         video_processor: decodes video files; default: the one saved with the model (see
-            [`saved_video_processor`]), for a model loaded from a folder or Hub id. Its `image_mean` / `image_std`
+            [`hub.saved_video_processor`]), for a model loaded from a folder or Hub id. Its `image_mean` / `image_std`
             undo the normalization.
         image_mean, image_std: per-channel normalization to undo; default the processor's, else the
             `MAESTVideoProcessor` defaults (0.45 / 0.225).
@@ -305,6 +305,8 @@ def visualize_reconstruction(
         pixel_values = video
     else:
         if video_processor is None:
+            from .hub import saved_video_processor
+
             video_processor = saved_video_processor(model.config._name_or_path, model.config)
         pixel_values = torch.cat([decode_video(path, video_processor) for path in video])
     if pixel_values.dim() == 4:
@@ -409,33 +411,6 @@ def load_pretraining_model(name_or_path: str | Path, flag: str = "model"):
     return model.eval()
 
 
-def saved_video_processor(name_or_path: str | Path, config):
-    """
-    The video processor saved with a model: from its folder or Hub id; for a folder without one (written by hand),
-    the official settings for `config`'s frames and size ([`hub.default_video_processor`]), with a warning; for a
-    model built in memory (`name_or_path` empty), the official settings.
-
-    Raises:
-        UsageError (a `ValueError`): a Hub id whose processor cannot be loaded.
-    """
-    from transformers.utils import VIDEO_PROCESSOR_NAME
-
-    from .command_line import load_pretrained
-    from .hub import default_video_processor
-    from .video_processing_mae_st import MAESTVideoProcessor
-
-    if not name_or_path:  # a model built in memory has none
-        return default_video_processor(config)
-    folder = Path(name_or_path)
-    if folder.is_dir() and not (folder / VIDEO_PROCESSOR_NAME).is_file():
-        logger.warning(
-            f"{folder} has no {VIDEO_PROCESSOR_NAME}: using the official processor for the model's "
-            f"{config.num_frames} frames of {config.image_size}x{config.image_size}."
-        )
-        return default_video_processor(config)
-    return load_pretrained(MAESTVideoProcessor, str(name_or_path), "--model_name_or_path")
-
-
 def decode_video(path: str | Path, video_processor) -> torch.Tensor:
     """
     Decode and preprocess one video file into `pixel_values` `(1, frames, channels, height, width)`.
@@ -516,6 +491,5 @@ __all__ = [
     "reconstruct",
     "save_reconstruction_gif",
     "save_reconstruction_grid",
-    "saved_video_processor",
     "visualize_reconstruction",
 ]
