@@ -161,24 +161,31 @@ def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_v
 def test_a_batch_whose_videos_all_fail_runs_at_weight_zero_every_step_is_done_and_skips_are_counted(
     tiny_pretrained, motion_videos, tmp_path
 ):
-    # In order, the first batch is the 4 broken files: the collator raised there, ending the run at step 0.
+    # In order, the first and the last batch are broken files only (4, then 2): the collator raised there, ending the
+    # run at step 0.
     data = tmp_path / "data"
     shutil.copytree(motion_videos / "train", data / "train")
-    for index in range(4):
-        broken_video(data / "train" / "down" / f"0_broken_{index}.mp4")
+    for name in ("down/0_broken_0", "down/0_broken_1", "down/0_broken_2", "down/0_broken_3", "up/zz_broken_0",
+                 "up/zz_broken_1"):  # fmt: skip
+        broken_video(data / "train" / f"{name}.mp4")
     output = tmp_path / "run"
     args = trainer_args(tiny_pretrained, data, output, "--num_train_epochs", "1", "--logging_steps", "1",
-                        "--train_sampling_strategy", "sequential", "--save_strategy", "no", "--eval_strategy", "no")
+                        "--train_sampling_strategy", "sequential", "--save_strategy", "steps", "--save_steps", "2",
+                        "--eval_strategy", "no", "--max_bad_video_fraction", "0.5")  # fmt: skip
     args[args.index("--validation_dir") : args.index("--validation_dir") + 2] = []
     results = trainer_script.run(args)
     state = json.loads((output / "trainer_state.json").read_text())
-    assert state["global_step"] == state["max_steps"] == 4  # 16 videos, 4 per batch
+    assert state["global_step"] == state["max_steps"] == 5  # 18 videos, 4 per batch
     logs = [entry for entry in state["log_history"] if "loss" in entry]
-    assert logs[0]["loss"] == 0.0 and all(entry["loss"] > 0 for entry in logs[1:])  # step 1: weight 0
-    assert [entry["skipped_videos"] for entry in logs] == [4, 4, 4, 4]
-    assert results["skipped_videos"] == 4 and results["skipped_videos_per_process/0"] == 4
+    assert logs[0]["loss"] == logs[-1]["loss"] == 0.0 and all(entry["loss"] > 0 for entry in logs[1:-1])
+    assert [entry["skipped_videos"] for entry in logs] == [4, 4, 4, 4, 6]
+    assert results["skipped_videos"] == 6 and results["skipped_videos_per_process/0"] == 6
     model = AutoModelForVideoClassification.from_pretrained(output)
     assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
+
+    # a resume from step 2 counts the 4 videos skipped before it too
+    resumed = trainer_script.run([*args, "--resume_from_checkpoint", str(output / "checkpoint-2")])
+    assert resumed["skipped_videos"] == 6
 
     with pytest.raises(TooManyBadVideosError, match="more than --max_bad_video_fraction 0.0 allows"):
         trainer_script.run([*args, "--max_bad_video_fraction", "0"])
@@ -202,7 +209,7 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate
         "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", trainer_script.__file__,
         *trainer_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "2",
                       "--per_device_eval_batch_size", "2", "--num_train_epochs", "1", "--train_sampling_strategy",
-                      "sequential", "--save_strategy", "no", "--eval_strategy", "no"),
+                      "sequential", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no"),
     ]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
@@ -211,6 +218,8 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 4  # 16 videos, 2 x 2 a step
     assert results["skipped_videos"] == 4
     assert (results["skipped_videos_per_process/0"], results["skipped_videos_per_process/1"]) == (2, 2)
+    at_step_2 = json.loads((output / "checkpoint-2" / trainer_script.SKIPPED_VIDEOS_FILE).read_text())
+    assert at_step_2 == {"videos_per_process": [4, 4], "skipped_videos_per_process": [2, 0]}
     assert (results["eval_num_videos"], results["eval_skipped_videos"]) == (4, 2)
 
     # the accuracy is the saved model's over exactly the 4 decodable validation videos

@@ -30,14 +30,17 @@ Accelerate script and `modeling_mae_st.evaluation`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoConfig, Trainer
+from transformers import AutoConfig, Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from mae_st_training.arguments import parse_trainer_arguments, run_command
 from mae_st_training.checkpointing import resolve_checkpoint
@@ -104,6 +107,39 @@ def collate_for_trainer(examples: Sequence[Mapping[str, Any]], clip_shape: tuple
     return {"pixel_values": pixel_values, "labels": labels, **{key: batch[key] for key in bookkeeping}}
 
 
+SKIPPED_VIDEOS_FILE = "skipped_videos.json"  # in each checkpoint-<step> folder
+
+
+class SkippedVideosCheckpointing(TrainerCallback):
+    """
+    Keeps a [`BadVideoTracker`]'s counts across a resume, as the Accelerate scripts' training state does: each
+    checkpoint gets every process's counts (`SKIPPED_VIDEOS_FILE`), and [`restore`] gives this process its own back,
+    so that the logged counts and the `--max_bad_video_fraction` stop span the whole run.
+    """
+
+    def __init__(self, tracker: BadVideoTracker):
+        self.tracker = tracker
+
+    def on_save(self, args, state, control, **kwargs):
+        # every process saves together, so the exchange is a collective; the main process writes
+        table = counts_of_every_process([self.tracker.num_videos, self.tracker.num_skipped])  # (processes, 2)
+        if state.is_world_process_zero:
+            counts = {"videos_per_process": table[:, 0].tolist(), "skipped_videos_per_process": table[:, 1].tolist()}
+            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            (folder / SKIPPED_VIDEOS_FILE).write_text(json.dumps(counts) + "\n")
+
+    def restore(self, checkpoint: str | Path, process_index: int, num_processes: int) -> None:
+        """Set the tracker's counts from `checkpoint`'s (a run saved with another number of processes: process `i`
+        takes the counts of the saved processes `j` with `j % num_processes == i`)."""
+        path = Path(checkpoint) / SKIPPED_VIDEOS_FILE
+        if not path.is_file():  # a checkpoint of a run before these counts were saved
+            return
+        counts = json.loads(path.read_text())
+        mine = range(process_index, len(counts["videos_per_process"]), num_processes)
+        self.tracker.num_videos = sum(counts["videos_per_process"][j] for j in mine)
+        self.tracker.num_skipped = sum(counts["skipped_videos_per_process"][j] for j in mine)
+
+
 class VideoClassificationTrainer(Trainer):
     """
     A `Trainer` that mixes training batches (mixup / cutmix, label smoothing -> soft `labels`; evaluation batches
@@ -137,6 +173,16 @@ class VideoClassificationTrainer(Trainer):
         self.min_learning_rate = min_learning_rate
         self.steps_per_epoch = None
         self.bad_videos = BadVideoTracker(max_bad_video_fraction=max_bad_video_fraction)  # this process's
+        self.bad_video_checkpointing = SkippedVideosCheckpointing(self.bad_videos)
+        self.add_callback(self.bad_video_checkpointing)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:  # the Trainer's "the last checkpoint of output_dir" (it refuses a folder with none)
+            checkpoint = get_last_checkpoint(self.args.output_dir)
+        if checkpoint:  # the skipped-video counts come back with the rest of the training state
+            self.bad_video_checkpointing.restore(checkpoint, self.args.process_index, self.args.world_size)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def set_initial_training_values(self, args, dataloader):
         values = super().set_initial_training_values(args, dataloader)
