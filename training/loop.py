@@ -75,10 +75,30 @@ def agree_on_batch(num_clips: int) -> float | None:
     return num_clips * len(clips_per_process) / total
 
 
+def agree_on_clips(
+    pixel_values: torch.Tensor | None, clip_shape: tuple[int, int, int], device
+) -> tuple[torch.Tensor, float, int] | None:
+    """
+    [`agree_on_batch`] for a micro-batch's clips `(num_clips, frames, channels, height, width)`, or `None` when this
+    process decoded none of its videos.
+
+    Returns:
+        `None` when every process skips the micro-batch, else `(clips, loss_weight, num_clips)`: a process with no
+        clip gets one [`placeholder_clip`] of `clip_shape` (frames, image size, channels) on `device`, at weight 0.
+    """
+    num_clips = 0 if pixel_values is None else len(pixel_values)
+    loss_weight = agree_on_batch(num_clips)
+    if loss_weight is None:
+        return None
+    if pixel_values is None:
+        pixel_values = placeholder_clip(*clip_shape, device=device)
+    return pixel_values, loss_weight, num_clips
+
+
 def to_device_without_waiting(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Copy a host tensor to `device` without making the host wait for the accelerator's queue: a copy from pageable
     memory to a GPU waits for the stream, one from page-locked memory with `non_blocking` does not."""
-    if torch.device(device).type != "cuda":
+    if torch.device(device).type != "cuda" or tensor.device.type != "cpu":  # (only host memory can be page-locked)
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
 

@@ -15,7 +15,7 @@ effective epochs). The arguments are in training/arguments.py.
 
 The quick start (no --dataset_name) trains a 0.8 M-parameter model for 800 steps on 160 synthetic videos and ends by
 printing its error on the hidden patches of 8 held-out videos as a multiple of the error of filling each hidden patch
-with its clip's visible average: 0.45x (151 s of CPU time in all) on this project's 2-core machine (README).
+with its clip's visible average: 0.45x, 115 s wall on this project's 2 idle cores (README).
 
 The script reads top to bottom: arguments, accelerator, model, data, optimizer and schedule, resume, loop, save.
 See training/README.md for multi-GPU (DDP), FSDP, DeepSpeed, resuming and pushing to the Hub.
@@ -44,9 +44,8 @@ from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, sa
 from mae_st_training.loop import (
     LoggingWindow,
     TrainingProgress,
-    agree_on_batch,
+    agree_on_clips,
     counts_of_every_process,
-    placeholder_clip,
     to_device_without_waiting,
 )
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
@@ -386,14 +385,12 @@ def run(argv: list[str] | None = None) -> Path:
             if training_args.record_data_order:
                 data_order.append([name for name, ok in zip(batch["video_names"], batch["decoded"]) if ok])
             pixel_values = batch["pixel_values"]  # (batch * repeat_aug, frames, channels, height, width) or None
-            num_clips = 0 if pixel_values is None else len(pixel_values)
-            loss_weight = agree_on_batch(num_clips)
-            if loss_weight is None:  # no process decoded any video of this micro-batch: all skip it
+            agreed = agree_on_clips(pixel_values, clip_shape, accelerator.device)
+            if agreed is None:  # no process decoded any video of this micro-batch: all skip it
                 waited_from = time.perf_counter()
                 continue
+            pixel_values, loss_weight, num_clips = agreed
             micro_batches_run += 1
-            if pixel_values is None:
-                pixel_values = placeholder_clip(*clip_shape, device=accelerator.device)
             pixel_values = to_device_without_waiting(pixel_values, accelerator.device)  # (streamed: still on the host)
             pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
             noise = masking_noise(

@@ -30,7 +30,7 @@ from transformers import AutoConfig
 
 from mae_st_training.arguments import parse_finetuning_arguments, run_command
 from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
-from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_batch, placeholder_clip
+from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_clips
 
 from modeling_mae_st.command_line import load_pretrained
 from modeling_mae_st.data import BadVideoTracker, TooManyBadVideosError, build_video_dataloader, label_mappings
@@ -241,14 +241,13 @@ def run(argv: list[str] | None = None) -> dict:
             window.skipped_videos += bad_videos.update(batch)
             # (batch * repeat_aug, frames, channels, height, width): repeated clips are ordinary samples, or None
             pixel_values, labels = batch["pixel_values"], batch["labels"]
-            num_clips = 0 if pixel_values is None else len(pixel_values)
-            loss_weight = agree_on_batch(num_clips)
-            if loss_weight is None:  # no process decoded any video of this micro-batch: all skip it
+            agreed = agree_on_clips(pixel_values, (num_frames, image_size, config.num_channels), accelerator.device)
+            if agreed is None:  # no process decoded any video of this micro-batch: all skip it
                 waited_from = time.perf_counter()
                 continue
+            pixel_values, loss_weight, num_clips = agreed
             micro_batches_run += 1
-            if pixel_values is None:
-                pixel_values = placeholder_clip(num_frames, image_size, config.num_channels, accelerator.device)
+            if num_clips == 0:  # the placeholder clip's label (its loss weighs 0)
                 labels = torch.zeros(1, dtype=torch.long, device=accelerator.device)
             pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
             with accelerator.accumulate(model):
