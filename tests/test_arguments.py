@@ -129,3 +129,12 @@ def test_help_shows_each_default_once_and_the_quick_start_value_where_it_differs
         assert option.count("(default:") <= 1 and option.lower().count("default:") <= 1, option
     assert f"(default: 100; quick start: {arguments.QUICKSTART_ARGUMENTS['num_train_epochs']})" in text
     assert "(default: vit-l; quick start: vit-b)" in text
+
+
+def test_the_trainer_commands_help_file_is_the_live_parsers_help():
+    """`mae-st-finetune-trainer --help` prints training/finetune_trainer_help.txt (no torch); it must be what the
+    live parser says. After changing an argument: python -c "from mae_st_training.arguments import
+    write_trainer_help; write_trainer_help()"."""
+    cached = arguments.cached_trainer_help()
+    assert cached is not None, f"{arguments.TRAINER_HELP_FILE} is missing or was written for another transformers"
+    assert cached == arguments.trainer_help_text()

@@ -619,6 +619,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+TRAINER_DESCRIPTION = (
+    "Fine-tune a MAE-ST encoder into a video classifier with transformers' Trainer (the official recipe's defaults). "
+    "See training/README.md."
+)
+
+
 def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-st-finetune-trainer") -> tuple:
     """
     `mae-st-finetune-trainer`'s arguments: `(FinetuningModelArguments, FinetuningDataArguments,
@@ -630,8 +636,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
     parser = CommandLineParser(
         (FinetuningModelArguments, FinetuningDataArguments, __getattr__("FinetuningTrainingArguments")),
         prog=prog,
-        description="Fine-tune a MAE-ST encoder into a video classifier with transformers' Trainer (the official "
-        "recipe's defaults). See training/README.md.",
+        description=TRAINER_DESCRIPTION,
     )
     model_args, data_args, training_args = parser.parse(argv)
     problems = finetuning_data_problems(model_args, data_args)
@@ -673,8 +678,51 @@ def finetune_command(argv: Sequence[str] | None = None) -> None:
     run_command("mae-st-finetune", parse_finetuning_arguments, "mae_st_training.run_video_classification", argv)
 
 
+# `TrainingArguments` imports torch (seconds), so `mae-st-finetune-trainer --help` prints this file, the parser's own
+# help written for the transformers release it names on its first line (tests/test_arguments.py checks that it is the
+# live parser's; `write_trainer_help()` rewrites it). Under another transformers release the live parser answers.
+TRAINER_HELP_FILE = Path(__file__).with_name("finetune_trainer_help.txt")
+HELP_COLUMNS = 120  # the width the help file is written at
+
+
+def trainer_help_text() -> str:
+    """The live `mae-st-finetune-trainer --help` text, `HELP_COLUMNS` wide (imports torch)."""
+    import os
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, {"COLUMNS": str(HELP_COLUMNS)}):
+        parser = CommandLineParser(
+            (FinetuningModelArguments, FinetuningDataArguments, __getattr__("FinetuningTrainingArguments")),
+            prog="mae-st-finetune-trainer",
+            description=TRAINER_DESCRIPTION,
+        )
+        return parser.format_help()
+
+
+def write_trainer_help() -> Path:
+    """Rewrite `TRAINER_HELP_FILE` for the installed transformers release."""
+    from importlib.metadata import version
+
+    TRAINER_HELP_FILE.write_text(f"# transformers {version('transformers')}\n" + trainer_help_text())
+    return TRAINER_HELP_FILE
+
+
+def cached_trainer_help() -> str | None:
+    """The help file's text, if it was written for the installed transformers release."""
+    from importlib.metadata import version
+
+    if not TRAINER_HELP_FILE.is_file():
+        return None
+    first, _, text = TRAINER_HELP_FILE.read_text().partition("\n")
+    return text if first == f"# transformers {version('transformers')}" else None
+
+
 def finetune_trainer_command(argv: Sequence[str] | None = None) -> None:
     """`mae-st-finetune-trainer`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(word in ("-h", "--help") for word in argv) and (text := cached_trainer_help()) is not None:
+        sys.stdout.write(text)
+        raise SystemExit(0)
     run_command(
         "mae-st-finetune-trainer", parse_trainer_arguments, "mae_st_training.run_video_classification_trainer", argv
     )
