@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="Device to run on (default: cuda when available, else cpu).")
     parser.add_argument(
         "--backend", default=None, choices=["decord", "pyav"],
-        help="Video decoder (default: decord where installed, PyAV for what it cannot read).",
+        help="Video decoder (default: PyAV; decord falls back to PyAV for what it cannot read).",
     )  # fmt: skip
     return parser
 

@@ -149,7 +149,7 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         do_sample_frames (`bool`, defaults to `True`): sample clips from decoded-frame inputs too; with `False`, all
             given frames form the clip. Video files are always sampled (whole videos are never decoded).
         decoding_backend (`str`, *optional*): `"decord"` (falls back to PyAV on failure) or `"pyav"`; by default
-            decord where it is installed.
+            PyAV ([`video_decoding.default_backend`]).
 
     Output clips per video: `repeat_aug` in training, `num_temporal_views * num_spatial_crops` in evaluation
     (ordered window-major: view `v` is window `v // num_spatial_crops`, crop `v % num_spatial_crops`).
