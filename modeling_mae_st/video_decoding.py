@@ -21,7 +21,6 @@ and PyAV ship their own, so MAE-ST decodes with its own code:
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import io
 import os
 import time
