@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
