@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from mae_st_commands import ArgumentParser
+
 
 DESCRIPTION = """\
 Convert an official MAE-ST checkpoint (facebookresearch/mae_st or PySlowFast, pretraining or fine-tuned) into a
@@ -20,7 +22,7 @@ Sizes come from the tensors. What they cannot reveal is read from the training s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mae-st-convert",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -6,12 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from mae_st_commands import ArgumentParser
+
 
 OUTPUT_FORMATS = (".safetensors", ".pt", ".npz")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mae-st-embed",
         description="Embed videos with a MAE-ST encoder: one vector per sliding window and their mean per video.",
     )

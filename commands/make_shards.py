@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from mae_st_commands import ArgumentParser
+
 
 DESCRIPTION = """\
 Write the videos of a folder (flat, or class/split subfolders such as Kinetics' train/<class>/<video>.mp4), an index
@@ -16,7 +18,7 @@ change between runs. `mae-st-pretrain --streaming --dataset_name OUTPUT_DIR` str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mae-st-make-shards", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dataset_name", required=True, help="Folder of videos, index file, or folder of index files.")

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mae_st_commands import ArgumentParser
+
 
 DESCRIPTION = """\
 Reconstruct masked videos with an MAE-ST pretraining model and save the official demo's picture (original, masked
@@ -24,7 +26,7 @@ class DeprecatedModelFlag(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mae-st-visualize", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("videos", nargs="+", help="Video files, one clip each (the error is over all of them).")

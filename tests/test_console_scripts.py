@@ -70,6 +70,15 @@ def test_a_wrong_flag_is_one_line_and_exit_status_2(name, tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("name,target", CONSOLE_SCRIPTS, ids=[name for name, _ in CONSOLE_SCRIPTS])
+def test_every_command_reports_an_unknown_flag_in_one_line_with_exit_status_2(name, target, capsys):
+    module_name, function_name = target.split(":")
+    main = getattr(importlib.import_module(module_name), function_name)
+    status, error = run_main(main, ["--no_such_flag"], capsys)
+    assert status == 2
+    assert error.count("\n") == 1 and error.startswith(f"{name}: error: "), error
+
+
 @pytest.mark.parametrize("name", ["mae-st-finetune", "mae-st-finetune-trainer"])
 def test_finetuning_without_data_is_one_line_and_leaves_no_output_folder(name, tiny_pretrained, tmp_path, capsys):
     output_dir = tmp_path / "out"
