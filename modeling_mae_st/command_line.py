@@ -101,6 +101,9 @@ def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> An
     Raises:
         UsageError: `from_pretrained` raised `OSError` (its error for a name or folder it cannot load).
     """
+    path = Path(name_or_path).expanduser()
+    if str(name_or_path).startswith((".", "/", "~")) and not path.exists():  # a path, not a Hub id
+        raise UsageError(f"{flag} {name_or_path}: no such folder")
     try:
         return cls.from_pretrained(name_or_path, **kwargs)
     except OSError as error:

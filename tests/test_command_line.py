@@ -2,7 +2,8 @@
 
 import pytest
 
-from modeling_mae_st.command_line import UsageError, exit_on_user_error
+from modeling_mae_st import MAESTModel
+from modeling_mae_st.command_line import UsageError, exit_on_user_error, load_pretrained
 from modeling_mae_st.video_decoding import VideoDecodingError
 
 
@@ -31,3 +32,9 @@ def test_a_users_mistake_is_one_line_and_exit_status_2(capsys, error, expected):
 def test_a_bug_keeps_its_exception(error):
     with pytest.raises(type(error)), exit_on_user_error("mae-st-test"):
         raise error
+
+
+def test_a_missing_model_folder_is_named_as_one_not_as_a_bad_hub_id(tmp_path):
+    missing = str(tmp_path / "no_such_model")
+    with pytest.raises(UsageError, match=f"^--model_name_or_path {missing}: no such folder$"):
+        load_pretrained(MAESTModel, missing, "--model_name_or_path")
