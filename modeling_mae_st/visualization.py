@@ -68,11 +68,17 @@ class HiddenPatchError:
 
     @property
     def ratio(self) -> float:
-        """`model / visible_average`: 1.0 is the clip's average colour everywhere, 0 a perfect reconstruction."""
+        """`model / visible_average`: 1.0 is the clip's average colour everywhere, 0 a perfect reconstruction; NaN
+        when the mask leaves no patch visible (there is no average to compare with)."""
         return self.model / self.visible_average
 
     def __str__(self) -> str:
         clips = "clip" if self.num_clips == 1 else "clips"
+        if math.isnan(self.visible_average):
+            return (
+                f"hidden-patch error (loss) {self.model:.4f} ({self.num_clips} {clips}); the mask leaves no patch "
+                f"visible, so there is no visible average to compare it with"
+            )
         return (
             f"hidden-patch error (loss) {self.model:.4f}, {self.ratio:.2f}x the {self.visible_average:.4f} of "
             f"filling each hidden patch with the clip's visible average ({self.num_clips} {clips})"

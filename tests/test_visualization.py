@@ -1,6 +1,8 @@
 """Reconstruction pictures (modeling_mae_st.visualization) and `mae-st-visualize`: the pictures, honest patch
 statistics, the hidden-patch error against the visible-average predictor, PNG grid, GIF, and the command line."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,14 @@ def test_hidden_patch_error_is_zero_for_the_truth_and_one_for_the_visible_averag
     assert trivial.ratio == pytest.approx(1.0) and trivial.num_clips == 2
     # the model's own error is its loss, in its target space
     assert hidden_patch_error(model, pixel_values, out.logits, out.mask).model == pytest.approx(out.loss.item())
+
+
+def test_hidden_patch_error_with_no_visible_patch_says_so_instead_of_nan(model, pixel_values):
+    out = model(pixel_values, mask_ratio=0.75)
+    everything_hidden = torch.ones_like(out.mask)
+    error = hidden_patch_error(model, pixel_values, out.logits, everything_hidden)
+    assert math.isnan(error.ratio)
+    assert "nan" not in str(error) and "no patch visible" in str(error)
 
 
 def test_reconstruction_keeps_visible_patches_and_is_seeded(model, pixel_values):
