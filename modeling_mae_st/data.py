@@ -609,7 +609,9 @@ def build_video_dataloader(
     )
 
 
-def share_cpu_cores(num_workers: int, model_on_cpu: bool, processes_on_machine: int = 1) -> tuple[int, int]:
+def share_cpu_cores(
+    num_workers: int, model_on_cpu: bool, processes_on_machine: int | None = None
+) -> tuple[int, int]:
     """
     Fit a training process's torch threads and its decoding workers on the cores it may run on
     (`os.sched_getaffinity`, which follows `taskset` and container CPU sets), shared with the other processes of the
@@ -621,18 +623,28 @@ def share_cpu_cores(num_workers: int, model_on_cpu: bool, processes_on_machine: 
     Args:
         num_workers: decoding workers asked for (`--dataloader_num_workers`).
         model_on_cpu: whether the model runs on the CPU.
-        processes_on_machine: training processes sharing this machine's cores.
+        processes_on_machine: training processes sharing this machine's cores; by default the launcher's
+            `LOCAL_WORLD_SIZE` (1 without one).
 
     Returns:
-        `(num_workers, torch_threads)`: the workers to start (at most `num_workers`) and torch's thread count.
+        `(num_workers, torch_threads)`: the workers to start (at most `num_workers`, with a log line when fewer) and
+        torch's thread count.
     """
+    if processes_on_machine is None:
+        processes_on_machine = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
     cores = max(1, len(os.sched_getaffinity(0)) // processes_on_machine)
     if not model_on_cpu:
-        return min(num_workers, cores), torch.get_num_threads()
-    num_workers = min(num_workers, cores - 1)
-    threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or cores - num_workers
-    torch.set_num_threads(threads)
-    return num_workers, threads
+        workers, threads = min(num_workers, cores), torch.get_num_threads()
+    else:
+        workers = min(num_workers, cores - 1)
+        threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or cores - workers
+        torch.set_num_threads(threads)
+    if workers < num_workers:
+        logger.info(
+            f"{workers} decoding worker(s), not {num_workers}: this process has {cores} core(s) of its own and uses "
+            f"{threads} torch thread(s)"
+        )
+    return workers, threads
 
 
 __all__ = [

@@ -269,5 +269,8 @@ def test_workers_and_torch_threads_never_ask_for_more_cores_than_the_process_has
     assert share_cpu_cores(0, model_on_cpu=True) == (0, 2)
     assert share_cpu_cores(1, model_on_cpu=True, processes_on_machine=2) == (0, 1)  # 2 processes share the cores
     assert share_cpu_cores(10, model_on_cpu=False)[0] == 2  # the model elsewhere: every core decodes
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # set by the launcher: the processes on this machine
+    assert share_cpu_cores(1, model_on_cpu=True) == (0, 1)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's thread count is kept
     assert share_cpu_cores(1, model_on_cpu=True) == (1, 2)

@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from itertools import islice
 from pathlib import Path
@@ -232,13 +231,8 @@ def run(argv: list[str] | None = None) -> Path:
     # Decoding workers and torch threads share the cores this process may use: oversubscribed, a 2-core machine
     # with another job running slowed the quick start several-fold (README).
     num_workers, torch_threads = share_cpu_cores(
-        training_args.dataloader_num_workers,
-        model_on_cpu=accelerator.device.type == "cpu",
-        processes_on_machine=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+        training_args.dataloader_num_workers, model_on_cpu=accelerator.device.type == "cpu"
     )
-    if num_workers < training_args.dataloader_num_workers:
-        logger.info(f"{num_workers} decoding worker(s), not {training_args.dataloader_num_workers}: this process has "
-                    f"{len(os.sched_getaffinity(0))} core(s) and uses {torch_threads} torch thread(s)")  # fmt: skip
     if data_args.streaming:
         # Each process reads its own part of the stream, pass after pass on its own, and decodes it in its workers;
         # each video's clips are seeded by (seed, pass, name) and the position is saved with the training state

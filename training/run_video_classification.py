@@ -33,7 +33,13 @@ from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, sa
 from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_clips
 
 from modeling_mae_st.command_line import load_pretrained
-from modeling_mae_st.data import BadVideoTracker, TooManyBadVideosError, build_video_dataloader, label_mappings
+from modeling_mae_st.data import (
+    BadVideoTracker,
+    TooManyBadVideosError,
+    build_video_dataloader,
+    label_mappings,
+    share_cpu_cores,
+)
 from modeling_mae_st.evaluation import evaluate_classifier, save_evaluation_report
 from modeling_mae_st.finetuning import (
     SINGLE_VIEW_VALIDATION_NOTE,
@@ -99,7 +105,10 @@ def run(argv: list[str] | None = None) -> dict:
     if not train_processor.do_random_erasing:  # uint8 clips through the DataLoader, normalized on the device
         train_processor = train_processor.with_settings(return_uint8=True)
 
-    num_workers = training_args.dataloader_num_workers
+    # decoding workers and torch threads share the cores this process may use (as in pretraining)
+    num_workers, _ = share_cpu_cores(
+        training_args.dataloader_num_workers, model_on_cpu=accelerator.device.type == "cpu"
+    )
     train_dataloader = build_video_dataloader(
         train_dataset,
         train_processor,

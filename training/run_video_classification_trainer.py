@@ -48,7 +48,7 @@ from mae_st_training.loop import agree_on_batch, counts_of_every_process, descri
 from mae_st_training.run_video_classification import flatten_for_tracking
 
 from modeling_mae_st.command_line import load_pretrained
-from modeling_mae_st.data import BadVideoTracker, VideoClipTransform, collate_video_clips
+from modeling_mae_st.data import BadVideoTracker, VideoClipTransform, collate_video_clips, share_cpu_cores
 from modeling_mae_st.evaluation import classification_metrics
 from modeling_mae_st.finetuning import (
     SINGLE_VIEW_VALIDATION_NOTE,
@@ -305,6 +305,10 @@ def run(argv: list[str] | None = None) -> dict:
     )
 
     clip_shape = (num_frames, config.num_channels, image_size, image_size)  # of a batch where no video decoded
+    # decoding workers and torch threads share the cores this process may use (as in the Accelerate scripts)
+    training_args.dataloader_num_workers, _ = share_cpu_cores(
+        training_args.dataloader_num_workers, model_on_cpu=training_args.device.type == "cpu"
+    )
     trainer = VideoClassificationTrainer(
         model=model,
         args=training_args,
