@@ -127,12 +127,12 @@ class VideoStream:
                     yield batch
                     batch = []
             if read == 0:
-                raise ValueError(
+                raise UsageError(
                     f"Process {self.process_index} of {self.num_processes} got no video of the stream: it holds fewer "
                     "videos (or shards) than there are processes."
                 )
             if kept == 0 and read > skip:
-                raise ValueError(f"Every video of process {self.process_index}'s part of the stream is held out.")
+                raise UsageError(f"Every video of process {self.process_index}'s part of the stream is held out.")
             self.pass_length = read
             video_pass, skip = video_pass + 1, 0
 

@@ -26,7 +26,7 @@ from modeling_mae_st.optimization import (
     scaled_learning_rate,
 )
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
-from mae_st_training import run_pretraining
+from mae_st_training import arguments, run_pretraining
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +188,20 @@ def test_missing_data_path_fails_before_any_work(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.endswith("no-such-folder: no such file or folder\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_too_few_videos_for_one_batch_is_one_line_and_exit_status_2(tmp_path, video_dir, capsys):
+    """A user's mistake found while setting up (after the data loaded): one line through the console command."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    argv = tiny_arguments(video_dir, tmp_path / "out", 1, per_device_train_batch_size=16)
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.pretrain_command(argv)
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert error == (
+        "mae-st-pretrain: error: 8 training videos cannot fill one batch of 16 videos on each of 1 processes.\n"
+    )
 
 
 def test_empty_data_folder_fails_before_training(tmp_path):

@@ -260,7 +260,7 @@ def run(argv: list[str] | None = None) -> Path:
         )
         seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
         if len(train_dataset) < training_args.per_device_train_batch_size * accelerator.num_processes:
-            raise ValueError(
+            raise UsageError(
                 f"{len(train_dataset)} training videos cannot fill one batch of "
                 f"{training_args.per_device_train_batch_size} videos on each of {accelerator.num_processes} processes."
             )
@@ -271,7 +271,9 @@ def run(argv: list[str] | None = None) -> Path:
         except VideoDecodingError as error:
             logger.warning(f"Held-out clip left out of the reconstruction pictures: {error}")
     if not visualization_clips:
-        raise ValueError(f"None of the held-out videos {visualization_videos} can be decoded for the pictures.")
+        raise TooManyBadVideosError(
+            f"None of the held-out videos {visualization_videos} can be decoded for the pictures."
+        )
     visualization_clips = torch.cat(visualization_clips)
 
     # --- Model ---

@@ -32,7 +32,7 @@ from mae_st_training.arguments import parse_finetuning_arguments, run_command
 from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
 from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_clips
 
-from modeling_mae_st.command_line import load_pretrained
+from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
     BadVideoTracker,
     TooManyBadVideosError,
@@ -155,13 +155,13 @@ def run(argv: list[str] | None = None) -> dict:
         # A stream has no length: the run is --max_train_steps long and warms up for the same fraction of it as
         # warmup_epochs / num_train_epochs.
         if training_args.max_train_steps is None:
-            raise ValueError("A streaming training set has no length: give --max_train_steps.")
+            raise UsageError("A streaming training set has no length: give --max_train_steps.")
         max_train_steps = steps_per_epoch = training_args.max_train_steps
         num_train_epochs = max_train_steps  # passes over the stream, each at least one step
         num_warmup_steps = round(max_train_steps * training_args.warmup_epochs / training_args.num_train_epochs)
     else:
         if len(train_dataloader) == 0:
-            raise ValueError(
+            raise UsageError(
                 f"The training split has {len(train_dataset)} videos, fewer than one batch of "
                 f"{training_args.per_device_train_batch_size} on each of {accelerator.num_processes} processes; lower "
                 "--per_device_train_batch_size."

@@ -48,7 +48,13 @@ from mae_st_training.loop import agree_on_batch, counts_of_every_process, descri
 from mae_st_training.run_video_classification import flatten_for_tracking
 
 from modeling_mae_st.command_line import load_pretrained
-from modeling_mae_st.data import BadVideoTracker, VideoClipTransform, collate_video_clips, share_cpu_cores
+from modeling_mae_st.data import (
+    BadVideoTracker,
+    TooManyBadVideosError,
+    VideoClipTransform,
+    collate_video_clips,
+    share_cpu_cores,
+)
 from modeling_mae_st.evaluation import classification_metrics
 from modeling_mae_st.finetuning import (
     SINGLE_VIEW_VALIDATION_NOTE,
@@ -245,14 +251,14 @@ def compute_metrics(eval_prediction) -> dict[str, float]:
     `IGNORE_INDEX`).
 
     Raises:
-        ValueError: when no evaluation video could be decoded.
+        TooManyBadVideosError: when no evaluation video could be decoded.
     """
     logits = eval_prediction.predictions
     logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)  # (videos, num_labels)
     labels = np.asarray(eval_prediction.label_ids)  # (videos,)
     decoded = labels != IGNORE_INDEX
     if not decoded.any():
-        raise ValueError("No video of the evaluation split could be decoded; check the evaluation split.")
+        raise TooManyBadVideosError("No video of the evaluation split could be decoded; check the evaluation split.")
     metrics = classification_metrics(logits[decoded], labels[decoded])
     return {**metrics, "num_videos": int(decoded.sum()), "skipped_videos": int((~decoded).sum())}
 
