@@ -95,6 +95,12 @@ class MAESTForPreTrainingOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
+def patch_grid(pixel_values: torch.Tensor, config: MAESTConfig) -> tuple[int, int, int]:
+    """The `(t, h, w)` patch grid of `pixel_values` `(batch, frames, channels, height, width)`."""
+    _, frames, _, height, width = pixel_values.shape
+    return (frames // config.tubelet_size, height // config.patch_size, width // config.patch_size)
+
+
 def check_pixel_values(pixel_values: torch.Tensor, config: MAESTConfig, interpolate_pos_encoding: bool) -> None:
     """
     Raise a `ValueError` saying what was expected unless `pixel_values` is a non-empty floating-point
@@ -377,9 +383,8 @@ class MAESTEmbeddings(nn.Module):
             `(batch, t*h*w)` when masking (`None` otherwise).
         """
         check_pixel_values(pixel_values, self.config, interpolate_pos_encoding)
-        batch, frames, _, height, width = pixel_values.shape
-        p = self.config.patch_size
-        grid = (frames // self.config.tubelet_size, height // p, width // p)
+        batch = len(pixel_values)
+        grid = patch_grid(pixel_values, self.config)
         mask = ids_restore = ids_keep = None
         dtype = self.patch_embeddings.projection.weight.dtype
         if bool_masked_pos is not None:
@@ -769,9 +774,7 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
 
     def patch_grid(self, pixel_values: torch.Tensor) -> tuple[int, int, int]:
         """The `(t, h, w)` patch grid of `pixel_values` `(batch, frames, channels, height, width)`."""
-        _, frames, _, height, width = pixel_values.shape
-        p = self.config.patch_size
-        return (frames // self.config.tubelet_size, height // p, width // p)
+        return patch_grid(pixel_values, self.config)
 
     def target_frame_indices(self, num_frames: int, device: torch.device | None = None) -> torch.Tensor:
         """
