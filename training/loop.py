@@ -122,10 +122,6 @@ class TrainingProgress:
     batches_in_pass: int = 0  # batches of `video_pass` read so far, skipped ones included
     skipped_videos_per_process: list[int] = field(default_factory=list)  # run totals as of the last logging step
 
-    @property
-    def num_skipped_videos(self) -> int:
-        return sum(self.skipped_videos_per_process)
-
     def state_dict(self) -> dict:
         return dataclasses.asdict(self)
 
