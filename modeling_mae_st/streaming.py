@@ -166,8 +166,8 @@ class VideoStream:
         positions = state["positions"]
         if len(positions) != self.num_processes:
             raise UsageError(
-                f"--resume_from_checkpoint: the checkpoint's stream was read by {len(positions)} processes; this run has {self.num_processes}. "
-                "Resume a streamed run with as many processes."
+                f"--resume_from_checkpoint: the checkpoint's stream was read by {len(positions)} processes; this run "
+                f"has {self.num_processes}. Resume a streamed run with as many processes."
             )
         self.video_pass, self.videos_in_pass = positions[self.process_index]
 
