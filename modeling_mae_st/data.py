@@ -31,7 +31,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from .video_decoding import VideoDecodingError, video_name
 from .video_processing_mae_st import MAESTVideoProcessor
@@ -472,7 +472,8 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
     batch["decoded"] = [example["pixel_values"] is not None for example in examples]
     if not kept:
         return batch
-    pixel_values = torch.stack([example["pixel_values"] for example in kept])  # (batch, num_clips, T, C, H, W)
+    # default_collate stacks straight into shared memory in a DataLoader worker (torch.stack then pickling copies twice)
+    pixel_values = default_collate([example["pixel_values"] for example in kept])  # (batch, num_clips, T, C, H, W)
     num_clips = pixel_values.shape[1]
     if flatten_clips:
         pixel_values = pixel_values.flatten(0, 1)  # (batch * num_clips, T, C, H, W)

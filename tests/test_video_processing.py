@@ -1,5 +1,7 @@
 """MAESTVideoProcessor: shapes, normalization, modes, inputs, determinism, save/load, Auto class and pipeline."""
 
+import random
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -11,7 +13,13 @@ from modeling_mae_st import MAESTConfig, MAESTForVideoClassification
 from modeling_mae_st.synthetic import render_motion_video, write_video
 from modeling_mae_st.video_decoding import VideoDecodingError
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
-from modeling_mae_st.video_transforms import RandAugment
+from modeling_mae_st.video_transforms import (
+    RandAugment,
+    horizontal_flip,
+    random_resized_crop,
+    resize_short_side,
+    sample_clip_indices,
+)
 
 
 ACCELERATOR = "cuda" if torch.cuda.is_available() else "cpu"
@@ -86,6 +94,28 @@ def clip_frame_indices(clips: torch.Tensor) -> list[list[int]]:
     """The frame index of each frame of uint8 clips `(num_clips, num_frames, 3, H, W)` of a frame-numbered video."""
     assert torch.equal(clips, clips[..., :1, :1, :1].expand_as(clips))  # crops of constant frames stay constant
     return clips[:, :, 0, 0, 0].tolist()
+
+
+def test_pretraining_clips_are_the_recipe_transforms_applied_window_by_window(small_processor):
+    """The shared-frame fast path (one resize per distinct frame, the crop box gathered) gives the clips that the
+    plain transforms give each window, with the same random draws: the windows, then per clip its box and flip."""
+    frames = render_motion_video("right", 60, (96, 64), np.random.default_rng(0))
+    processor = small_processor.with_settings(mode="train", repeat_aug=4, return_uint8=True)
+    for seed in range(4):
+        rng = random.Random(seed)
+        windows = [
+            sample_clip_indices(len(frames), processor.target_fps, processor.num_frames, processor.sampling_rate,
+                                processor.target_fps, rng=rng)
+            for _ in range(processor.repeat_aug)
+        ]  # fmt: skip
+        expected = []
+        for window in windows:
+            clip = resize_short_side(torch.from_numpy(frames[window]).permute(0, 3, 1, 2), processor.short_side_size)
+            clip = random_resized_crop(
+                clip, processor.crop_size, processor.jitter_scales_relative, processor.jitter_aspect_relative, rng
+            )
+            expected.append(horizontal_flip(clip, 0.5, rng))
+        assert torch.equal(processor(frames, seed=seed)["pixel_values"][0], torch.stack(expected))
 
 
 def test_fine_tuning_copies_share_one_window_and_pretraining_copies_draw_their_own(small_processor):
