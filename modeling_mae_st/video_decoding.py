@@ -34,6 +34,7 @@ from av.video.reformatter import VideoReformatter
 
 
 BACKENDS = ("decord", "pyav")
+_PYAV_REFORMAT_HAS_THREADS = int(av.__version__.split(".")[0]) >= 17
 DEFAULT_TIMEOUT_S = 60.0
 
 # A video given as a file path, the encoded file's bytes, or a `datasets` video cell ({"path": ..., "bytes": ...}).
@@ -238,6 +239,10 @@ class PyAVVideoReader(VideoReader):
             raise VideoDecodingError(self.name, "the file has no video stream")
         self._stream = self._container.streams.video[0]
         self._reformatter = VideoReformatter()  # keeps FFmpeg's YUV -> RGB context from frame to frame
+        # PyAV >= 17 converts to RGB with one thread per CPU of the machine unless told otherwise: 16 threads in each
+        # DataLoader worker of a 16-core machine, and slower than one thread even on 2 cores (0.22 against 0.09 ms
+        # per 568x320 frame here).
+        self._reformat_threads = {"threads": num_threads} if _PYAV_REFORMAT_HAS_THREADS else {}
         self._stream.thread_count = num_threads
         if num_threads > 1:
             self._stream.thread_type = "AUTO"
@@ -303,7 +308,8 @@ class PyAVVideoReader(VideoReader):
         return np.stack([frames[int(index)] for index in indices])
 
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        return self._reformatter.reformat(frame, format="rgb24").to_ndarray()  # (height, width, 3) uint8
+        rgb = self._reformatter.reformat(frame, format="rgb24", **self._reformat_threads)
+        return rgb.to_ndarray()  # (height, width, 3) uint8
 
     def _decode_seeking(self, indices: np.ndarray, deadline: float) -> dict[int, np.ndarray]:
         """Decode by timestamp: seek only when the next needed frame lies beyond a keyframe not yet reached."""

@@ -1,6 +1,9 @@
 """Decoding real files with decord and PyAV: same frames, robust counts, clear errors, fallback, guards."""
 
+import os
 import pickle
+import subprocess
+import sys
 import time
 
 import av
@@ -156,3 +159,22 @@ def test_backend_choice():
     assert default_backend() == "pyav"  # the faster, interruptible one; decord when asked for
     with pytest.raises(ValueError, match="'opencv'"):
         decode_frames("x.mp4", lambda info: np.arange(1), backend="opencv")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_pyav_reader_with_one_thread_starts_no_threads(codec_videos):
+    """A DataLoader worker decodes with one thread: neither the decoder nor the RGB conversion may start more (PyAV
+    17's conversion starts one thread per CPU of the machine unless told)."""
+    script = (
+        "import os, sys\n"
+        "from modeling_mae_st.video_decoding import open_video\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "with open_video(sys.argv[1], 'pyav', num_threads=1) as reader:\n"
+        "    reader.get_frames([0, 5, 9])\n"
+        "    print(before, len(os.listdir('/proc/self/task')))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script, str(codec_videos["h264_64x48.mp4"])], check=True, capture_output=True, text=True
+    ).stdout.split()
+    before, during = map(int, output)
+    assert during == before
