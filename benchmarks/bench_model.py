@@ -7,7 +7,9 @@ One step is what the training loop runs: forward, backward and fused AdamW (`bui
 optimizer's element-wise work is not counted). MFU = counted FLOPs / step time / the device's peak: the data-sheet
 dense peak of a known GPU (`modeling_mae_st.flops.PEAK_TFLOPS`), or on a CPU the best rate of a 2048^3 matrix product
 measured here. Activation checkpointing recomputes the forward in the backward; those FLOPs are not credited (MFU,
-not hardware utilization).
+not hardware utilization). Peak memory: `torch.cuda.max_memory_allocated` over the timed steps on a GPU; on a CPU,
+one more step under `torch.profiler`'s memory timeline (`cpu_peak_memory_gib`). Either counts the parameters,
+gradients and AdamW state beside the activations.
 
 Measured numbers go to benchmarks/README.md with the machine; nothing here is asserted in tests.
 
@@ -22,6 +24,7 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -41,6 +44,26 @@ def device_peak(device: torch.device, dtype: str) -> tuple[float | None, str]:
         return peak, f"data sheet, {name}" if peak else f"unknown device {name}"
     matmul_dtype = torch.float32 if dtype == "fp32" else AUTOCAST_DTYPES[dtype]
     return measure_matmul_flops_per_second(device, matmul_dtype), f"best 2048^3 {dtype} matmul measured here"
+
+
+def cpu_peak_memory_gib(run: Callable[[], object]) -> float | None:
+    """
+    Peak GiB of CPU tensors alive at once during `run()` (parameters, gradients, optimizer state and activations),
+    from `torch.profiler`'s allocation events: the CPU's counterpart of `torch.cuda.max_memory_allocated`. Uses the
+    profiler's memory timeline, a private API: `None` when this torch release does not have it.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        from torch.profiler._memory_profiler import MemoryProfileTimeline
+
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+            run()
+        _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(torch.device("cpu"))
+    except (ImportError, AttributeError, RuntimeError) as error:
+        print(f"CPU peak memory not measured: {type(error).__name__}: {error}", flush=True)
+        return None
+    return max(sum(row) for row in sizes) / 2**30
 
 
 def device_name(device: torch.device) -> str:
@@ -128,6 +151,8 @@ class StepBench:
             loss=float(loss),
             peak_memory_gib=torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None,
         )
+        if self.device.type == "cpu":  # one more step, under the profiler (slower; not timed)
+            row["peak_memory_gib"] = cpu_peak_memory_gib(lambda: self.step(pixel_values, mask_ratio))
         return row
 
 
