@@ -9,10 +9,12 @@ Sections, in order (the goals first, so that a run cut short by `--budget_s` los
 3. `sweep_vit_l_bf16`: ViT-L, bf16 autocast, sdpa, batch 8/16/32/64 x mask 0/0.75/0.9/0.95: ms/step, clips/s,
    counted FLOPs, TFLOP/s, MFU, peak memory; and the masking speed-up over mask 0 at equal batch.
 4. `compiled_vit_l_bf16`: the same with `torch.compile` at mask 0.9 and 0, at the batch with the best eager MFU.
-5. `activation_checkpointing`: ViT-L bf16 with and without checkpointing at two batches: memory saved, time paid.
-6. `backends`: sdpa, flex attention and flash attention 2 against eager; bf16 autocast against fp32.
-7. `compile_agreement`: `torch.compile`d and eager ViT-B steps give the same loss and gradients (fp32, TF32 off).
-8. `fp32_vit_l`: ViT-L in fp32 without TF32, mask 0.9, batch 8 (MFU against the fp32 peak).
+5. `data_feed`: training clips per second that DataLoader workers on the machine's CPUs deliver (pretraining recipe,
+   Kinetics-like H.264), beside the fastest ViT-L step measured above.
+6. `activation_checkpointing`: ViT-L bf16 with and without checkpointing at two batches: memory saved, time paid.
+7. `backends`: sdpa, flex attention and flash attention 2 against eager; bf16 autocast against fp32.
+8. `compile_agreement`: `torch.compile`d and eager ViT-B steps give the same loss and gradients (fp32, TF32 off).
+9. `fp32_vit_l`: ViT-L in fp32 without TF32, mask 0.9, batch 8 (MFU against the fp32 peak).
 
     python benchmarks/gpu_checks.py --output benchmarks/results/gpu_suite.json
 """
@@ -153,8 +155,53 @@ def compiled_vit_l_bf16(args: argparse.Namespace, device: torch.device, state: d
     measured = [r for r in state.get("eager_rows", []) if r["mask_ratio"] == 0.9 and "mfu_percent" in r]
     batch = max(measured, key=lambda r: r["mfu_percent"])["batch_size"] if measured else 32
     rows = sweep("vit-l", [batch], [0.0, 0.9], device, steps=args.steps, dtype="bf16", compile_model=True)
+    state["compiled_rows"] = rows
     print(markdown_table(rows), flush=True)
     return {"batch_size": batch, "rows": rows, "masking_speedups": masking_speedups(rows)}
+
+
+def data_feed(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    """
+    Training clips per second that DataLoader workers on this machine's CPUs deliver (the pretraining recipe:
+    repeat_aug 4, uint8 clips, PyAV, pinned memory) from a Kinetics-like H.264 clip, beside the ViT-L steps' rates:
+    whether the CPUs can feed the GPU.
+    """
+    import os
+    import tempfile
+
+    import datasets
+    from bench_video_data import make_kinetics_like_h264
+
+    from modeling_mae_st.data import build_video_dataloader, share_cpu_cores
+    from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+
+    # all cores but two (the training process and its pin-memory thread), fitted as the training scripts fit them
+    num_workers, _ = share_cpu_cores(max(1, len(os.sched_getaffinity(0)) - 2), model_on_cpu=device.type == "cpu")
+    processor = MAESTVideoProcessor(mode="train", repeat_aug=4, return_uint8=True)
+    with tempfile.TemporaryDirectory() as folder:
+        path = make_kinetics_like_h264(Path(folder))
+        dataset = datasets.Dataset.from_dict({"video": [str(path)] * (40 * num_workers)})
+        loader = build_video_dataloader(dataset, processor, batch_size=4, num_workers=num_workers, seed=0,
+                                        pin_memory=device.type == "cuda")
+        clips, start = 0, None
+        for index, batch in enumerate(loader):
+            if index == num_workers:  # every worker has started and delivered a batch
+                start = time.perf_counter()
+            elif start is not None:
+                clips += len(batch["pixel_values"])
+        seconds = time.perf_counter() - start
+    rate = clips / seconds
+    steps = [
+        dict(compile=r["compile"], batch_size=r["batch_size"], clips_per_s=r["clips_per_s"])
+        for r in state.get("eager_rows", []) + state.get("compiled_rows", [])
+        if r.get("mask_ratio") == 0.9 and "clips_per_s" in r
+    ]
+    fastest = max(steps, key=lambda r: r["clips_per_s"]) if steps else None
+    return {
+        "cpu_cores": len(os.sched_getaffinity(0)), "num_workers": num_workers, "clips_per_s": rate,
+        "clips_per_s_per_worker": rate / num_workers, "fastest_vit_l_step_mask_0.9": fastest,
+        "feeds_fraction_of_fastest_step": rate / fastest["clips_per_s"] if fastest else None,
+    }
 
 
 def activation_checkpointing(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
@@ -186,6 +233,7 @@ SECTIONS: list[tuple[str, Callable[[argparse.Namespace, torch.device, dict], dic
     ("host_syncs", host_syncs),
     ("sweep_vit_l_bf16", sweep_vit_l_bf16),
     ("compiled_vit_l_bf16", compiled_vit_l_bf16),
+    ("data_feed", data_feed),
     ("activation_checkpointing", activation_checkpointing),
     ("backends", backends),
     ("compile_agreement", compile_agreement),
