@@ -57,7 +57,8 @@ def cpu_peak_memory_gib(run: Callable[[], object]) -> float | None:
     try:
         from torch.profiler._memory_profiler import MemoryProfileTimeline
 
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        activities = [ProfilerActivity.CPU]
+        with profile(activities=activities, profile_memory=True, record_shapes=True, with_stack=True) as prof:
             run()
         _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(torch.device("cpu"))
     except (ImportError, AttributeError, RuntimeError) as error:
