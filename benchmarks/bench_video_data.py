@@ -110,16 +110,23 @@ def configurations(baseline_class, backend: str) -> dict[str, tuple]:
     }
 
 
-def worker_rate(processor, path: Path, num_videos: int, seed: int) -> float:
-    """Clips per second received from a one-worker DataLoader, after its first batch."""
+def worker_rate(
+    processor, path: Path, num_videos: int, seed: int, num_workers: int = 1, batch_size: int = 1, pin_memory: bool = False
+) -> float:
+    """
+    Clips per second received from a DataLoader of `num_workers` workers, after each worker's first batch (which
+    also pays the worker's start).
+    """
     dataset = datasets.Dataset.from_dict({"video": [str(path)] * num_videos})
-    loader = build_video_dataloader(dataset, processor, batch_size=1, num_workers=1, seed=seed, pin_memory=False)
+    loader = build_video_dataloader(
+        dataset, processor, batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory
+    )
     clips, start = 0, None
-    for batch in loader:
-        if start is None:  # the first batch also pays the worker's start
+    for index, batch in enumerate(loader):
+        if index == num_workers - 1:  # every worker has started and delivered a batch
             start = time.perf_counter()
-            continue
-        clips += len(batch["pixel_values"])
+        elif start is not None:
+            clips += len(batch["pixel_values"])
     return clips / (time.perf_counter() - start)
 
 

@@ -169,10 +169,9 @@ def data_feed(args: argparse.Namespace, device: torch.device, state: dict) -> di
     import os
     import tempfile
 
-    import datasets
-    from bench_video_data import make_kinetics_like_h264
+    from bench_video_data import make_kinetics_like_h264, worker_rate
 
-    from modeling_mae_st.data import build_video_dataloader, share_cpu_cores
+    from modeling_mae_st.data import share_cpu_cores
     from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
     # all cores but two (the training process and its pin-memory thread), fitted as the training scripts fit them
@@ -180,17 +179,8 @@ def data_feed(args: argparse.Namespace, device: torch.device, state: dict) -> di
     processor = MAESTVideoProcessor(mode="train", repeat_aug=4, return_uint8=True)
     with tempfile.TemporaryDirectory() as folder:
         path = make_kinetics_like_h264(Path(folder))
-        dataset = datasets.Dataset.from_dict({"video": [str(path)] * (40 * num_workers)})
-        loader = build_video_dataloader(dataset, processor, batch_size=4, num_workers=num_workers, seed=0,
-                                        pin_memory=device.type == "cuda")
-        clips, start = 0, None
-        for index, batch in enumerate(loader):
-            if index == num_workers:  # every worker has started and delivered a batch
-                start = time.perf_counter()
-            elif start is not None:
-                clips += len(batch["pixel_values"])
-        seconds = time.perf_counter() - start
-    rate = clips / seconds
+        rate = worker_rate(processor, path, 40 * num_workers, seed=0, num_workers=num_workers, batch_size=4,
+                           pin_memory=device.type == "cuda")  # fmt: skip
     steps = [
         dict(compile=r["compile"], batch_size=r["batch_size"], clips_per_s=r["clips_per_s"])
         for r in state.get("eager_rows", []) + state.get("compiled_rows", [])
