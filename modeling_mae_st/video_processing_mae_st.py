@@ -328,7 +328,10 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         frames = torch.from_numpy(distinct).permute(0, 3, 1, 2)  # (num_distinct, 3, H, W), channels-last memory
         short_side = self._short_side_before_crop()
         if short_side is not None:
-            frames = resize_short_side(frames, short_side)
+            # This step stands for the official decoder's own scaling (`max_spatial_scale`, done by FFmpeg before
+            # any transform), so it low-pass filters; the crops' resizes after it are the official transforms'
+            # plain bilinear `interpolate`, as in `video_transforms`.
+            frames = resize_short_side(frames, short_side, antialias=True)
         frames = frames.permute(0, 2, 3, 1)  # (num_distinct, H', W', 3), contiguous: a gather copies whole pixels
         windows = torch.from_numpy(inverse)  # (num_windows, num_frames) positions in `frames`
         if self.mode == "eval":

@@ -13,8 +13,9 @@ Spatial (frames are `(frames, channels, height, width)` tensors throughout):
 - evaluation: short-side resize and left/center/right (top/center/bottom for portrait) crops;
 - normalization to `(x / 255 - mean) / std`.
 
-Resizing runs on uint8 frames in channels-last memory (torch's fast path), so the clip is converted to float once,
-at its final size. Every random choice comes from a `random.Random` passed in, so a seed reproduces a clip.
+Resizing is the official bilinear `interpolate` (no antialiasing), run on uint8 frames in channels-last memory
+(torch's fast path, within one grey level of the float result), so the clip is converted to float once, at its
+final size. Every random choice comes from a `random.Random` passed in, so a seed reproduces a clip.
 """
 
 from __future__ import annotations
@@ -113,25 +114,30 @@ def sample_clip_indices(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Bilinear resize of `(frames, channels, H, W)` to `(frames, channels, height, width)`, same dtype."""
+def resize(frames: torch.Tensor, height: int, width: int, antialias: bool = False) -> torch.Tensor:
+    """
+    Bilinear resize of `(frames, channels, H, W)` to `(frames, channels, height, width)`, same dtype.
+
+    By default this is the official transforms' `interpolate(mode="bilinear", align_corners=False)`, which does not
+    antialias: on uint8 frames it gives their float result to within one grey level. `antialias=True` low-pass
+    filters when shrinking (only then does it change anything).
+    """
     if frames.shape[-2:] == (height, width):
         return frames
-    # Antialiasing only matters when shrinking; torch's uint8 fast path wants channels-last memory.
-    antialias = height < frames.shape[-2] or width < frames.shape[-1]
-    frames = frames.contiguous(memory_format=torch.channels_last)
+    antialias = antialias and (height < frames.shape[-2] or width < frames.shape[-1])
+    frames = frames.contiguous(memory_format=torch.channels_last)  # torch's uint8 fast path
     return F.interpolate(frames, size=(height, width), mode="bilinear", align_corners=False, antialias=antialias)
 
 
-def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
+def resize_short_side(frames: torch.Tensor, size: int, antialias: bool = False) -> torch.Tensor:
     """
     Resize so that the short side is `size` pixels, keeping the aspect ratio (long side rounded down, as the
     official `random_short_side_scale_jitter`). `(frames, channels, H, W)` -> `(frames, channels, H', W')`.
     """
     height, width = frames.shape[-2:]
     if height <= width:
-        return resize(frames, size, int(math.floor(width / height * size)))
-    return resize(frames, int(math.floor(height / width * size)), size)
+        return resize(frames, size, int(math.floor(width / height * size)), antialias)
+    return resize(frames, int(math.floor(height / width * size)), size, antialias)
 
 
 def random_short_side_scale_jitter(

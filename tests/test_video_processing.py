@@ -110,7 +110,8 @@ def test_pretraining_clips_are_the_recipe_transforms_applied_window_by_window(sm
         ]  # fmt: skip
         expected = []
         for window in windows:
-            clip = resize_short_side(torch.from_numpy(frames[window]).permute(0, 3, 1, 2), processor.short_side_size)
+            clip = torch.from_numpy(frames[window]).permute(0, 3, 1, 2)
+            clip = resize_short_side(clip, processor.short_side_size, antialias=True)  # the decoder's scaling
             clip = random_resized_crop(
                 clip, processor.crop_size, processor.jitter_scales_relative, processor.jitter_aspect_relative, rng
             )

@@ -8,6 +8,7 @@ import PIL.Image
 import PIL.ImageOps
 import pytest
 import torch
+import torch.nn.functional as F
 
 from modeling_mae_st.video_transforms import (
     _OPERATIONS,
@@ -19,6 +20,8 @@ from modeling_mae_st.video_transforms import (
     random_erasing,
     random_resized_crop,
     random_resized_crop_box,
+    random_short_side_scale_jitter,
+    resize,
     resize_short_side,
     sample_clip_indices,
     uniform_crop,
@@ -84,6 +87,28 @@ def test_random_resized_crop_respects_area_and_aspect_ranges():
         assert 0.74 <= width / height <= 1.34
     frames = torch.randint(0, 256, (4, 3, 256, 340), dtype=torch.uint8)
     assert random_resized_crop(frames, 224, (0.5, 1.0), (0.75, 1.3333), rng).shape == (4, 3, 224, 224)
+
+
+def test_crop_resizes_are_the_official_bilinear_interpolate_without_antialiasing():
+    """The official transforms (mae_st and PySlowFast `random_resized_crop`, `random_short_side_scale_jitter`)
+    resize float frames with `interpolate(mode="bilinear", align_corners=False)`, no antialiasing; ours run on uint8
+    and must land within one grey level of that (plus fixed-point error), shrinking or enlarging."""
+    frames = torch.randint(0, 256, (2, 3, 256, 340), dtype=torch.uint8)  # noise: antialiasing would move it most
+    for seed in range(20):
+        rng = random.Random(seed)
+        top, left, height, width = random_resized_crop_box(256, 340, (0.5, 1.0), (0.75, 1.3333), random.Random(seed))
+        box = frames[..., top : top + height, left : left + width].float()
+        official = F.interpolate(box, size=(224, 224), mode="bilinear", align_corners=False)
+        ours = random_resized_crop(frames, 224, (0.5, 1.0), (0.75, 1.3333), rng)
+        assert (ours.float() - official).abs().max() < 1.05  # rounding, and the uint8 kernel's fixed-point weights
+        size = random.Random(seed).randint(160, 320)
+        official = F.interpolate(frames.float(), size=(size, math.floor(340 / 256 * size)), mode="bilinear",
+                                 align_corners=False)  # fmt: skip
+        ours = random_short_side_scale_jitter(frames, size, size, random.Random(seed))
+        assert (ours.float() - official).abs().max() < 1.05  # rounding, and the uint8 kernel's fixed-point weights
+    # antialiasing is there when asked for (the processor's stand-in for the decoder's scaling), and then differs
+    shrunk = resize(frames, 128, 170, antialias=True).float()
+    assert (shrunk - F.interpolate(frames.float(), size=(128, 170), mode="bilinear")).abs().max() > 10
 
 
 def test_horizontal_flip_mirrors_every_frame_with_the_given_probability():
