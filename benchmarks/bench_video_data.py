@@ -10,14 +10,15 @@ Kinetics-like H.264 clip (568x320, 10 s at 30 fps, x264 defaults: B-frames, one 
 Rows, each with decord and PyAV:
 - "worker": `batch_size=1` video through a real `DataLoader` with one worker process, timed from the first batch to
   the last in the main process: decoding, augmentation, collation and the transfer of the batch to the main process.
-  Today's pretraining path ships uint8 clips (`return_uint8=True`), which the training loop normalizes on the
-  accelerator; that step is timed apart, on this CPU (the last line), since it is not the worker's work.
+  Today's path ships uint8 clips (`return_uint8=True`), which the training loop normalizes on the accelerator, and
+  with them the fine-tuning clips' random-erasing draws, applied after normalizing; those steps are timed apart, on
+  this CPU (the last lines), since they are not the worker's work.
 - "process_video" (`repeat_aug` 4 only): the same videos decoded and augmented in this process, without the loader.
 Configurations: the official pretraining clips (16 frames, stride 4, random resized crop to 224, flip;
-`repeat_aug` 4 and 1) and the fine-tuning augmentation (`repeat_aug` 2, RandAugment m7 n2, random erasing 0.25:
-float output, since erasing fills normalized values). The fine-tuning row draws a window per copy on both sides, as
-the path before did, so that both draw the same RandAugment operations from the same seeds (their cost varies 10x
-between operations); the recipe's shared window only decodes less.
+`repeat_aug` 4 and 1) and the fine-tuning augmentation (`repeat_aug` 2, RandAugment m7 n2, random erasing 0.25;
+float clips before, uint8 clips with their erasing draws now). The fine-tuning row draws a window per copy on both
+sides, as the path before did, so that both draw the same RandAugment operations from the same seeds (their cost
+varies 10x between operations); the recipe's shared window only decodes less.
 
 The baseline is the package's video modules at `--baseline`, read from git into a temporary package, so both paths
 run in one process, alternately, under the same load. Prints a Markdown table with the median of `--repeats`
@@ -45,6 +46,7 @@ from av.video.frame import PictureType
 from modeling_mae_st.data import build_video_dataloader
 from modeling_mae_st.synthetic import render_motion_video, write_video
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+from modeling_mae_st.video_transforms import draw_random_erasing
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -105,7 +107,7 @@ def configurations(baseline_class, backend: str) -> dict[str, tuple]:
         ),
         "fine-tuning (RandAugment, erasing), repeat_aug=2": (
             baseline_class(**fine_tuning),
-            MAESTVideoProcessor(**fine_tuning),
+            MAESTVideoProcessor(return_uint8=True, **fine_tuning),
         ),
     }
 
@@ -140,14 +142,21 @@ def process_video_rate(processor, path: Path, num_videos: int, seed: int) -> flo
     return clips / (time.perf_counter() - start)
 
 
-def normalization_ms_per_clip(repeats: int = 20) -> float:
-    """Milliseconds per 16x3x224x224 clip of `normalize_pixel_values` on this CPU, one thread, batch of 4 clips."""
-    processor = MAESTVideoProcessor(return_uint8=True)
+def normalization_ms_per_clip(repeats: int = 20, erasing: bool = False) -> float:
+    """
+    Milliseconds per 16x3x224x224 clip of `normalize_pixel_values` on this CPU, one thread, batch of 4 clips; with
+    `erasing`, every clip also erased with the fine-tuning recipe's box (pixel fill, drawn on the CPU).
+    """
+    import random
+
+    processor = MAESTVideoProcessor(mode="train", return_uint8=True)
     clips = torch.randint(0, 256, (4, 16, 3, 224, 224), dtype=torch.uint8)
     times = []
-    for _ in range(repeats):
+    for index in range(repeats):
+        rng = random.Random(index)
+        draws = [draw_random_erasing(224, 224, 1.0 if erasing else 0.0, rng) for _ in range(4)]
         start = time.perf_counter()
-        processor.normalize_pixel_values(clips)
+        processor.normalize_pixel_values(clips, draws)
         times.append(time.perf_counter() - start)
     return float(np.median(times)) / 4 * 1000
 
@@ -200,7 +209,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | ---: | ---: | ---: |")
     for video, backend, label, timing, before, now in rows:
         print(f"| {video} | {backend} | {label} | {timing} | {before:.2f} | {now:.2f} | {now / before:.2f}x |")
-    print(f"\nnormalize_pixel_values of uint8 clips on this CPU: {normalization_ms_per_clip():.1f} ms per clip.")
+    print(f"\nnormalize_pixel_values of uint8 clips on this CPU: {normalization_ms_per_clip():.1f} ms per clip; with "
+          f"random erasing of every clip: {normalization_ms_per_clip(erasing=True):.1f} ms per clip.")
 
 
 if __name__ == "__main__":

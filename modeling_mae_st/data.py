@@ -381,8 +381,10 @@ class VideoClipTransform:
     Turns a batch `{"video": [...], "label": [...]}` into
     `{"pixel_values": [...], "labels": [...], "video_name": [...], "decode_error": [...]}`, where each
     `pixel_values` entry is a float tensor (uint8 with the processor's `return_uint8`) of shape
-    `(num_clips, num_frames, 3, crop_size, crop_size)` from `processor.process_video`, or `None` for a video that cannot be decoded; that video is logged (file name and
-    cause) and its `decode_error` says why. [`collate_video_clips`] drops and counts such entries.
+    `(num_clips, num_frames, 3, crop_size, crop_size)` from `processor.process_video`, or `None` for a video that
+    cannot be decoded; that video is logged (file name and cause) and its `decode_error` says why.
+    [`collate_video_clips`] drops and counts such entries. A processor that leaves random erasing to
+    `normalize_pixel_values` (uint8 clips with erasing) adds `random_erasing`: each video's draws, one per clip.
 
     Args:
         processor: the [`MAESTVideoProcessor`] whose settings (mode, clips, augmentation) apply.
@@ -393,16 +395,27 @@ class VideoClipTransform:
 
     def __call__(self, batch: Mapping[str, list], rngs: Sequence[random.Random] | None = None) -> dict[str, list]:
         """`rngs`: one source of random choices per video (default: drawn from torch's global generator)."""
+        # (getattr: a processor class of an earlier version, e.g. a folder's remote code, never defers it)
+        deferred = getattr(self.processor, "defers_random_erasing", False)
         output: dict[str, list] = {"pixel_values": [], "video_name": [], "decode_error": []}
+        if deferred:
+            output["random_erasing"] = []
         for position, video in enumerate(batch[VIDEO_COLUMN]):
+            rng = rngs[position] if rngs else None
+            clips = erasing = error = None
             try:
-                clips, error = self.processor.process_video(video, rng=rngs[position] if rngs else None), None
+                if deferred:
+                    clips, erasing = self.processor.process_video(video, rng=rng, return_erasing=True)
+                else:
+                    clips = self.processor.process_video(video, rng=rng)
             except VideoDecodingError as err:
                 logger.warning("Skipping video %s: %s", err.video, err.reason)
-                clips, error = None, err.reason
+                error = err.reason
             output["pixel_values"].append(clips)
             output["video_name"].append(video_name(video))
             output["decode_error"].append(error)
+            if deferred:
+                output["random_erasing"].append(erasing)
         if LABEL_COLUMN in batch:
             output["labels"] = list(batch[LABEL_COLUMN])
         return output
@@ -458,7 +471,9 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
         `num_videos` counts the videos asked for, `num_skipped` those left out and `skipped_videos` names them;
         `video_names` names every video asked for and `decoded` says, in the same order, which of them are in
         `pixel_values` (evaluation puts each prediction back in its video's place). If every video failed,
-        `pixel_values` (and `labels`) are `None`.
+        `pixel_values` (and `labels`) are `None`. With examples that carry `random_erasing`, the batch's
+        `random_erasing` holds the draws of `pixel_values`' clips in their order (one list per video without
+        `flatten_clips`), for `processor.normalize_pixel_values`; `None` when every video failed.
     """
     kept = [example for example in examples if example["pixel_values"] is not None]
     skipped = [example["video_name"] for example in examples if example["pixel_values"] is None]
@@ -467,6 +482,9 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
     batch: dict[str, Any] = {"pixel_values": None}
     if labeled:
         batch["labels"] = None
+    deferred_erasing = "random_erasing" in examples[0]
+    if deferred_erasing:
+        batch["random_erasing"] = None
     batch.update(num_videos=len(examples), num_skipped=len(skipped), skipped_videos=skipped)
     batch["video_names"] = [example["video_name"] for example in examples]
     batch["decoded"] = [example["pixel_values"] is not None for example in examples]
@@ -481,6 +499,9 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
     if labeled:
         labels = torch.tensor([example["labels"] for example in kept], dtype=torch.long)
         batch["labels"] = labels.repeat_interleave(num_clips) if flatten_clips else labels
+    if deferred_erasing:
+        draws = [list(example["random_erasing"]) for example in kept]
+        batch["random_erasing"] = [draw for video in draws for draw in video] if flatten_clips else draws
     return batch
 
 

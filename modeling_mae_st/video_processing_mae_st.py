@@ -9,7 +9,8 @@ training, several views in evaluation).
 
 For training at speed, `return_uint8=True` leaves the clips as uint8 (cropped and flipped, 4x smaller than floats
 through the DataLoader) and [`MAESTVideoProcessor.normalize_pixel_values`] finishes a batch on the accelerator,
-with the same arithmetic as the float output.
+with the same arithmetic as the float output. Random erasing, which fills boxes with normalized values, is then
+drawn with the clip and applied there too (`process_video(..., return_erasing=True)`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import copy
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
 import numpy as np
@@ -142,8 +143,10 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             random_erasing_count (`int`, defaults to 1): probability, fill mode and maximum number of erased boxes.
         do_normalize (`bool`, defaults to `True`): output `(x / 255 - image_mean) / image_std`; otherwise `x / 255`.
         return_uint8 (`bool`, defaults to `False`): output the uint8 clips before that step;
-            [`normalize_pixel_values`] finishes them, for example on the accelerator after the DataLoader. Not with
-            random erasing, which fills boxes with normalized values.
+            [`normalize_pixel_values`] finishes them, for example on the accelerator after the DataLoader. With
+            random erasing, which fills boxes with normalized values, the erasing is drawn with each clip and
+            applied by `normalize_pixel_values` too: get the draws from [`process_video`] with `return_erasing=True`
+            (a DataLoader of [`build_video_dataloader`] carries them in each batch's `random_erasing`).
         image_mean (`tuple[float, ...]`, defaults to `(0.45, 0.45, 0.45)`), image_std (`tuple[float, ...]`,
             defaults to `(0.225, 0.225, 0.225)`): per-channel normalization.
         do_sample_frames (`bool`, defaults to `True`): sample clips from decoded-frame inputs too; with `False`, all
@@ -224,11 +227,12 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             )
         if self.do_rand_augment:
             RandAugment.from_policy(self.rand_augment_policy)
-        if self.return_uint8 and self.mode == "train" and self.do_random_erasing:
-            raise ValueError(
-                "return_uint8=True cannot be combined with do_random_erasing=True: erasing fills boxes with "
-                "normalized values, which uint8 clips cannot hold."
-            )
+
+    @property
+    def defers_random_erasing(self) -> bool:
+        """Whether training clips come out uint8 and unerased, their random erasing left to
+        [`normalize_pixel_values`] (`return_uint8` with `do_random_erasing`)."""
+        return self.return_uint8 and self.mode == "train" and self.do_random_erasing
 
     @classmethod
     def sizes_for_crop(cls, crop_size: int) -> dict[str, Any]:
@@ -299,6 +303,12 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             ValueError, TypeError: invalid settings or inputs.
         """
         processor = self.with_settings(**kwargs) if kwargs else self
+        if processor.defers_random_erasing:
+            raise ValueError(
+                "return_uint8=True with do_random_erasing=True leaves each clip's erasing to normalize_pixel_values, "
+                "which this call cannot hand over: use process_video(video, return_erasing=True), or "
+                "build_video_dataloader, whose batches carry it as `random_erasing`."
+            )
         rng = random.Random(seed) if seed is not None else None
         clips = [processor.process_video(video, rng=rng) for video in make_video_list(videos)]
         pixel_values = torch.stack(clips)  # (batch, num_clips, num_frames, channels, height, width)
@@ -306,7 +316,9 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             pixel_values = pixel_values.squeeze(1)
         return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
 
-    def process_video(self, video: Any, rng: random.Random | None = None) -> torch.Tensor:
+    def process_video(
+        self, video: Any, rng: random.Random | None = None, return_erasing: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[RandomErasingDraw | None]]:
         """
         All clips of one video (see [`preprocess`] for the accepted inputs).
 
@@ -316,13 +328,24 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         Args:
             video: one video.
             rng: source of the random choices; by default seeded from torch's global generator.
+            return_erasing: also return each clip's random erasing still to apply: all of it for uint8 clips
+                ([`defers_random_erasing`]), to pass to [`normalize_pixel_values`]; none for float clips, which
+                come out erased. Needed when the erasing is deferred.
 
         Returns:
             float32 tensor of shape `(num_clips, num_frames, 3, crop_size, crop_size)`; uint8 with `return_uint8`.
+            With `return_erasing`, `(clips, erasing)`: `erasing` holds one draw per clip, `None` where nothing
+            is left to erase.
 
         Raises:
             VideoDecodingError: the video file cannot be decoded.
+            ValueError: the erasing is deferred and `return_erasing` is not set (it would be lost).
         """
+        if self.defers_random_erasing and not return_erasing:
+            raise ValueError(
+                "This processor leaves random erasing to normalize_pixel_values (return_uint8 with "
+                "do_random_erasing): call process_video with return_erasing=True and pass the draws on."
+            )
         rng = rng if rng is not None else random.Random(int(torch.randint(2**62, ()).item()))
         distinct, inverse = self._sample_frames(video, rng)  # (num_distinct, H, W, 3) uint8, (num_windows, num_frames)
         frames = torch.from_numpy(distinct).permute(0, 3, 1, 2)  # (num_distinct, 3, H, W), channels-last memory
@@ -337,35 +360,47 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         if self.mode == "eval":
             views = (frames.index_select(0, window).permute(0, 3, 1, 2) for window in windows)  # (T, 3, H, W) each
             clips = [clip for view in views for clip in self._crop_eval(view)]
-            erasing = []
+            erasing = [None] * len(clips)
         else:
             clips, erasing = zip(*(self._augment_train(frames, window, rng) for window in windows))
+            erasing = list(erasing)
         clips = torch.stack(clips)  # (num_clips, num_frames, 3, crop_size, crop_size) uint8
-        if self.return_uint8:
-            return clips
-        clips = self.normalize_pixel_values(clips)
-        for clip, draw in zip(clips, erasing):
-            apply_random_erasing(clip, draw)
-        return clips
+        if not self.return_uint8:
+            clips, erasing = self.normalize_pixel_values(clips, random_erasing=erasing), [None] * len(clips)
+        return (clips, erasing) if return_erasing else clips
 
-    def normalize_pixel_values(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def normalize_pixel_values(
+        self, pixel_values: torch.Tensor, random_erasing: Sequence[RandomErasingDraw | None] | None = None
+    ) -> torch.Tensor:
         """
         Finish uint8 clips as this processor's float output: `(x / 255 - image_mean) / image_std` (`x / 255`
-        without `do_normalize`), on the clips' own device. A processor with `return_uint8` returns its clips
-        before this step: call this on each batch once it is on the accelerator. Floating-point input (a batch that
-        is already finished) is returned as it is, so a training loop can call it on every batch.
+        without `do_normalize`), on the clips' own device, then erase `random_erasing`'s boxes. A processor with
+        `return_uint8` returns its clips before this step: call this on each batch once it is on the accelerator.
+        Floating-point input (a batch that is already finished) is returned as it is, so a training loop can call
+        it on every batch.
 
         Args:
             pixel_values: uint8 `(..., 3, height, width)`, e.g. `(batch, num_frames, 3, height, width)`.
+            random_erasing: with clips `(num_clips, num_frames, 3, height, width)`, one draw per clip (`None`: none),
+                as [`process_video`] returns them with `return_erasing=True`. The fill is drawn on the CPU from
+                each draw's seed, so a clip is erased alike on every device.
 
         Returns:
             float32 tensor of the same shape, on the same device.
         """
         if pixel_values.is_floating_point():
             return pixel_values
+        if random_erasing is not None and len(random_erasing) != len(pixel_values):
+            raise ValueError(
+                f"random_erasing holds {len(random_erasing)} draws for {len(pixel_values)} clips: one per clip."
+            )
         if self.do_normalize:
-            return normalize(pixel_values, self.image_mean, self.image_std)
-        return normalize(pixel_values, None, None)
+            pixel_values = normalize(pixel_values, self.image_mean, self.image_std)
+        else:
+            pixel_values = normalize(pixel_values, None, None)
+        for clip, draw in zip(pixel_values, random_erasing or ()):
+            apply_random_erasing(clip, draw)
+        return pixel_values
 
     def _short_side_before_crop(self) -> int | None:
         """Short side all frames are resized to before cropping, or `None` when each clip draws its own."""

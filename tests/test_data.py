@@ -213,6 +213,39 @@ def test_uint8_batches_from_worker_processes_normalized_after_the_loader_equal_f
         torch.testing.assert_close(finished, float_batch, rtol=0, atol=0 if device == "cpu" else 1e-6)
 
 
+def test_uint8_batches_carry_their_random_erasing_through_worker_processes(
+    synthetic_dataset_dir, small_processor, tmp_path
+):
+    """The fine-tuning recipe's batches, uint8 with each clip's erasing draw (workers pickle the draws), normalized
+    and erased after the loader, equal the float batches that workers erase themselves; a bad video's clips and
+    draws are left out together."""
+    dataset = load_video_folder(synthetic_dataset_dir)["train"]
+    names = dataset["video"][:5]
+    broken = tmp_path / "not_a_video.mp4"
+    broken.write_bytes(b"not a video")
+    dataset = datasets.Dataset.from_dict({"video": [*names[:2], str(broken), *names[2:]], "label": [0] * 6})
+    processor = small_processor.with_settings(
+        mode="train", repeat_aug=2, do_rand_augment=True, do_random_erasing=True, random_erasing_prob=0.5
+    )
+    uint8_processor = processor.with_settings(return_uint8=True)
+
+    def batches(video_processor):
+        return list(build_video_dataloader(dataset, video_processor, batch_size=3, num_workers=2, seed=4))
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    erased, uint8_batches = 0, batches(uint8_processor)
+    assert sum(batch["num_skipped"] for batch in uint8_batches) == 1
+    for float_batch, uint8_batch in zip(batches(processor), uint8_batches, strict=True):
+        assert "random_erasing" not in float_batch
+        pixel_values, draws = uint8_batch["pixel_values"], uint8_batch["random_erasing"]
+        assert pixel_values.dtype == torch.uint8
+        assert len(draws) == len(pixel_values) == 2 * (3 - uint8_batch["num_skipped"])
+        erased += sum(draw is not None for draw in draws)
+        finished = uint8_processor.normalize_pixel_values(pixel_values.to(device), draws).cpu()
+        torch.testing.assert_close(finished, float_batch["pixel_values"], rtol=0, atol=0 if device == "cpu" else 1e-6)
+    assert erased > 0
+
+
 def test_augmentation_depends_on_seed_epoch_and_index_only(synthetic_dataset_dir, small_processor):
     dataset = load_video_folder(synthetic_dataset_dir)["train"]
     processor = small_processor.with_settings(

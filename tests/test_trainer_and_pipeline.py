@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,37 @@ def test_collator_keeps_a_row_per_clip_and_the_trainer_trains_on_the_decoded_one
     assert nothing["pixel_values"].shape == (2, 4, 3, 32, 32) and nothing["labels"].tolist() == [-100, -100]
     assert trainer.compute_loss(Recorder().train(), nothing) == 0.0
     assert seen["pixel_values"].shape == (1, 4, 3, 32, 32) and trainer.bad_videos.num_skipped == 3
+
+
+def test_the_trainer_gets_uint8_clips_and_finishes_them_with_their_random_erasing(motion_videos, tmp_path):
+    """The fine-tuning recipe's clips reach the Trainer uint8 with their erasing draws; the model sees the float
+    clips that the processor would have erased itself, the broken video's rows left out."""
+    processor = MAESTVideoProcessor(mode="train", num_frames=4, crop_size=32, short_side_size=36,
+                                    train_jitter_scales=(36, 46), repeat_aug=2, do_rand_augment=True,
+                                    do_random_erasing=True, random_erasing_prob=1.0)  # fmt: skip
+    uint8_processor = processor.with_settings(return_uint8=True)
+    videos = sorted((motion_videos / "train").glob("*/*.mp4"))[:2]
+    rngs = [random.Random(seed) for seed in range(3)]
+    examples = VideoClipTransform(uint8_processor)(
+        {"video": [str(videos[0]), str(broken_video(tmp_path / "broken.mp4")), str(videos[1])], "label": [0, 1, 2]},
+        rngs=rngs,
+    )
+    examples = [dict(zip(examples, values, strict=True)) for values in zip(*examples.values(), strict=True)]
+    batch = trainer_script.collate_for_trainer(examples, clip_shape=(4, 3, 32, 32))
+    assert batch["pixel_values"].dtype == torch.uint8 and len(batch["random_erasing"]) == 4
+    expected = torch.cat([processor.process_video(str(video), rng=random.Random(seed))
+                          for video, seed in ((videos[0], 0), (videos[1], 2))])  # fmt: skip
+    seen = {}
+
+    class Recorder(torch.nn.Module):
+        def forward(self, pixel_values, labels):
+            seen["pixel_values"] = pixel_values
+            return {"loss": pixel_values.sum() * 0 + 1}
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = trainer_script.VideoClassificationTrainer(model=Recorder(), args=args, train_processor=uint8_processor)
+    trainer.compute_loss(Recorder().train(), batch)
+    torch.testing.assert_close(seen["pixel_values"], expected, rtol=0, atol=0)
 
 
 def test_a_micro_batch_loss_is_its_mean_divided_by_the_accumulation_steps(motion_videos, tmp_path):

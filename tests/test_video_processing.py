@@ -170,9 +170,37 @@ def test_uint8_clips_normalized_on_the_accelerator_equal_the_float_clips(codec_v
     assert processor.normalize_pixel_values(expected) is expected  # a finished batch passes through
 
 
-def test_uint8_output_refuses_random_erasing(small_processor):
-    with pytest.raises(ValueError, match="return_uint8=True cannot be combined with do_random_erasing=True"):
-        small_processor.with_settings(mode="train", do_random_erasing=True, return_uint8=True)
+@pytest.mark.parametrize("mode", ["pixel", "rand", "const"])
+def test_uint8_clips_erased_after_normalizing_on_the_accelerator_equal_the_float_clips(
+    codec_videos, small_processor, mode
+):
+    """The fine-tuning recipe's clips (RandAugment, random erasing) shipped uint8 with their erasing draws: normalized
+    and erased on the accelerator, they are the float clips the processor erases itself."""
+    processor = small_processor.with_settings(
+        mode="train", repeat_aug=2, do_rand_augment=True, do_random_erasing=True, random_erasing_prob=0.5,
+        random_erasing_mode=mode,
+    )  # fmt: skip
+    uint8_processor = processor.with_settings(return_uint8=True)
+    assert uint8_processor.defers_random_erasing and not processor.defers_random_erasing
+    path = codec_videos["h264_portrait_64x96.mp4"]
+    erased = 0
+    for seed in range(6):
+        expected = processor.process_video(path, rng=random.Random(seed))
+        clips, erasing = uint8_processor.process_video(path, rng=random.Random(seed), return_erasing=True)
+        assert clips.dtype == torch.uint8 and len(erasing) == len(clips) == 2
+        erased += sum(draw is not None for draw in erasing)
+        finished = uint8_processor.normalize_pixel_values(clips.to(ACCELERATOR), erasing)
+        torch.testing.assert_close(finished.cpu(), expected, rtol=0, atol=0 if ACCELERATOR == "cpu" else 1e-6)
+        # the float clips come out erased: nothing left to apply
+        assert processor.process_video(path, rng=random.Random(seed), return_erasing=True)[1] == [None, None]
+    assert 0 < erased < 12  # both kinds of clips were compared
+    # the draws cannot be dropped silently
+    with pytest.raises(ValueError, match="return_erasing=True"):
+        uint8_processor.process_video(path, rng=random.Random(0))
+    with pytest.raises(ValueError, match="return_erasing=True"):
+        uint8_processor(path, seed=0)
+    with pytest.raises(ValueError, match="one per clip"):
+        uint8_processor.normalize_pixel_values(clips, erasing[:1])
 
 
 @pytest.mark.parametrize("crop_size, short_side, jitter", [(224, 256, (256, 320)), (112, 128, (128, 160))])

@@ -102,8 +102,8 @@ def run(argv: list[str] | None = None) -> dict:
     # Processors: training clips with the fine-tuning augmentation, single-view and multi-view evaluation.
     # ---------------------------------------------------------------------------------------------------------
     eval_processor, train_processor, test_processor = build_processors(data_args, num_frames, image_size)
-    if not train_processor.do_random_erasing:  # uint8 clips through the DataLoader, normalized on the device
-        train_processor = train_processor.with_settings(return_uint8=True)
+    # uint8 clips through the DataLoader, normalized (and randomly erased) on the device
+    train_processor = train_processor.with_settings(return_uint8=True)
 
     # decoding workers and torch threads share the cores this process may use (as in pretraining)
     num_workers, _ = share_cpu_cores(
@@ -258,7 +258,8 @@ def run(argv: list[str] | None = None) -> dict:
             micro_batches_run += 1
             if num_clips == 0:  # the placeholder clip's label (its loss weighs 0)
                 labels = torch.zeros(1, dtype=torch.long, device=accelerator.device)
-            pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
+            # uint8 -> float on the device, then the clips' random erasing (a placeholder clip is float: untouched)
+            pixel_values = train_processor.normalize_pixel_values(pixel_values, batch.get("random_erasing"))
             with accelerator.accumulate(model):
                 pixel_values, targets = mixup(pixel_values, labels)
                 loss = model(pixel_values=pixel_values, labels=targets).loss
