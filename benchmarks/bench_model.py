@@ -86,10 +86,14 @@ class StepBench:
         activation_checkpointing: bool = False,
         num_frames: int = 16,
         image_size: int = 224,
+        config_overrides: dict | None = None,
     ):
+        """`config_overrides`: config values on top of the preset's (a toy model for `gpu_checks.py --smoke`)."""
         self.device, self.dtype, self.attn = device, dtype, attn
         self.compile_model, self.activation_checkpointing = compile_model, activation_checkpointing
-        self.config = MAESTConfig.from_preset(preset, num_frames=num_frames, image_size=image_size)
+        self.config = MAESTConfig.from_preset(
+            preset, num_frames=num_frames, image_size=image_size, **(config_overrides or {})
+        )
         self.preset = preset
         torch.manual_seed(0)
         self.model = MAESTForPreTraining(self.config).to(device).train()

@@ -17,6 +17,10 @@ Sections, in order (the goals first, so that a run cut short by `--budget_s` los
 9. `fp32_vit_l`: ViT-L in fp32 without TF32, mask 0.9, batch 8 (MFU against the fp32 peak).
 
     python benchmarks/gpu_checks.py --output benchmarks/results/gpu_suite.json
+    python benchmarks/gpu_checks.py --smoke --output /tmp/smoke.json   # this script itself, on any device (CPU too)
+
+`--smoke` runs every section at toy sizes (a 2-layer model, 4 frames of 32x32, batches of 1-2, one timed step) on
+the GPU if there is one, else on the CPU: a check of the script, which a test runs, not a measurement.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -39,8 +44,49 @@ from bench_model import StepBench, masking_speedups, markdown_table, sweep  # no
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BATCH_SIZES = [8, 16, 32, 64]
-MASK_RATIOS = [0.0, 0.75, 0.9, 0.95]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What the sections run: the recipe's clips and models ([`RECIPE`]), or toy ones ([`SMOKE`])."""
+
+    num_frames: int = 16
+    image_size: int = 224
+    batch_sizes: tuple[int, ...] = (8, 16, 32, 64)  # the sweep's
+    mask_ratios: tuple[float, ...] = (0.0, 0.75, 0.9, 0.95)
+    small_batch: int = 8  # host_syncs and fp32_vit_l
+    compare_batch: int = 4  # compile_agreement
+    checkpointing: tuple[tuple[float, int], ...] = ((0.0, 16), (0.9, 64))  # (mask ratio, batch) pairs
+    videos_per_worker: int = 40  # data_feed
+    config_overrides: dict = field(default_factory=dict)  # on top of every preset
+
+    def config(self, preset: str, **kwargs) -> MAESTConfig:
+        return MAESTConfig.from_preset(
+            preset, num_frames=self.num_frames, image_size=self.image_size, **self.config_overrides, **kwargs
+        )
+
+    def bench_kwargs(self) -> dict:
+        """`StepBench` / `sweep` keyword arguments for these sizes."""
+        return dict(num_frames=self.num_frames, image_size=self.image_size, config_overrides=self.config_overrides)
+
+    def clips(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        return torch.randn(batch_size, self.num_frames, 3, self.image_size, self.image_size, device=device)
+
+    def noise(self, config: MAESTConfig, batch_size: int, device: torch.device) -> torch.Tensor:
+        """Masking noise, one value per patch of a clip."""
+        tokens = config.num_frames // config.tubelet_size * (config.image_size // config.patch_size) ** 2
+        return torch.rand(batch_size, tokens, device=device)
+
+
+RECIPE = Sizes()
+SMOKE = Sizes(
+    num_frames=4, image_size=32, batch_sizes=(1, 2), mask_ratios=(0.0, 0.9), small_batch=2, compare_batch=2,
+    checkpointing=((0.0, 2), (0.9, 2)), videos_per_worker=8,  # two batches of 4: one timed
+    config_overrides=dict(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, decoder_hidden_size=32,
+        decoder_num_hidden_layers=1, decoder_num_attention_heads=4, decoder_intermediate_size=64, pred_t_dim=4,
+    ),
+)  # fmt: skip
 
 
 def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
@@ -73,11 +119,12 @@ def fixture_parity(args: argparse.Namespace, device: torch.device, state: dict) 
 
 
 def backends(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
-    config = MAESTConfig.from_preset("vit-b", num_labels=10)
+    sizes: Sizes = args.sizes
+    config = sizes.config("vit-b", num_labels=10)
     torch.manual_seed(0)
     model = MAESTForPreTraining(config).to(device).eval()
-    pixel_values = torch.randn(2, 16, 3, 224, 224, device=device)
-    noise = torch.rand(2, 1568, device=device)
+    pixel_values = sizes.clips(2, device)
+    noise = sizes.noise(config, 2, device)
     results = {}
     with torch.no_grad():
         model.set_attn_implementation("eager")
@@ -90,20 +137,24 @@ def backends(args: argparse.Namespace, device: torch.device, state: dict) -> dic
             except Exception as error:  # report which back-ends this machine lacks
                 results[f"{attn}_vs_eager_fp32"] = f"unavailable: {type(error).__name__}: {str(error)[:200]}"
         model.set_attn_implementation("sdpa")
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             out = model(pixel_values, noise=noise)
         results["bf16_autocast_vs_fp32_logits"] = relative_error(out.logits, reference.logits)
         results["bf16_autocast_loss"] = out.loss.item()
         results["fp32_loss"] = reference.loss.item()
         bf16_model = MAESTForVideoClassification(config).to(device, torch.bfloat16).eval()
-        results["bf16_weights_classifier_finite"] = bool(torch.isfinite(bf16_model(pixel_values.bfloat16()).logits).all())
+        bf16_logits = bf16_model(pixel_values.bfloat16()).logits
+        results["bf16_weights_classifier_finite"] = bool(torch.isfinite(bf16_logits).all())
     return results
 
 
 def host_syncs(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
-    bench = StepBench("vit-l", device, dtype="bf16")
-    pixel_values = torch.randn(8, 16, 3, 224, 224, device=device)
+    sizes: Sizes = args.sizes
+    bench = StepBench("vit-l", device, dtype="bf16", **sizes.bench_kwargs())
+    pixel_values = sizes.clips(sizes.small_batch, device)
     bench.step(pixel_values, 0.9)  # the first step initializes the optimizer state and the CUDA libraries
+    if device.type != "cuda":
+        return {"syncs_in_one_step": None, "note": f"one step ran; host syncs are counted on a GPU, not a {device}"}
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -117,18 +168,20 @@ def host_syncs(args: argparse.Namespace, device: torch.device, state: dict) -> d
 
 
 def compile_agreement(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
-    config = MAESTConfig.from_preset("vit-b")
+    sizes: Sizes = args.sizes
+    config = sizes.config("vit-b")
     torch.manual_seed(0)
     model = MAESTForPreTraining(config).to(device).train()
-    pixel_values = torch.randn(4, 16, 3, 224, 224, device=device)
-    noise = torch.rand(4, 1568, device=device)
+    pixel_values = sizes.clips(sizes.compare_batch, device)
+    noise = sizes.noise(config, sizes.compare_batch, device)
     gradients = {}
     for name, forward in (("eager", model), ("compiled", torch.compile(model))):
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
         loss = forward(pixel_values, noise=noise).loss
         loss.backward()
-        torch.cuda.synchronize()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         gradients[name] = (loss.detach(), {n: p.grad.detach().clone() for n, p in model.named_parameters()})
         gradients[name + "_first_step_s"] = time.perf_counter() - start
     (eager_loss, eager_grads), (compiled_loss, compiled_grads) = gradients["eager"], gradients["compiled"]
@@ -145,7 +198,9 @@ def compile_agreement(args: argparse.Namespace, device: torch.device, state: dic
 
 
 def sweep_vit_l_bf16(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
-    rows = sweep("vit-l", BATCH_SIZES, MASK_RATIOS, device, steps=args.steps, dtype="bf16")
+    sizes: Sizes = args.sizes
+    rows = sweep("vit-l", list(sizes.batch_sizes), list(sizes.mask_ratios), device, steps=args.steps, dtype="bf16",
+                 **sizes.bench_kwargs())  # fmt: skip
     state["eager_rows"] = rows
     print(markdown_table(rows), flush=True)
     return {"rows": rows, "masking_speedups": masking_speedups(rows)}
@@ -153,8 +208,11 @@ def sweep_vit_l_bf16(args: argparse.Namespace, device: torch.device, state: dict
 
 def compiled_vit_l_bf16(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
     measured = [r for r in state.get("eager_rows", []) if r["mask_ratio"] == 0.9 and "mfu_percent" in r]
-    batch = max(measured, key=lambda r: r["mfu_percent"])["batch_size"] if measured else 32
-    rows = sweep("vit-l", [batch], [0.0, 0.9], device, steps=args.steps, dtype="bf16", compile_model=True)
+    sizes: Sizes = args.sizes
+    fallback = sizes.batch_sizes[len(sizes.batch_sizes) // 2]  # without the eager sweep: 32 (1 or 2 with --smoke)
+    batch = max(measured, key=lambda r: r["mfu_percent"])["batch_size"] if measured else fallback
+    rows = sweep("vit-l", [batch], [0.0, 0.9], device, steps=args.steps, dtype="bf16", compile_model=True,
+                 **sizes.bench_kwargs())  # fmt: skip
     state["compiled_rows"] = rows
     print(markdown_table(rows), flush=True)
     return {"batch_size": batch, "rows": rows, "masking_speedups": masking_speedups(rows)}
@@ -179,7 +237,8 @@ def data_feed(args: argparse.Namespace, device: torch.device, state: dict) -> di
     processor = MAESTVideoProcessor(mode="train", repeat_aug=4, return_uint8=True)
     with tempfile.TemporaryDirectory() as folder:
         path = make_kinetics_like_h264(Path(folder))
-        rate = worker_rate(processor, path, 40 * num_workers, seed=0, num_workers=num_workers, batch_size=4,
+        num_videos = args.sizes.videos_per_worker * num_workers
+        rate = worker_rate(processor, path, num_videos, seed=0, num_workers=num_workers, batch_size=4,
                            pin_memory=device.type == "cuda")  # fmt: skip
     steps = [
         dict(compile=r["compile"], batch_size=r["batch_size"], clips_per_s=r["clips_per_s"])
@@ -195,14 +254,18 @@ def data_feed(args: argparse.Namespace, device: torch.device, state: dict) -> di
 
 
 def activation_checkpointing(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    sizes: Sizes = args.sizes
     results = []
-    for mask_ratio, batch in ((0.0, 16), (0.9, 64)):
+    for mask_ratio, batch in sizes.checkpointing:
         pair = {}
         for checkpointing in (False, True):
-            bench = StepBench("vit-l", device, dtype="bf16", activation_checkpointing=checkpointing)
+            bench = StepBench(
+                "vit-l", device, dtype="bf16", activation_checkpointing=checkpointing, **sizes.bench_kwargs()
+            )
             pair[checkpointing] = bench.measure(batch, mask_ratio, steps=args.steps)
             del bench
-            torch.cuda.empty_cache()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         plain, checkpointed = pair[False], pair[True]
         row = {"mask_ratio": mask_ratio, "batch_size": batch, "without": plain, "with": checkpointed}
         if plain.get("peak_memory_gib") is not None and checkpointed.get("peak_memory_gib") is not None:
@@ -214,7 +277,9 @@ def activation_checkpointing(args: argparse.Namespace, device: torch.device, sta
 
 
 def fp32_vit_l(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
-    return {"rows": sweep("vit-l", [8], [0.9], device, steps=args.steps, dtype="fp32")}
+    sizes: Sizes = args.sizes
+    return {"rows": sweep("vit-l", [sizes.small_batch], [0.9], device, steps=args.steps, dtype="fp32",
+                          **sizes.bench_kwargs())}  # fmt: skip
 
 
 # The goals first: a run cut short by --budget_s loses the least important sections.
@@ -239,21 +304,29 @@ def main() -> None:
     parser.add_argument("--budget_s", type=float, default=480.0, help="Skip the sections left after this many seconds.")
     parser.add_argument("--sections", nargs="+", default=[name for name, _ in SECTIONS],
                         choices=[name for name, _ in SECTIONS])
+    parser.add_argument("--smoke", action="store_true",
+                        help="Every section at toy sizes with one timed step, on the GPU or else the CPU: checks the "
+                             "script, measures nothing.")  # fmt: skip
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        parser.error("gpu_checks.py needs a CUDA device; on a CPU run bench_model.py")
+    if not torch.cuda.is_available() and not args.smoke:
+        parser.error("gpu_checks.py needs a CUDA device; on a CPU run bench_model.py (or check this script: --smoke)")
+    args.sizes = SMOKE if args.smoke else RECIPE
+    if args.smoke:
+        args.steps = 1
     if "fixture_parity" in args.sections and not args.fixtures.is_dir():
         parser.error(f"--fixtures {args.fixtures} is not a folder (the shared fixtures/ with mae_st_official/)")
     # fp32 means fp32: TF32 would hide a precision bug in the correctness sections and inflate the fp32 speed
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    device = torch.device("cuda")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     import transformers
+
+    from bench_model import device_name
 
     results = {
         "environment": {
-            "device": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "transformers": transformers.__version__,
+            "device": device_name(device), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "transformers": transformers.__version__, "smoke": args.smoke,
         },
     }
     state: dict = {}
