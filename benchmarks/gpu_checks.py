@@ -233,7 +233,9 @@ def data_feed(args: argparse.Namespace, device: torch.device, state: dict) -> di
     from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
     # all cores but two (the training process and its pin-memory thread), fitted as the training scripts fit them
+    threads = torch.get_num_threads()  # (which share_cpu_cores lowers with the model on the CPU: --smoke)
     num_workers, _ = share_cpu_cores(max(1, len(os.sched_getaffinity(0)) - 2), model_on_cpu=device.type == "cpu")
+    torch.set_num_threads(threads)
     processor = MAESTVideoProcessor(mode="train", repeat_aug=4, return_uint8=True)
     with tempfile.TemporaryDirectory() as folder:
         path = make_kinetics_like_h264(Path(folder))
