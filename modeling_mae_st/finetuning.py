@@ -186,7 +186,18 @@ def build_processors(data_args: FinetuningDataArguments, num_frames: int, image_
 
     Returns:
         `(eval_processor, train_processor, test_processor)`.
+
+    Raises:
+        UsageError: the flags give settings the processor refuses (the message names the setting or the policy).
     """
+    try:
+        return _build_processors(data_args, num_frames, image_size)
+    except ValueError as error:  # every setting comes from a flag or from the model's sizes
+        policy = f"--rand_augment {data_args.rand_augment}: " if "RandAugment" in str(error) else ""
+        raise UsageError(f"{policy}{error}") from None
+
+
+def _build_processors(data_args: FinetuningDataArguments, num_frames: int, image_size: int):
     sizes = MAESTVideoProcessor.sizes_for_crop(image_size)
     eval_processor = MAESTVideoProcessor(
         mode="eval",

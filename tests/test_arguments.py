@@ -110,6 +110,25 @@ def test_a_mistake_is_one_line_naming_the_flag_and_exit_status_2(argv, message, 
     assert message in error
 
 
+def test_range_flags_take_two_values_and_reach_the_training_clips(tmp_path):
+    """`--jitter_scales_relative 0.5 1.0` and the other ranges are two numbers on the command line (a tuple field was
+    read as one string, and a second number was refused)."""
+    from modeling_mae_st.finetuning import build_processors
+
+    _, data_args, _ = arguments.parse_finetuning_arguments([
+        "--model_name_or_path", str(tmp_path), "--train_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"),
+        "--jitter_scales_relative", "0.5", "1.0", "--jitter_aspect_relative", "0.5", "2", "--train_jitter_scales",
+        "40", "48",
+    ])  # fmt: skip
+    _, train_processor, _ = build_processors(data_args, num_frames=4, image_size=32)
+    assert tuple(train_processor.jitter_scales_relative) == (0.5, 1.0)
+    assert tuple(train_processor.jitter_aspect_relative) == (0.5, 2.0)
+    assert tuple(train_processor.train_jitter_scales) == (40, 48)
+    _, defaults, _ = arguments.parse_finetuning_arguments(["--model_name_or_path", str(tmp_path), "--train_dir",
+                                                           str(tmp_path), "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    assert (defaults.jitter_scales_relative, defaults.jitter_aspect_relative) == ([0.08, 1.0], [0.75, 1.3333])
+
+
 def test_finetuning_needs_exactly_one_data_source(tmp_path, capsys):
     for argv in ([], ["--train_dir", str(tmp_path), "--dataset_name", "x"]):
         with pytest.raises(SystemExit) as exit_info:

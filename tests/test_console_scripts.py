@@ -102,6 +102,30 @@ def test_a_mistake_found_while_running_is_one_line_and_leaves_no_output_folder(
     assert not output_dir.exists()
 
 
+@pytest.mark.parametrize("name", ["mae-st-finetune", "mae-st-finetune-trainer"])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--random_erasing_prob", "2"], "--random_erasing_prob must be between 0 and 1, got 2.0"),
+        (["--num_spatial_crops", "2"], "--num_spatial_crops must be 1 (center) or 3 (left, center, right), got 2"),
+        (["--jitter_scales_relative", "0.5"], "--jitter_scales_relative must be two fractions of the frame's area"),
+        (["--train_jitter_scales", "80", "64"], "--train_jitter_scales must be two short sides in pixels"),
+        (["--sampling_rate", "0"], "--sampling_rate must be at least 1, got 0"),
+        # found once the script runs (the processor checks them)
+        (["--rand_augment", "rand-m7-zz"], "--rand_augment rand-m7-zz: Unknown section 'zz' in RandAugment policy"),
+        (["--short_side_size", "8"], "short_side_size (8) must be at least crop_size (32)"),
+    ],
+)
+def test_a_wrong_clip_flag_is_one_line_and_exit_status_2(
+    name, flags, message, tiny_pretrained, motion_videos, tmp_path, capsys
+):
+    argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
+            "--output_dir", str(tmp_path / "out"), "--dataloader_num_workers", "0", *flags]  # fmt: skip
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    assert (status, error.count("\n")) == (2, 1), error
+    assert error.startswith(f"{name}: error: {message}"), error
+
+
 def test_a_missing_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys):
     status, error = run_main(arguments.finetune_command, ["--model_name_or_path", "./no/such/model",
                                                            "--train_dir", str(tmp_path)], capsys)  # fmt: skip

@@ -185,15 +185,20 @@ class FinetuningDataArguments(VideoDataArguments):
         default=None,
         metadata={"help": "Short side before the evaluation crop; unset: image_size x 256 / 224 (official 256)."},
     )
-    train_jitter_scales: tuple[int, int] | None = field(
+    # two values each (`--jitter_scales_relative 0.5 1.0`): lists, which HfArgumentParser reads with nargs; it reads
+    # a tuple field as one string
+    train_jitter_scales: list[int] | None = field(
         default=None,
-        metadata={"help": "Training short-side jitter; unset: image_size x (256, 320) / 224 (official 256 320)."},
+        metadata={"help": "Training short-side jitter, two sizes; unset: image_size x (256, 320) / 224 (official "
+                  "256 320)."},
+    )  # fmt: skip
+    jitter_scales_relative: list[float] = field(
+        default_factory=lambda: [0.08, 1.0],
+        metadata={"help": "Area range of the random resized crop, two fractions (official 0.08 1.0)."},
     )
-    jitter_scales_relative: tuple[float, float] = field(
-        default=(0.08, 1.0), metadata={"help": "Area range of the random resized crop (official)."}
-    )
-    jitter_aspect_relative: tuple[float, float] = field(
-        default=(0.75, 1.3333), metadata={"help": "Aspect range of the random resized crop (official)."}
+    jitter_aspect_relative: list[float] = field(
+        default_factory=lambda: [0.75, 1.3333],
+        metadata={"help": "Aspect range of the random resized crop, two ratios (official 0.75 1.3333)."},
     )
     rand_augment: str | None = field(
         default="rand-m7-mstd0.5-inc1",
@@ -485,15 +490,26 @@ def looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith((".csv", ".jsonl", ".json"))
 
 
+def video_data_problems(data_args: VideoDataArguments) -> list[str]:
+    """What is wrong with the video arguments all three training commands share, one sentence per problem."""
+    problems = [
+        f"--{name} must be at least 1, got {value}"
+        for name, value in (("sampling_rate", data_args.sampling_rate), ("repeat_aug", data_args.repeat_aug))
+        if value < 1
+    ]
+    if not 0 <= data_args.max_bad_video_fraction <= 1:
+        problems.append(f"--max_bad_video_fraction must be between 0 and 1, got {data_args.max_bad_video_fraction}")
+    return problems
+
+
 def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArguments) -> list[str]:
     """What is wrong with the arguments both Accelerate scripts share, one sentence per problem."""
-    problems = [
+    problems = video_data_problems(data_args) + [
         f"--{name} must be at least 1, got {value}"
         for name, value in (
             ("per_device_train_batch_size", args.per_device_train_batch_size),
             ("gradient_accumulation_steps", args.gradient_accumulation_steps),
             ("logging_steps", args.logging_steps),
-            ("repeat_aug", data_args.repeat_aug),
         )
         if value < 1
     ]
@@ -505,8 +521,6 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
         problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
         problems.append(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
-    if not 0 <= data_args.max_bad_video_fraction <= 1:
-        problems.append(f"--max_bad_video_fraction must be between 0 and 1, got {data_args.max_bad_video_fraction}")
     return problems
 
 
@@ -569,6 +583,25 @@ def finetuning_data_problems(model_args: FinetuningModelArguments, data_args: Fi
         value = getattr(data_args if name == "dataset_name" else model_args, name)
         if value and looks_local(value) and not Path(value).expanduser().exists():
             problems.append(f"--{name} {value}: no such file or folder")
+    # the clips' settings (the video processor checks them too, but only once torch is imported)
+    if not 0 <= data_args.random_erasing_prob <= 1:
+        problems.append(f"--random_erasing_prob must be between 0 and 1, got {data_args.random_erasing_prob}")
+    if data_args.num_temporal_views < 1:
+        problems.append(f"--num_temporal_views must be at least 1, got {data_args.num_temporal_views}")
+    if data_args.num_spatial_crops not in (1, 3):
+        problems.append(f"--num_spatial_crops must be 1 (center) or 3 (left, center, right), got "
+                        f"{data_args.num_spatial_crops}")  # fmt: skip
+    ranges = (
+        ("train_jitter_scales", data_args.train_jitter_scales, "two short sides in pixels, 0 < low <= high", None),
+        ("jitter_scales_relative", data_args.jitter_scales_relative, "two fractions of the frame's area, "
+         "0 < low <= high <= 1", 1),
+        ("jitter_aspect_relative", data_args.jitter_aspect_relative, "two aspect ratios, 0 < low <= high", None),
+    )  # fmt: skip
+    for name, values, what, most in ranges:
+        if values is not None and (
+            len(values) != 2 or not 0 < values[0] <= values[1] or (most is not None and values[1] > most)
+        ):
+            problems.append(f"--{name} must be {what}, got {' '.join(str(value) for value in values)}")
     return problems
 
 
@@ -639,7 +672,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         description=TRAINER_DESCRIPTION,
     )
     model_args, data_args, training_args = parser.parse(argv)
-    problems = finetuning_data_problems(model_args, data_args)
+    problems = video_data_problems(data_args) + finetuning_data_problems(model_args, data_args)
     if problems:
         parser.error("; ".join(problems))
     return model_args, data_args, training_args
