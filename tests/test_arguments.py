@@ -124,8 +124,9 @@ def test_range_flags_take_two_values_and_reach_the_training_clips(tmp_path):
     assert tuple(train_processor.jitter_scales_relative) == (0.5, 1.0)
     assert tuple(train_processor.jitter_aspect_relative) == (0.5, 2.0)
     assert tuple(train_processor.train_jitter_scales) == (40, 48)
-    _, defaults, _ = arguments.parse_finetuning_arguments(["--model_name_or_path", str(tmp_path), "--train_dir",
-                                                           str(tmp_path), "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    _, defaults, _ = arguments.parse_finetuning_arguments(
+        ["--model_name_or_path", str(tmp_path), "--train_dir", str(tmp_path), "--output_dir", str(tmp_path / "out")]
+    )
     assert (defaults.jitter_scales_relative, defaults.jitter_aspect_relative) == ([0.08, 1.0], [0.75, 1.3333])
 
 
