@@ -42,6 +42,7 @@ PACKAGE_USER_ERRORS = (
     ("modeling_mae_st.video_decoding", "VideoDecodingError"),
     ("modeling_mae_st.convert_official_checkpoint", "CheckpointConversionError"),
     ("modeling_mae_st.data", "TooManyBadVideosError"),
+    ("modeling_mae_st.data", "DatasetSourceError"),
 )
 
 # Errors about a file the user named; only reported as a user's mistake when the error carries the file name.

@@ -47,6 +47,12 @@ VIDEO_COLUMN = "video"
 LABEL_COLUMN = "label"
 
 AnyDataset = datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset | datasets.IterableDatasetDict
+INDEX_SUFFIXES = (".csv", ".jsonl", ".json")
+
+
+class DatasetSourceError(ValueError):
+    """A dataset source that holds no videos to read: an empty folder, a file that is not an index, an index whose
+    format cannot be read. The message names the path and the cause (the commands print it as one line)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -75,11 +81,11 @@ def load_video_folder(data_dir: str | Path) -> datasets.DatasetDict:
 
     Raises:
         FileNotFoundError: `data_dir` is not a folder.
-        ValueError: no videos, or a split folder mixing videos and class folders.
+        DatasetSourceError: no videos, or a split folder mixing videos and class folders.
     """
     data_dir = Path(data_dir).resolve()
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"Video folder {data_dir} does not exist or is not a folder.")
+        raise FileNotFoundError(2, "Video folder does not exist or is not a folder", str(data_dir))
     split_dirs = {SPLIT_NAMES[path.name]: path for path in sorted(data_dir.iterdir()) if path.name in SPLIT_NAMES}
     if not split_dirs:
         split_dirs = {"train": data_dir}
@@ -88,7 +94,7 @@ def load_video_folder(data_dir: str | Path) -> datasets.DatasetDict:
         loose = _video_files(split_dir)
         class_dirs = [path for path in sorted(split_dir.iterdir()) if path.is_dir() and _video_files(path)]
         if loose and class_dirs:
-            raise ValueError(
+            raise DatasetSourceError(
                 f"{split_dir} has both video files and class folders ({[path.name for path in class_dirs]}); put "
                 "every video in a class folder (labeled) or none (unlabeled)."
             )
@@ -98,10 +104,10 @@ def load_video_folder(data_dir: str | Path) -> datasets.DatasetDict:
         else:
             rows[split] = ([str(video) for video in loose], None)
     if not any(videos for videos, _ in rows.values()):
-        raise ValueError(f"No video files ({', '.join(VIDEO_EXTENSIONS)}) found under {data_dir}.")
+        raise DatasetSourceError(f"No video files ({', '.join(VIDEO_EXTENSIONS)}) found under {data_dir}.")
     labeled = {labels is not None for videos, labels in rows.values() if videos}
     if len(labeled) > 1:
-        raise ValueError(f"Some splits under {data_dir} have class folders and others do not.")
+        raise DatasetSourceError(f"Some splits under {data_dir} have class folders and others do not.")
     class_names = sorted({label for _, labels in rows.values() for label in labels or []})
     splits = {}
     for split, (videos, labels) in rows.items():
@@ -126,25 +132,35 @@ def _index_files(data_files: str | Path | Mapping[str, str | Path]) -> dict[str,
     if path.is_file():
         return {"train": path}
     if not path.is_dir():
-        raise FileNotFoundError(f"Index file or folder {path} does not exist.")
+        raise FileNotFoundError(2, "Index file or folder does not exist", str(path))
     found = {
         SPLIT_NAMES[file.stem]: file
         for file in sorted(path.iterdir())
-        if file.stem in SPLIT_NAMES and file.suffix in (".csv", ".jsonl", ".json")
+        if file.stem in SPLIT_NAMES and file.suffix in INDEX_SUFFIXES
     }
     if not found:
-        raise ValueError(f"No index files (train/val/test .csv or .jsonl) in {path}.")
+        raise DatasetSourceError(f"No index files (train/val/test .csv or .jsonl) in {path}.")
     return found
 
 
 def _index_builder(path: Path) -> tuple[str, dict[str, Any]]:
     """`datasets` builder name and arguments for an index file."""
     if not path.is_file():
-        raise FileNotFoundError(f"Index file {path} does not exist.")
+        raise FileNotFoundError(2, "Index file does not exist", str(path))
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        raise DatasetSourceError(
+            f"{path} is a video file, not an index: give a folder of videos, or an index file (.csv, .jsonl) "
+            "listing videos."
+        )
     if path.suffix in (".jsonl", ".json"):
         return "json", {}
-    with open(path, newline="") as handle:
-        first_line = handle.readline()
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            first_line = handle.readline()
+    except UnicodeDecodeError:
+        raise DatasetSourceError(
+            f"{path} is not a text file, so not an index (CSV or JSON lines listing videos)."
+        ) from None
     if "," in first_line:  # a CSV with a header naming its columns
         return "csv", {}
     # The official Kinetics layout: "<path> <label id>", space-separated, no header.
@@ -181,7 +197,7 @@ def load_video_index(
     files = _index_files(data_files)
     builders = [_index_builder(path) for path in files.values()]
     if any(builder != builders[0] for builder in builders):
-        raise ValueError(
+        raise DatasetSourceError(
             f"Index files {[str(path) for path in files.values()]} mix formats (JSONL, CSV with a header, official "
             "CSV without one); use one format for all splits."
         )
@@ -193,7 +209,7 @@ def load_video_index(
     for split, split_dataset in dataset.items():
         root = Path(video_root) if video_root is not None else files[split].resolve().parent
         if path_column not in split_dataset.column_names:
-            raise ValueError(
+            raise DatasetSourceError(
                 f"Index file {files[split]} has no {path_column!r} column (columns: {split_dataset.column_names})."
             )
         resolve = partial(_resolve_paths, root=str(root), path_column=path_column)
@@ -248,7 +264,7 @@ def prepare_video_dataset(
     # A streaming dataset may not know its columns before reading; then the given names are trusted.
     columns = dataset.column_names or [video_column, label_column]
     if video_column not in columns:
-        raise ValueError(f"The dataset has no video column {video_column!r} (columns: {columns}).")
+        raise DatasetSourceError(f"The dataset has no video column {video_column!r} (columns: {columns}).")
     if video_column != VIDEO_COLUMN:
         dataset = dataset.rename_column(video_column, VIDEO_COLUMN)
     features = dataset.features or {}
@@ -289,7 +305,7 @@ def _scan_label_names(dataset: AnyDataset, label_column: str | None) -> list[str
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
     if any(isinstance(split, datasets.IterableDataset) for split in splits):
-        raise ValueError(
+        raise DatasetSourceError(
             f"Label column {label_column!r} of a streaming dataset is not a ClassLabel: pass `label_names` (class "
             "names in label-id order)."
         )
@@ -298,7 +314,7 @@ def _scan_label_names(dataset: AnyDataset, label_column: str | None) -> list[str
         return sorted(values)
     if all(isinstance(value, int) and value >= 0 for value in values):
         return [str(index) for index in range(max(values) + 1)]
-    raise ValueError(
+    raise DatasetSourceError(
         f"Label column {label_column!r} must hold class names or non-negative ids, got {sorted(values, key=str)[:5]}."
     )
 
@@ -346,9 +362,7 @@ def load_video_dataset(
 
 
 def _has_index_files(path: Path) -> bool:
-    return any(
-        file.stem in SPLIT_NAMES and file.suffix in (".csv", ".jsonl", ".json") for file in path.iterdir()
-    )
+    return any(file.stem in SPLIT_NAMES and file.suffix in INDEX_SUFFIXES for file in path.iterdir())
 
 
 def _to_iterable(dataset: datasets.Dataset | datasets.DatasetDict) -> datasets.IterableDatasetDict:
@@ -673,6 +687,7 @@ __all__ = [
     "LABEL_COLUMN",
     "VIDEO_COLUMN",
     "VIDEO_EXTENSIONS",
+    "DatasetSourceError",
     "BadVideoTracker",
     "IndexSeededVideoDataset",
     "TooManyBadVideosError",

@@ -109,7 +109,7 @@ def load_video_shards(
     """
     shards = find_shards(source)
     if shards is None:
-        raise FileNotFoundError(f"No .tar shards found at {source}.")
+        raise FileNotFoundError(errno.ENOENT, "No .tar shards found at", str(source))
     features = datasets.Features(
         {**{field: datasets.Video(decode=False) for field in VIDEO_FIELDS}, **dict.fromkeys(KEY_FIELDS, datasets.Value("string"))}
     )

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from importlib.metadata import distribution
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +125,41 @@ def test_a_wrong_clip_flag_is_one_line_and_exit_status_2(
     status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
     assert (status, error.count("\n")) == (2, 1), error
     assert error.startswith(f"{name}: error: {message}"), error
+
+
+def dataset_mistakes(folder, motion_videos) -> dict[str, tuple[str, str]]:
+    """A user's dataset mistakes: name -> (the path given, the start of the one-line error)."""
+    (folder / "empty").mkdir()
+    (folder / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    video = next((motion_videos / "train").glob("*/*.mp4"))
+    (folder / "one.csv").write_text(f"path,label\n{video},left\n")
+    return {
+        "empty folder": (str(folder / "empty"), "No video files (.mp4"),
+        "a video as the index": (str(video), f"{video} is a video file, not an index"),
+        "a binary index": (str(folder / "binary.csv"), f"{folder / 'binary.csv'} is not a text file"),
+    }
+
+
+@pytest.mark.parametrize("mistake", ["empty folder", "a video as the index", "a binary index", "too few videos"])
+@pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
+def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_2(
+    name, mistake, tiny_pretrained, motion_videos, tmp_path, capsys
+):
+    mistakes = dataset_mistakes(tmp_path, motion_videos)
+    if mistake == "too few videos":  # pretraining holds its first videos out for the pictures
+        if name != "mae-st-pretrain":
+            pytest.skip("fine-tuning trains on every video")
+        mistakes[mistake] = (str(tmp_path / "one.csv"), "The 'train' split of")
+    source, message = mistakes[mistake]
+    if name == "mae-st-pretrain":
+        argv = ["--dataset_name", source, "--output_dir", str(tmp_path / "out")]
+    else:
+        flag = "--train_dir" if Path(source).is_dir() else "--train_file"
+        argv = ["--model_name_or_path", str(tiny_pretrained), flag, source, "--output_dir", str(tmp_path / "out")]
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    # (datasets' progress bars may come before it on stderr)
+    assert status == 2 and "Traceback" not in error, error
+    assert error.splitlines()[-1].startswith(f"{name}: error: {message}"), error
 
 
 def test_a_missing_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys):

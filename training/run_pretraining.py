@@ -223,6 +223,13 @@ def run(argv: list[str] | None = None) -> Path:
         held_out_names = [sample_name(example) for example in examples]
     else:
         visualization_videos = train_dataset[: data_args.num_visualization_clips]["video"]
+        if len(visualization_videos) >= len(train_dataset):
+            raise UsageError(
+                f"The {data_args.train_split_name!r} split of {data_args.dataset_name} has {len(train_dataset)} "
+                f"video(s), all held out for the reconstruction pictures (--num_visualization_clips "
+                f"{data_args.num_visualization_clips}) with no validation split: give more videos, a validation "
+                "split, or a smaller --num_visualization_clips."
+            )
         train_dataset = train_dataset.select(range(len(visualization_videos), len(train_dataset)))
     if not data_args.streaming and len(train_dataset) == 0:
         raise UsageError(
