@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser
+from mae_st_commands import ArgumentParser, positive_float, positive_int
 
 
 OUTPUT_FORMATS = (".safetensors", ".pt", ".npz")
@@ -34,15 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="Output file: .safetensors, .pt or .npz (default: %(default)s).",
     )
     parser.add_argument(
-        "--window_seconds", type=float, default=None, help="Window length (default: a training clip's span)."
+        "--window_seconds", type=positive_float, default=None, help="Window length (default: a training clip's span)."
     )
     parser.add_argument(
-        "--stride_seconds", type=float, default=None, help="Seconds between windows (default: the window length)."
-    )
+        "--stride_seconds", type=positive_float, default=None,
+        help="Seconds between windows (default: the window length).",
+    )  # fmt: skip
     parser.add_argument(
-        "--sampling_rate", type=int, default=4, help="Training clip frame stride, for the default window (default: 4)."
-    )
-    parser.add_argument("--batch_size", type=int, default=8, help="Windows per forward pass (default: 8).")
+        "--sampling_rate", type=positive_int, default=4,
+        help="Training clip frame stride, for the default window (default: 4).",
+    )  # fmt: skip
+    parser.add_argument("--batch_size", type=positive_int, default=8, help="Windows per forward pass (default: 8).")
     parser.add_argument("--device", default=None, help="Device to run on (default: cuda when available, else cpu).")
     parser.add_argument(
         "--backend", default=None, choices=["decord", "pyav"],
@@ -68,8 +70,13 @@ def main(argv: list[str] | None = None) -> None:
         for video in args.videos:
             if not Path(video).is_file():
                 raise FileNotFoundError(2, "No such video file", video)
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            torch.empty(0, device=device)  # an unknown name, or a device this machine lacks
+        except (RuntimeError, AssertionError) as error:
+            raise UsageError(f"--device {device}: {str(error).strip().splitlines()[0]}") from None
         model = load_pretrained(MAESTModel, args.model_name_or_path, "--model_name_or_path")
-        model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(device)
         if args.processor_name_or_path is not None:
             processor = load_pretrained(MAESTVideoProcessor, args.processor_name_or_path, "--processor_name_or_path")
         else:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser
+from mae_st_commands import ArgumentParser, positive_int
 
 
 DESCRIPTION = """\
@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="reconstruction.gif",
         help="GIF to write; the PNG grid goes beside it with the suffix .png.",
     )  # fmt: skip
-    parser.add_argument("--frame_duration_ms", type=int, default=250, help="GIF frame duration in milliseconds.")
+    parser.add_argument(
+        "--frame_duration_ms", type=positive_int, default=250, help="GIF frame duration in milliseconds."
+    )
     return parser
 
 

@@ -123,3 +123,28 @@ def test_embed_command_reports_a_users_mistake_in_one_line(tiny_encoder_folder, 
     assert stderr == f"mae-st-embed: error: --model_name_or_path {tmp_path / 'no_model'}: no such folder\n"
     status, stderr = run_embed(capsys, str(demo_video), "--model_name_or_path", "x", "--output", "e.csv")
     assert status == 2 and "--output e.csv: unknown format" in stderr
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--window_seconds", "-1"], "argument --window_seconds: must be above 0, got -1"),
+        (["--stride_seconds", "0"], "argument --stride_seconds: must be above 0, got 0"),
+        (["--batch_size", "0"], "argument --batch_size: must be at least 1, got 0"),
+        (["--sampling_rate", "two"], "argument --sampling_rate: must be a whole number, got 'two'"),
+        (["--device", "gpu"], "--device gpu: Expected one of cpu, cuda"),
+    ],
+)
+def test_embed_command_reports_a_wrong_number_or_device_in_one_line(
+    flags, message, tiny_encoder_folder, demo_video, capsys
+):
+    status, stderr = run_embed(capsys, str(demo_video), "--model_name_or_path", str(tiny_encoder_folder), *flags)
+    assert (status, stderr.count("\n")) == (2, 1) and stderr.startswith(f"mae-st-embed: error: {message}"), stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a CUDA device")
+def test_embed_command_on_a_missing_cuda_device_is_one_line(tiny_encoder_folder, demo_video, capsys):
+    status, stderr = run_embed(
+        capsys, str(demo_video), "--model_name_or_path", str(tiny_encoder_folder), "--device", "cuda"
+    )
+    assert (status, stderr.count("\n")) == (2, 1) and stderr.startswith("mae-st-embed: error: --device cuda: "), stderr

@@ -180,3 +180,17 @@ def test_command_line_refuses_a_folder_without_decoder_weights(model_class, code
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"--model_name_or_path {folder}: its weights have no decoder ({model_class.__name__})" in err
     assert not (tmp_path / "reconstruction.png").exists()
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--mask_ratio", "1"], "--mask_ratio must be between 0 and 1 (exclusive), got 1.0"),
+        (["--frame_duration_ms", "0"], "argument --frame_duration_ms: must be at least 1, got 0"),
+    ],
+)
+def test_command_line_reports_a_wrong_number_in_one_line(flags, message, codec_videos, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(codec_videos["mpeg4_96x64.mp4"]), "--model_name_or_path", str(tmp_path), *flags])
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and stderr == f"mae-st-visualize: error: {message}\n"
