@@ -162,6 +162,37 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
     assert error.splitlines()[-1].startswith(f"{name}: error: {message}"), error
 
 
+@pytest.mark.parametrize(
+    "name,flags,message",
+    [
+        ("mae-st-pretrain", ["--config_overrides", "nonsense"], "--config_overrides must be key=value pairs"),
+        ("mae-st-pretrain", ["--config_overrides", "foo=1"], "--config_overrides foo=1: key foo isn't in the"),
+        ("mae-st-pretrain", ["--config_overrides", "mask_ratio=2"], "--config_overrides mask_ratio=2: `mask_ratio` must"),
+        ("mae-st-pretrain", ["--learning_rate", "-1"], "--learning_rate must be above 0, got -1.0"),
+        ("mae-st-pretrain", ["--adam_beta2", "1"], "--adam_beta2 must be in [0, 1), got 1.0"),
+        ("mae-st-pretrain", ["--report_to", "nosuch"], "--report_to nosuch: not a tracker Accelerate knows"),
+        ("mae-st-pretrain", ["--torch_compile", "--torch_compile_backend", "nosuch"],
+         "--torch_compile_backend nosuch: not a backend Accelerate knows"),
+        ("mae-st-finetune", ["--layer_decay", "2"], "--layer_decay must be in (0, 1], got 2.0"),
+        ("mae-st-finetune", ["--report_to", "nosuch"], "--report_to nosuch: not a tracker Accelerate knows"),
+        ("mae-st-finetune-trainer", ["--learning_rate", "-1"], "--learning_rate must be above 0, got -1.0"),
+        ("mae-st-finetune-trainer", ["--warmup_epochs", "-2"], "--warmup_epochs must be at least 0, got -2.0"),
+        ("mae-st-finetune-trainer", ["--report_to", "nosuch"], "--report_to nosuch: not a tracker the Trainer knows"),
+    ],
+)  # fmt: skip
+def test_a_wrong_optimization_or_tracking_flag_is_one_line_and_exit_status_2(
+    name, flags, message, tiny_pretrained, motion_videos, tmp_path, capsys
+):
+    if name == "mae-st-pretrain":
+        argv = ["--output_dir", str(tmp_path / "out"), "--max_train_steps", "1", *flags]
+    else:
+        argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"),
+                "--output_dir", str(tmp_path / "out"), *flags]  # fmt: skip
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    assert status == 2 and "Traceback" not in error, error
+    assert error.splitlines()[-1].startswith(f"{name}: error: {message}"), error
+
+
 def test_a_missing_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys):
     status, error = run_main(arguments.finetune_command, ["--model_name_or_path", "./no/such/model",
                                                            "--train_dir", str(tmp_path)], capsys)  # fmt: skip

@@ -28,6 +28,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from transformers import HfArgumentParser
@@ -479,7 +480,10 @@ class CommandLineParser(HfArgumentParser):
                 return tuple(parse_file(str(Path(argv[0]).resolve())))
             except (TypeError, ValueError) as error:  # unknown keys or values of the wrong type
                 self.error(f"argument file {argv[0]}: {error}")
-        *parsed, unknown = self.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        try:
+            *parsed, unknown = self.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        except ValueError as error:  # a dataclass's own check (TrainingArguments: --report_to, --save_steps ...)
+            self.error(" ".join(str(error).split()))
         if unknown:
             self.error(f"unrecognized arguments: {' '.join(unknown)}")
         return tuple(parsed)
@@ -521,7 +525,33 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
         problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
         problems.append(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
-    return problems
+    return problems + optimization_problems(args)
+
+
+# The optimizer's and the schedule's numbers, as every training command names them: (flag, what it must be, test).
+OPTIMIZATION_RANGES = (
+    ("learning_rate", "above 0", lambda value: value > 0),
+    ("base_learning_rate", "above 0", lambda value: value > 0),
+    ("min_learning_rate", "at least 0", lambda value: value >= 0),
+    ("weight_decay", "at least 0", lambda value: value >= 0),
+    ("layer_decay", "in (0, 1]", lambda value: 0 < value <= 1),
+    ("adam_beta1", "in [0, 1)", lambda value: 0 <= value < 1),
+    ("adam_beta2", "in [0, 1)", lambda value: 0 <= value < 1),
+    ("max_grad_norm", "at least 0 (0: no clipping)", lambda value: value >= 0),
+    ("num_train_epochs", "above 0", lambda value: value > 0),
+    ("warmup_epochs", "at least 0", lambda value: value >= 0),
+    ("warmup_steps", "at least 0", lambda value: value >= 0),
+)
+
+
+def optimization_problems(args: Any) -> list[str]:
+    """The [`OPTIMIZATION_RANGES`] that `args` (any training command's arguments) breaks, one sentence each; a flag
+    the command lacks or leaves unset is not checked."""
+    return [
+        f"--{name} must be {allowed}, got {value}"
+        for name, allowed, test in OPTIMIZATION_RANGES
+        if (value := getattr(args, name, None)) is not None and not test(value)
+    ]
 
 
 def parse_pretraining_arguments(
@@ -546,6 +576,11 @@ def parse_pretraining_arguments(
     problems = training_loop_problems(training_args, data_args)
     if training_args.output_dir is None:
         problems.append("--output_dir is required with --dataset_name")
+    overrides = model_args.config_overrides
+    pairs = [item.partition("=") for item in (overrides or "").split(",") if overrides]
+    if not all(key.strip() and value for key, _, value in pairs):
+        problems.append(f"--config_overrides must be key=value pairs separated by commas (e.g. "
+                        f"'mask_ratio=0.75,image_size=112'), got {overrides!r}")  # fmt: skip
     if data_args.num_visualization_clips < 1:
         problems.append(f"--num_visualization_clips must be at least 1, got {data_args.num_visualization_clips}")
     if data_args.dataset_name and looks_local(data_args.dataset_name) and "://" not in data_args.dataset_name:
@@ -672,7 +707,17 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         description=TRAINER_DESCRIPTION,
     )
     model_args, data_args, training_args = parser.parse(argv)
-    problems = video_data_problems(data_args) + finetuning_data_problems(model_args, data_args)
+    problems = (
+        video_data_problems(data_args)
+        + finetuning_data_problems(model_args, data_args)
+        + optimization_problems(training_args)
+    )
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK  # (loaded with TrainingArguments)
+
+    for tracker in training_args.report_to or []:  # "all" and "none" are resolved by now
+        if tracker not in INTEGRATION_TO_CALLBACK:
+            problems.append(f"--report_to {tracker}: not a tracker the Trainer knows; one of all, none, "
+                            f"{', '.join(INTEGRATION_TO_CALLBACK)}")  # fmt: skip
     if problems:
         parser.error("; ".join(problems))
     return model_args, data_args, training_args

@@ -26,8 +26,31 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from modeling_mae_st.command_line import UsageError
+
 
 _CPU_GROUPS: dict[dist.ProcessGroup, dist.ProcessGroup | None] = {}  # default group -> its CPU twin
+
+
+def check_accelerator_choices(report_to: str, torch_compile_backend: str | None) -> None:
+    """
+    Refuse a tracker or a `torch.compile` backend that Accelerate does not know, naming the flag: Accelerate's own
+    errors for them come as tracebacks from inside `Accelerator(...)`.
+
+    Raises:
+        UsageError: `--report_to` or `--torch_compile_backend` is not one of Accelerate's.
+    """
+    from accelerate.utils import DynamoBackend, LoggerType
+
+    trackers = ["none", *(tracker.value for tracker in LoggerType)]
+    if report_to not in trackers:
+        raise UsageError(f"--report_to {report_to}: not a tracker Accelerate knows; one of {', '.join(trackers)}")
+    backends = [backend.value.lower() for backend in DynamoBackend]
+    if torch_compile_backend is not None and torch_compile_backend.lower() not in backends:
+        raise UsageError(
+            f"--torch_compile_backend {torch_compile_backend}: not a backend Accelerate knows; one of "
+            f"{', '.join(backends)}"
+        )
 
 
 def _cpu_group() -> dist.ProcessGroup | None:

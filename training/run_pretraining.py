@@ -44,6 +44,7 @@ from mae_st_training.loop import (
     LoggingWindow,
     TrainingProgress,
     agree_on_clips,
+    check_accelerator_choices,
     counts_of_every_process,
     to_device_without_waiting,
 )
@@ -145,6 +146,7 @@ def run(argv: list[str] | None = None) -> Path:
     output_dir = Path(training_args.output_dir)
 
     # --- Accelerator: processes, mixed precision, accumulation, trackers ---
+    check_accelerator_choices(training_args.report_to, training_args.torch_compile_backend)
     accelerator = Accelerator(
         gradient_accumulation_steps=training_args.gradient_accumulation_steps,
         mixed_precision=training_args.mixed_precision,
@@ -175,8 +177,11 @@ def run(argv: list[str] | None = None) -> Path:
         except ValueError as error:  # an unknown preset; the message names the known ones
             raise UsageError(f"--preset: {error}") from None
     if model_args.config_overrides:
-        config.update_from_string(model_args.config_overrides)
-        config = MAESTConfig(**config.to_dict())  # validates the new values together
+        try:
+            config.update_from_string(model_args.config_overrides)
+            config = MAESTConfig(**config.to_dict())  # validates the new values together
+        except ValueError as error:  # a key the config lacks, a value of the wrong type or out of range
+            raise UsageError(f"--config_overrides {model_args.config_overrides}: {error}") from None
     side = config.image_size // config.patch_size
     num_patches = (config.num_frames // config.tubelet_size) * side * side
     warn_if_few_visible_tokens(num_patches, config.mask_ratio)

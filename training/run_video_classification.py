@@ -30,7 +30,7 @@ from transformers import AutoConfig
 
 from mae_st_training.arguments import parse_finetuning_arguments, run_command
 from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
-from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_clips
+from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_clips, check_accelerator_choices
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
@@ -69,6 +69,7 @@ def run(argv: list[str] | None = None) -> dict:
 
     output_dir = Path(training_args.output_dir)
     tracking = training_args.report_to != "none"
+    check_accelerator_choices(training_args.report_to, training_args.torch_compile_backend)
     accelerator = Accelerator(
         gradient_accumulation_steps=training_args.gradient_accumulation_steps,
         mixed_precision=training_args.mixed_precision,
