@@ -167,7 +167,8 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
     [
         ("mae-st-pretrain", ["--config_overrides", "nonsense"], "--config_overrides must be key=value pairs"),
         ("mae-st-pretrain", ["--config_overrides", "foo=1"], "--config_overrides foo=1: key foo isn't in the"),
-        ("mae-st-pretrain", ["--config_overrides", "mask_ratio=2"], "--config_overrides mask_ratio=2: `mask_ratio` must"),
+        ("mae-st-pretrain", ["--config_overrides", "mask_ratio=2"],
+         "--config_overrides mask_ratio=2: `mask_ratio` must"),
         ("mae-st-pretrain", ["--learning_rate", "-1"], "--learning_rate must be above 0, got -1.0"),
         ("mae-st-pretrain", ["--adam_beta2", "1"], "--adam_beta2 must be in [0, 1), got 1.0"),
         ("mae-st-pretrain", ["--report_to", "nosuch"], "--report_to nosuch: not a tracker Accelerate knows"),
