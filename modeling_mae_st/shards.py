@@ -31,7 +31,14 @@ from typing import Any
 import datasets
 
 from .command_line import UsageError
-from .data import SPLIT_NAMES, VIDEO_COLUMN, VIDEO_EXTENSIONS, load_video_dataset, prepare_video_dataset
+from .data import (
+    SPLIT_NAMES,
+    VIDEO_COLUMN,
+    VIDEO_EXTENSIONS,
+    DatasetSourceError,
+    load_video_dataset,
+    prepare_video_dataset,
+)
 
 
 logger = logging.getLogger(__name__)
@@ -216,7 +223,9 @@ def write_video_shards(
     root = (source_path if source_path.is_dir() else source_path.parent).resolve()
     try:
         dataset = load_video_dataset(source)
-    except ValueError as error:  # no videos, mixed layouts, unreadable index: the source's fault
+    except DatasetSourceError:  # no videos, mixed layouts, not an index: its message names the source
+        raise
+    except ValueError as error:  # anything else the source's content makes datasets refuse
         raise UsageError(f"{source}: {error}") from None
     output_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {}

@@ -108,10 +108,13 @@ def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_
                       "--max_shard_size", "1GB"])  # fmt: skip
     assert "train: 1 shard(s)" in capsys.readouterr().out
     assert make_shards.parse_size("500MB") == 500_000_000 and make_shards.parse_size("1024") == 1024
+    video = next(synthetic_dataset_dir.glob("train/*/*.mp4"))
     for argv, message in (
         (["--dataset_name", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "x")], "No such file"),
         (["--dataset_name", str(synthetic_dataset_dir), "--output_dir", str(tmp_path / "out")], "already holds"),
         (["--dataset_name", "a", "--output_dir", "b", "--max_shard_size", "big"], "is not a size"),
+        # a video given as the index: said once, naming it (the path was printed twice)
+        (["--dataset_name", str(video), "--output_dir", str(tmp_path / "y")], f"error: {video} is a video file, not"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             make_shards.main(argv)
