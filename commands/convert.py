@@ -90,13 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Converted {args.checkpoint} into {type(model).__name__} at {args.output_dir}")
     if args.push_to_hub:
         repo_id = args.hub_model_id or Path(args.output_dir).resolve().name
-        commit = push_to_hub(
-            args.output_dir,
-            repo_id,
-            token=args.hub_token,
-            private=args.hub_private_repo,
-            commit_message=f"Convert {Path(args.checkpoint).name}",
-        )
+        with exit_on_user_error("mae-st-convert"):  # an unreachable Hub, no token, no rights: one line
+            commit = push_to_hub(
+                args.output_dir,
+                repo_id,
+                token=args.hub_token,
+                private=args.hub_private_repo,
+                commit_message=f"Convert {Path(args.checkpoint).name}",
+            )
         print(f"Pushed to {commit.commit_url}")
 
 

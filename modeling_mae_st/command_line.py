@@ -43,6 +43,7 @@ PACKAGE_USER_ERRORS = (
     ("modeling_mae_st.convert_official_checkpoint", "CheckpointConversionError"),
     ("modeling_mae_st.data", "TooManyBadVideosError"),
     ("modeling_mae_st.data", "DatasetSourceError"),
+    ("modeling_mae_st.hub", "HubPushError"),
 )
 
 # Errors about a file the user named; only reported as a user's mistake when the error carries the file name.

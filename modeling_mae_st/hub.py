@@ -61,6 +61,11 @@ class RemoteCodeError(ValueError):
     """A module that cannot run from a Hub folder: it imports this package absolutely, or a missing sibling."""
 
 
+class HubPushError(OSError):
+    """[`push_to_hub`] could not reach the Hub or was refused (offline mode, no token, no rights, the network); the
+    message says why and how to push the saved folder later (the commands print it as one line)."""
+
+
 def module_closure(stems: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """
     The package modules that `stems` need, following relative imports (`from .x import y`) recursively, sorted.
@@ -303,20 +308,29 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: `output_dir` has no `config.json`, so it is not a saved model.
+        HubPushError: the Hub could not be reached or refused the upload; the folder stays as it is.
     """
     output_dir = Path(output_dir)
     if not (output_dir / CONFIG_NAME).is_file():
         raise FileNotFoundError(f"{output_dir} has no {CONFIG_NAME}: write it with save_for_hub first.")
     api = HfApi(token=token)
-    repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    files = files_to_push(output_dir, ignore_patterns)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in files]
-    logger.info("Uploading %d files from %s to %s", len(files), output_dir, repo_url.repo_id)
-    return api.create_commit(repo_id=repo_url.repo_id, operations=operations, commit_message=commit_message)
+    try:
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        files = files_to_push(output_dir, ignore_patterns)
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in files]
+        logger.info("Uploading %d files from %s to %s", len(files), output_dir, repo_url.repo_id)
+        return api.create_commit(repo_id=repo_url.repo_id, operations=operations, commit_message=commit_message)
+    except OSError as error:  # huggingface_hub's HTTP, offline-mode and missing-token errors are all OSErrors
+        cause = " ".join(str(error).split()) or type(error).__name__
+        raise HubPushError(
+            f"--push_to_hub: uploading {output_dir} to {repo_id} failed ({cause}). The folder is saved and "
+            f"complete: push it later with modeling_mae_st.hub.push_to_hub({str(output_dir)!r}, {repo_id!r})."
+        ) from error
 
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
+    "HubPushError",
     "RemoteCodeError",
     "check_video_processor_matches",
     "default_video_processor",

@@ -19,6 +19,7 @@ from mae_st_commands.convert import main as convert_main
 
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.hub import (
+    HubPushError,
     RemoteCodeError,
     default_video_processor,
     files_to_push,
@@ -234,3 +235,22 @@ def test_converter_saves_a_release_card_and_pushes_the_full_repository(tmp_path,
     assert (result.metric_value, result.verified, result.task_type) == (81.3, False, "video-classification")
     assert "published, not measured here" in result.dataset_name
     assert "mae-st-convert --checkpoint VIT_B_16x4_MAE_PT.pyth" in uploaded["README.md"].decode()
+
+
+def test_a_push_the_hub_refuses_is_one_line_and_leaves_the_folder(saved_folder, tmp_path, official_fixtures, capsys):
+    """Offline (as every test runs), the real `HfApi` refuses: the library raises `HubPushError` naming the folder,
+    the repository and how to push later; the converter prints it as one line after writing its folder."""
+    with pytest.raises(HubPushError, match=r"--push_to_hub: uploading .* to me/tiny failed \(Cannot reach"):
+        push_to_hub(saved_folder, "me/tiny")
+    fixture = torch.load(official_fixtures / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
+    checkpoint = tmp_path / "tiny.pyth"
+    torch.save(fixture["checkpoint"], checkpoint)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main(["--checkpoint", str(checkpoint), "--output_dir", str(tmp_path / "out"),
+                      "--num_attention_heads", "4", "--push_to_hub", "--hub_model_id", "me/tiny"])  # fmt: skip
+    stderr = capsys.readouterr().err
+    error = stderr.splitlines()[-1]  # (after the weights' progress bar)
+    assert exit_info.value.code == 2 and "Traceback" not in stderr
+    assert error.startswith("mae-st-convert: error: --push_to_hub: uploading") and "push it later" in error
+    assert (tmp_path / "out" / "model.safetensors").is_file()

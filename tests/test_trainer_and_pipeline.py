@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor, TrainingArguments, pipeline
 
+from mae_st_training import arguments
 from mae_st_training import run_video_classification_trainer as trainer_script
 from modeling_mae_st.data import TooManyBadVideosError, VideoClipTransform
 from modeling_mae_st.mixup import VideoMixup
@@ -263,3 +264,15 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate
         logits = model(pixel_values=pixel_values).logits
     labels = torch.tensor([model.config.label2id[video.parent.name] for video in videos])
     assert results["eval_top1"] == pytest.approx(100.0 * (logits.argmax(-1) == labels).float().mean().item())
+
+
+def test_the_trainer_command_offline_with_push_to_hub_is_one_line(tiny_pretrained, motion_videos, tmp_path, capsys):
+    """The Trainer creates its Hub repository when it starts; offline (as every test runs) that fails at once."""
+    argv = trainer_args(tiny_pretrained, motion_videos, tmp_path / "out", "--push_to_hub")
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.finetune_trainer_command(argv)
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith(
+        "mae-st-finetune-trainer: error: --push_to_hub: the Trainer could not create its Hub repository (Cannot reach"
+    )

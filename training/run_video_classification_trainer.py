@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 from transformers import AutoConfig, Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
@@ -64,7 +65,7 @@ from modeling_mae_st.finetuning import (
     load_classifier,
     load_splits,
 )
-from modeling_mae_st.hub import save_for_hub
+from modeling_mae_st.hub import HubPushError, save_for_hub
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.model_card import describe_precision
 from modeling_mae_st.optimization import (
@@ -327,21 +328,25 @@ def run(argv: list[str] | None = None) -> dict:
     training_args.dataloader_num_workers, _ = share_cpu_cores(
         training_args.dataloader_num_workers, model_on_cpu=training_args.device.type == "cpu"
     )
-    trainer = VideoClassificationTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=partial(collate_for_trainer, clip_shape=clip_shape),
-        compute_metrics=compute_metrics,
-        processing_class=eval_processor,
-        optimizers=(optimizer, None),  # the schedule is made by the Trainer, once it knows its step count
-        train_processor=train_processor,
-        mixup=mixup,
-        warmup_epochs=training_args.warmup_epochs,
-        min_learning_rate=training_args.min_learning_rate,
-        max_bad_video_fraction=data_args.max_bad_video_fraction,
-    )
+    try:  # (with --push_to_hub the Trainer creates the Hub repository here)
+        trainer = VideoClassificationTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=partial(collate_for_trainer, clip_shape=clip_shape),
+            compute_metrics=compute_metrics,
+            processing_class=eval_processor,
+            optimizers=(optimizer, None),  # the schedule is made by the Trainer, once it knows its step count
+            train_processor=train_processor,
+            mixup=mixup,
+            warmup_epochs=training_args.warmup_epochs,
+            min_learning_rate=training_args.min_learning_rate,
+            max_bad_video_fraction=data_args.max_bad_video_fraction,
+        )
+    except (OfflineModeIsEnabled, HfHubHTTPError, LocalTokenNotFoundError) as error:
+        cause = " ".join(str(error).split())
+        raise HubPushError(f"--push_to_hub: the Trainer could not create its Hub repository ({cause}).") from error
 
     logger.info(f"Precision: {describe_precision(trainer.accelerator.mixed_precision)}")
     if eval_dataset is not None and training_args.eval_strategy != "no":
