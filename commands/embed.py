@@ -61,15 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from modeling_mae_st import MAESTModel, MAESTVideoProcessor
-    from modeling_mae_st.command_line import UsageError, exit_on_user_error, load_pretrained
+    from modeling_mae_st.command_line import UsageError, check_video_files, exit_on_user_error, load_pretrained
     from modeling_mae_st.hub import check_video_processor_matches, saved_video_processor
     from modeling_mae_st.video_features import embed_video, save_embeddings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with exit_on_user_error("mae-st-embed"):
-        for video in args.videos:
-            if not Path(video).is_file():
-                raise FileNotFoundError(2, "No such video file", video)
+        check_video_files(args.videos)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             torch.empty(0, device=device)  # an unknown name, or a device this machine lacks

@@ -59,14 +59,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the following arguments are required: --model_name_or_path")
     if not 0 < args.mask_ratio < 1:
         parser.error(f"--mask_ratio must be between 0 and 1 (exclusive), got {args.mask_ratio}")
-    from modeling_mae_st.command_line import exit_on_user_error
+    from modeling_mae_st.command_line import check_video_files, exit_on_user_error
     from modeling_mae_st.hub import saved_video_processor
     from modeling_mae_st.visualization import load_pretraining_model, visualize_reconstruction
 
     with exit_on_user_error("mae-st-visualize"):
-        for video in args.videos:
-            if not Path(video).is_file():
-                raise FileNotFoundError(2, "No such video file", video)
+        check_video_files(args.videos)
         model = load_pretraining_model(args.model_name_or_path, "--model_name_or_path")
         frames = visualize_reconstruction(
             model,

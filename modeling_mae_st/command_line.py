@@ -27,7 +27,7 @@ This module imports nothing heavy, so it adds nothing to a command's start-up.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,21 @@ def exit_on_user_error(prog: str | None = None) -> Iterator[None]:
         sys.stdout.flush()
         print(f"{prog or Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+
+
+def check_video_files(videos: Iterable[str]) -> None:
+    """
+    Refuse, before any model is loaded, a video argument that is not a file.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        IsADirectoryError: a folder (the commands take video files).
+    """
+    for video in videos:
+        if Path(video).is_dir():
+            raise IsADirectoryError(21, "A folder, not a video file (give the videos in it)", video)
+        if not Path(video).is_file():
+            raise FileNotFoundError(2, "No such video file", video)
 
 
 def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> Any:

@@ -118,6 +118,9 @@ def test_embed_command_uses_the_models_clips_for_a_folder_without_processor(demo
 def test_embed_command_reports_a_users_mistake_in_one_line(tiny_encoder_folder, demo_video, tmp_path, capsys):
     status, stderr = run_embed(capsys, str(tmp_path / "gone.mp4"), "--model_name_or_path", str(tiny_encoder_folder))
     assert (status, stderr) == (2, f"mae-st-embed: error: No such video file: {tmp_path / 'gone.mp4'}\n")
+    status, stderr = run_embed(capsys, str(tmp_path), "--model_name_or_path", str(tiny_encoder_folder))
+    folder_error = f"mae-st-embed: error: A folder, not a video file (give the videos in it): {tmp_path}\n"
+    assert (status, stderr) == (2, folder_error)
     status, stderr = run_embed(capsys, str(demo_video), "--model_name_or_path", str(tmp_path / "no_model"))
     assert status == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
     assert stderr == f"mae-st-embed: error: --model_name_or_path {tmp_path / 'no_model'}: no such folder\n"
