@@ -73,3 +73,17 @@ def test_resolving_a_missing_checkpoint_is_a_usage_error_naming_the_flag(tmp_pat
         resolve_checkpoint("latest", tmp_path / "not_yet_written")
     with pytest.raises(UsageError, match="--resume_from_checkpoint .*nowhere: no such folder"):
         resolve_checkpoint(str(tmp_path / "nowhere"), tmp_path)
+
+
+def test_a_folder_without_training_state_is_refused_naming_its_newest_checkpoint(tmp_path):
+    """A run's output folder given for one of its checkpoints: said at once (it used to fail inside Accelerate's
+    load_state with "No such file or directory: .../optimizer.bin")."""
+    accelerated, trainer = tmp_path / "run" / "checkpoint-4", tmp_path / "trainer_run" / "checkpoint-6"
+    accelerated.mkdir(parents=True)
+    trainer.mkdir(parents=True)
+    (accelerated / "random_states_0.pkl").write_bytes(b"state")  # what every Accelerate save_state writes
+    (trainer / "trainer_state.json").write_text("{}")
+    assert resolve_checkpoint(str(accelerated), tmp_path) == accelerated
+    assert resolve_checkpoint(str(trainer), tmp_path) == trainer
+    with pytest.raises(UsageError, match=r"run: not a checkpoint-<step> folder .*; the newest checkpoint in it is "):
+        resolve_checkpoint(str(tmp_path / "run"), tmp_path)

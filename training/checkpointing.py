@@ -57,13 +57,19 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total
     return folder
 
 
+# A file every checkpoint-<step> folder holds: Accelerate's `save_state` writes each process's random states (with
+# any sharding of the weights and optimizer), the Trainer its trainer_state.json.
+TRAINING_STATE_FILES = ("random_states_0.pkl", "trainer_state.json")
+
+
 def resolve_checkpoint(value: str, output_dir: Path) -> Path:
     """
     The folder `--resume_from_checkpoint` names: `value` itself, or for `"latest"` the `checkpoint-<step>` folder of
     `output_dir` with the highest step.
 
     Raises:
-        UsageError: no such folder, or no checkpoint in `output_dir` for `"latest"`.
+        UsageError: no such folder, a folder without training state, or no checkpoint in `output_dir` for
+            `"latest"`.
     """
     if value == "latest":
         folder = get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
@@ -74,4 +80,11 @@ def resolve_checkpoint(value: str, output_dir: Path) -> Path:
         return Path(folder)
     if not Path(value).is_dir():
         raise UsageError(f"--resume_from_checkpoint {value}: no such folder")
+    if not any((Path(value) / name).is_file() for name in TRAINING_STATE_FILES):
+        newest = get_last_checkpoint(value)  # a run's output folder, given for one of its checkpoints
+        hint = f"; the newest checkpoint in it is {newest}" if newest else ""
+        raise UsageError(
+            f"--resume_from_checkpoint {value}: not a {PREFIX_CHECKPOINT_DIR}-<step> folder (no training state "
+            f"in it: {', '.join(TRAINING_STATE_FILES)}){hint}"
+        )
     return Path(value)
