@@ -179,6 +179,11 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
         ("mae-st-finetune-trainer", ["--learning_rate", "-1"], "--learning_rate must be above 0, got -1.0"),
         ("mae-st-finetune-trainer", ["--warmup_epochs", "-2"], "--warmup_epochs must be at least 0, got -2.0"),
         ("mae-st-finetune-trainer", ["--report_to", "nosuch"], "--report_to nosuch: not a tracker the Trainer knows"),
+        ("mae-st-pretrain", ["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be at least 0"),
+        ("mae-st-finetune-trainer", ["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be at least 0"),
+        # 0 used to pass for unset: the model's clip size, every training video
+        ("mae-st-finetune", ["--image_size", "0"], "--image_size must be at least 1, got 0"),
+        ("mae-st-finetune-trainer", ["--max_train_samples", "0"], "--max_train_samples must be at least 1, got 0"),
     ],
 )  # fmt: skip
 def test_a_wrong_optimization_or_tracking_flag_is_one_line_and_exit_status_2(

@@ -525,11 +525,13 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
         problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
         problems.append(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
-    return problems + optimization_problems(args)
+    return problems + training_number_problems(args)
 
 
-# The optimizer's and the schedule's numbers, as every training command names them: (flag, what it must be, test).
-OPTIMIZATION_RANGES = (
+# The optimizer's, the schedule's and the loader's numbers, as every training command names them: (flag, what it
+# must be, test).
+TRAINING_NUMBER_RANGES = (
+    ("dataloader_num_workers", "at least 0 (0: decode in the training process)", lambda value: value >= 0),
     ("learning_rate", "above 0", lambda value: value > 0),
     ("base_learning_rate", "above 0", lambda value: value > 0),
     ("min_learning_rate", "at least 0", lambda value: value >= 0),
@@ -544,12 +546,12 @@ OPTIMIZATION_RANGES = (
 )
 
 
-def optimization_problems(args: Any) -> list[str]:
-    """The [`OPTIMIZATION_RANGES`] that `args` (any training command's arguments) breaks, one sentence each; a flag
+def training_number_problems(args: Any) -> list[str]:
+    """The [`TRAINING_NUMBER_RANGES`] that `args` (any training command's arguments) breaks, one sentence each; a flag
     the command lacks or leaves unset is not checked."""
     return [
         f"--{name} must be {allowed}, got {value}"
-        for name, allowed, test in OPTIMIZATION_RANGES
+        for name, allowed, test in TRAINING_NUMBER_RANGES
         if (value := getattr(args, name, None)) is not None and not test(value)
     ]
 
@@ -618,7 +620,12 @@ def finetuning_data_problems(model_args: FinetuningModelArguments, data_args: Fi
         value = getattr(data_args if name == "dataset_name" else model_args, name)
         if value and looks_local(value) and not Path(value).expanduser().exists():
             problems.append(f"--{name} {value}: no such file or folder")
-    # the clips' settings (the video processor checks them too, but only once torch is imported)
+    # the clips' settings (the video processor checks them too, but only once torch is imported); unset is None,
+    # so a 0 would otherwise pass for "the model's" or "all"
+    for name in ("num_frames", "image_size", "short_side_size", "max_train_samples", "max_eval_samples"):
+        value = getattr(data_args, name)
+        if value is not None and value < 1:
+            problems.append(f"--{name} must be at least 1, got {value}")
     if not 0 <= data_args.random_erasing_prob <= 1:
         problems.append(f"--random_erasing_prob must be between 0 and 1, got {data_args.random_erasing_prob}")
     if data_args.num_temporal_views < 1:
@@ -710,7 +717,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
     problems = (
         video_data_problems(data_args)
         + finetuning_data_problems(model_args, data_args)
-        + optimization_problems(training_args)
+        + training_number_problems(training_args)
     )
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK  # (loaded with TrainingArguments)
 
