@@ -181,6 +181,10 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
         ("mae-st-finetune-trainer", ["--report_to", "nosuch"], "--report_to nosuch: not a tracker the Trainer knows"),
         ("mae-st-pretrain", ["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be at least 0"),
         ("mae-st-finetune-trainer", ["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be at least 0"),
+        ("mae-st-pretrain", ["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
+        ("mae-st-finetune-trainer", ["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
+        # -1 deleted every checkpoint as soon as it was written
+        ("mae-st-pretrain", ["--checkpoints_total_limit", "-1"], "--checkpoints_total_limit must be at least 1"),
         # 0 used to pass for unset: the model's clip size, every training video
         ("mae-st-finetune", ["--image_size", "0"], "--image_size must be at least 1, got 0"),
         ("mae-st-finetune-trainer", ["--max_train_samples", "0"], "--max_train_samples must be at least 1, got 0"),

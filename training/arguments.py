@@ -532,6 +532,9 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
 # must be, test).
 TRAINING_NUMBER_RANGES = (
     ("dataloader_num_workers", "at least 0 (0: decode in the training process)", lambda value: value >= 0),
+    ("seed", "in [0, 2**32)", lambda value: 0 <= value < 2**32),
+    ("checkpoints_total_limit", "at least 1 (unset: keep every checkpoint)", lambda value: value >= 1),
+    ("visualization_steps", "at least 0 (0: only at the end)", lambda value: value >= 0),
     ("learning_rate", "above 0", lambda value: value > 0),
     ("base_learning_rate", "above 0", lambda value: value > 0),
     ("min_learning_rate", "at least 0", lambda value: value >= 0),
