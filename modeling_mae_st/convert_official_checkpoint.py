@@ -522,6 +522,10 @@ def convert_official_checkpoint(
         converted = convert_state_dict(state_dict, config)
     except CheckpointConversionError as error:
         raise CheckpointConversionError(f"{source} {error}") from None
+    except ValueError as error:  # MAESTConfig refused what the options asked for (heads that do not divide, ...)
+        options = {**given, **config_overrides}
+        settings = ", ".join(f"{key}={value}" for key, value in options.items() if value is not None)
+        raise CheckpointConversionError(f"{source}: {error} (given {settings or 'no sizes'})") from None
     model_class = model_class_for(state_dict)
     model = model_class(config)
     expected = model.state_dict()

@@ -204,6 +204,21 @@ def test_missing_file_and_missing_sizes_are_one_line_with_exit_status_2(tmp_path
     assert status == 2 and "--num_attention_heads" in stderr and stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--num_attention_heads", "5"], "`hidden_size` (64) must be divisible by `num_attention_heads` (5)."),
+        (["--num_attention_heads", "4", "--mask_ratio", "2"], "`mask_ratio` must be in [0, 1), got 2.0."),
+    ],
+)
+def test_sizes_the_config_refuses_are_one_line_naming_the_file(flags, message, tmp_path, capsys, pyslowfast_pretrain):
+    checkpoint = tmp_path / "official.pyth"
+    torch.save(pyslowfast_pretrain["checkpoint"], checkpoint)
+    status, stderr = run_convert(capsys, "--checkpoint", str(checkpoint), "--output_dir", str(tmp_path / "out"), *flags)
+    assert (status, stderr.count("\n")) == (2, 1), stderr
+    assert stderr.startswith(f"mae-st-convert: error: {checkpoint}: {message}"), stderr
+
+
 def test_command_line_writes_a_loadable_folder(tmp_path, mae_st_pretrain):
     checkpoint = tmp_path / "official.pth"
     torch.save(mae_st_pretrain["checkpoint"], checkpoint)
