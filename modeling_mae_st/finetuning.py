@@ -138,6 +138,11 @@ def load_splits(data_args: FinetuningDataArguments):
         validation = splits.get(data_args.validation_split_name) if data_args.validation_split_name else None
 
     label_names = get_label_names(train)
+    if label_names is None and "__key__" in (train.column_names or []):  # WebDataset shards
+        raise UsageError(
+            f"{data_args.dataset_name} holds .tar shards, which are read without labels (their .json members are "
+            "not read): fine-tune from the class folders or an index file they were made from."
+        )
     if label_names is None:
         raise UsageError(
             f"The training data has no label column {label_column!r} (columns: {train.column_names}); name it with "

@@ -129,3 +129,19 @@ def test_videos_given_as_bytes_alone_are_named_by_their_content():
     names = [sample_name({"video": cell}) for cell in cells] + [sample_name({"video": b"video one"})]
     assert names[0] != names[1] and names[0] == names[2] and names[0].startswith("sha256:")
     assert sample_name({"video": "/data/a.mp4"}) == "/data/a.mp4"
+
+
+def test_fine_tuning_from_shards_says_they_carry_no_labels(synthetic_dataset_dir, tiny_pretrained, tmp_path, capsys):
+    """Shards are for pretraining: fine-tuning from them said to name a label column, which no flag can give."""
+    from mae_st_training import arguments
+
+    write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+    argv = ["--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"),
+            "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.finetune_command(argv)
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in stderr
+    assert stderr.splitlines()[-1].startswith(
+        f"mae-st-finetune: error: {tmp_path / 'shards'} holds .tar shards, which are read without labels"
+    ), stderr
