@@ -20,6 +20,7 @@ from .data import get_label_names, label_mappings, load_video_dataset, load_vide
 from .model_card import matching_preset, preset_name
 from .modeling_mae_st import MAESTForVideoClassification
 from .video_processing_mae_st import MAESTVideoProcessor
+from .video_transforms import RandAugment
 
 
 if TYPE_CHECKING:  # the command-line arguments live with the scripts, in training/arguments.py
@@ -195,14 +196,19 @@ def build_processors(data_args: FinetuningDataArguments, num_frames: int, image_
     Raises:
         UsageError: the flags give settings the processor refuses (the message names the setting or the policy).
     """
+    policy = None if data_args.rand_augment in (None, "", "none") else data_args.rand_augment
+    if policy is not None:  # checked here so that its error names the flag
+        try:
+            RandAugment.from_policy(policy)
+        except ValueError as error:
+            raise UsageError(f"--rand_augment {policy}: {error}") from None
     try:
-        return _build_processors(data_args, num_frames, image_size)
-    except ValueError as error:  # every setting comes from a flag or from the model's sizes
-        policy = f"--rand_augment {data_args.rand_augment}: " if "RandAugment" in str(error) else ""
-        raise UsageError(f"{policy}{error}") from None
+        return _build_processors(data_args, num_frames, image_size, policy)
+    except ValueError as error:  # every other setting comes from a flag (named in the message) or the model's sizes
+        raise UsageError(str(error)) from None
 
 
-def _build_processors(data_args: FinetuningDataArguments, num_frames: int, image_size: int):
+def _build_processors(data_args: FinetuningDataArguments, num_frames: int, image_size: int, policy: str | None):
     sizes = MAESTVideoProcessor.sizes_for_crop(image_size)
     eval_processor = MAESTVideoProcessor(
         mode="eval",
@@ -211,7 +217,6 @@ def _build_processors(data_args: FinetuningDataArguments, num_frames: int, image
         crop_size=image_size,
         short_side_size=data_args.short_side_size or sizes["short_side_size"],
     )
-    use_rand_augment = data_args.rand_augment not in (None, "", "none")
     train_processor = eval_processor.with_settings(
         mode="train",
         repeat_aug=data_args.repeat_aug,
@@ -221,8 +226,8 @@ def _build_processors(data_args: FinetuningDataArguments, num_frames: int, image
         jitter_scales_relative=tuple(data_args.jitter_scales_relative),
         jitter_aspect_relative=tuple(data_args.jitter_aspect_relative),
         do_horizontal_flip=data_args.horizontal_flip,
-        do_rand_augment=use_rand_augment,
-        **({"rand_augment_policy": data_args.rand_augment} if use_rand_augment else {}),
+        do_rand_augment=policy is not None,
+        **({"rand_augment_policy": policy} if policy is not None else {}),
         do_random_erasing=data_args.random_erasing_prob > 0,
         random_erasing_prob=data_args.random_erasing_prob,
     )

@@ -313,11 +313,11 @@ def push_to_hub(
     output_dir = Path(output_dir)
     if not (output_dir / CONFIG_NAME).is_file():
         raise FileNotFoundError(f"{output_dir} has no {CONFIG_NAME}: write it with save_for_hub first.")
+    files = files_to_push(output_dir, ignore_patterns)  # (local: its errors are not the Hub's)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in files]
     api = HfApi(token=token)
     try:
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        files = files_to_push(output_dir, ignore_patterns)
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in files]
         logger.info("Uploading %d files from %s to %s", len(files), output_dir, repo_url.repo_id)
         return api.create_commit(repo_id=repo_url.repo_id, operations=operations, commit_message=commit_message)
     except OSError as error:  # huggingface_hub's HTTP, offline-mode and missing-token errors are all OSErrors
