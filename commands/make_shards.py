@@ -12,8 +12,10 @@ DESCRIPTION = """\
 Write the videos of a folder (flat, or class/split subfolders such as Kinetics' train/<class>/<video>.mp4), an index
 file (CSV/JSONL of path and label, or the official Kinetics train.csv) or a folder of index files into .tar shards:
 OUTPUT_DIR/<split>-00000.tar, ... One sample per video: <key>.<ext> (the video as it is, not re-encoded) and
-<key>.json (its relative path and, when labeled, its class name). Keys come from the relative paths, so they do not
-change between runs. `mae-st-pretrain --streaming --dataset_name OUTPUT_DIR` streams them.
+<key>.json (its relative path and, when labeled, its class name); for labeled videos also OUTPUT_DIR/label_names.txt
+(the class names in label-id order, one per line). Keys come from the relative paths, so they do not change between
+runs. `mae-st-pretrain --streaming --dataset_name OUTPUT_DIR` streams them; `mae-st-finetune --dataset_name
+OUTPUT_DIR` fine-tunes on the labeled ones.
 """
 
 

@@ -185,8 +185,8 @@ def load_video_index(
         data_files: one index file (the "train" split), a mapping split -> file, or a folder with the official
             `train.csv`, `val.csv`, `test.csv` (or `.jsonl`); `val` becomes the "validation" split.
         video_root: folder that relative video paths are relative to; by default each index file's folder.
-        label_names: class names in label-id order; needed for integer labels to have names, and for string
-            labels when streaming (the data cannot be scanned for them).
+        label_names: class names in label-id order; needed for integer labels to have names. Without them the names
+            are the sorted class names of the index files (read whole once when streaming), or the ids as strings.
         streaming: return an `IterableDatasetDict` that reads the index lazily.
         path_column, label_column: column names in the index files; `label_column=None` reads the videos unlabeled
             (pretraining: the labels are neither checked nor encoded).
@@ -202,9 +202,13 @@ def load_video_index(
             "CSV without one); use one format for all splits."
         )
     name, builder_kwargs = builders[0]
-    dataset = datasets.load_dataset(
-        name, data_files={split: str(path) for split, path in files.items()}, streaming=streaming, **builder_kwargs
-    )
+    data_files = {split: str(path) for split, path in files.items()}
+    dataset = datasets.load_dataset(name, data_files=data_files, streaming=streaming, **builder_kwargs)
+    if streaming and label_column is not None and label_names is None:
+        # A stream must know its classes before it reads a row; an index is a local text file, read once for them.
+        label_names = _scan_label_names(
+            datasets.load_dataset(name, data_files=data_files, keep_in_memory=True, **builder_kwargs), label_column
+        )
     resolved = {}
     for split, split_dataset in dataset.items():
         root = Path(video_root) if video_root is not None else files[split].resolve().parent
@@ -331,7 +335,8 @@ def load_video_dataset(
     Load a video dataset from any of the supported sources:
 
     - a folder saved with `save_to_disk` -> `datasets.load_from_disk`;
-    - `.tar` shards (a file, a glob, or a folder of them, WebDataset style) -> `shards.load_video_shards`;
+    - `.tar` shards (a file, a glob, or a folder of them, WebDataset style) -> `shards.load_video_shards` (their
+      labels are the class names of their `.json` members, whatever `label_column` names, unless it is `None`);
     - a folder with official index files (`train.csv`, `val.csv` ... or `.jsonl`), or one such file ->
       [`load_video_index`];
     - any other folder -> [`load_video_folder`];
@@ -347,7 +352,7 @@ def load_video_dataset(
         if streaming:
             dataset = _to_iterable(dataset)
     elif find_shards(name_or_path) is not None:
-        return load_video_shards(name_or_path, streaming=streaming)
+        return load_video_shards(name_or_path, streaming=streaming, labeled=label_column is not None)
     elif path.is_file() or (path.is_dir() and _has_index_files(path)):
         return load_video_index(path, label_names=label_names, streaming=streaming, label_column=label_column)
     elif path.is_dir():
@@ -396,7 +401,8 @@ class VideoClipTransform:
     `{"pixel_values": [...], "labels": [...], "video_name": [...], "decode_error": [...]}`, where each
     `pixel_values` entry is a float tensor (uint8 with the processor's `return_uint8`) of shape
     `(num_clips, num_frames, 3, crop_size, crop_size)` from `processor.process_video`, or `None` for a video that
-    cannot be decoded; that video is logged (file name and cause) and its `decode_error` says why.
+    cannot be decoded or whose label is -1 (`ClassLabel`'s "no label"); that video is logged (file name and cause)
+    and its `decode_error` says why.
     [`collate_video_clips`] drops and counts such entries. A processor that leaves random erasing to
     `normalize_pixel_values` (uint8 clips with erasing) adds `random_erasing`: each video's draws, one per clip.
 
@@ -414,11 +420,15 @@ class VideoClipTransform:
         output: dict[str, list] = {"pixel_values": [], "video_name": [], "decode_error": []}
         if deferred:
             output["random_erasing"] = []
+        labels = batch.get(LABEL_COLUMN)
         for position, video in enumerate(batch[VIDEO_COLUMN]):
             rng = rngs[position] if rngs else None
             clips = erasing = error = None
             try:
-                if deferred:
+                if labels is not None and labels[position] in (None, -1):  # `ClassLabel`'s "no label"
+                    error = "the sample has no label"
+                    logger.warning("Skipping video %s: %s", video_name(video), error)
+                elif deferred:
                     clips, erasing = self.processor.process_video(video, rng=rng, return_erasing=True)
                 else:
                     clips = self.processor.process_video(video, rng=rng)
@@ -430,9 +440,20 @@ class VideoClipTransform:
             output["decode_error"].append(error)
             if deferred:
                 output["random_erasing"].append(erasing)
-        if LABEL_COLUMN in batch:
-            output["labels"] = list(batch[LABEL_COLUMN])
+        if labels is not None:
+            output["labels"] = list(labels)
         return output
+
+
+def with_video_transform(dataset: AnyDataset, transform: VideoClipTransform) -> AnyDataset:
+    """
+    `dataset` (one split) decoded on the fly by `transform` as a DataLoader reads it: `with_transform` for a
+    `Dataset`, a lazy batched `map` of one video at a time for a streaming `IterableDataset` (which has no
+    `with_transform`).
+    """
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.map(transform, batched=True, batch_size=1, remove_columns=dataset.column_names)
+    return dataset.with_transform(transform)
 
 
 def example_seed(*keys: int) -> int:
@@ -600,7 +621,7 @@ def build_video_dataloader(
         processor: decides the clips and augmentation (`mode="train"` for training).
         batch_size: videos per batch (a training batch holds `batch_size * repeat_aug` clips).
         shuffle: shuffle the videos; default: in training. A streaming dataset is shuffled with a buffer of
-            `shuffle_buffer_size` examples.
+            `shuffle_buffer_size` examples (0: in order).
         num_workers: worker processes (official: 10).
         seed: seed of the shuffling and, in training, of the augmentation: each video's random choices come from
             `(seed, epoch, index)` through [`IndexSeededVideoDataset`] (call `dataloader.dataset.set_epoch` before
@@ -624,14 +645,14 @@ def build_video_dataloader(
     transform = VideoClipTransform(processor)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     if isinstance(dataset, datasets.IterableDataset):
-        if shuffle:
+        if shuffle and shuffle_buffer_size > 0:
             dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
-        dataset = dataset.map(transform, batched=True, batch_size=1, remove_columns=dataset.column_names)
+        dataset = with_video_transform(dataset, transform)
         shuffle = False  # the iterable dataset shuffles itself
     elif training and seed is not None:
         dataset = IndexSeededVideoDataset(dataset, processor, seed)
     else:
-        dataset = dataset.with_transform(transform)
+        dataset = with_video_transform(dataset, transform)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -141,8 +141,8 @@ def load_splits(data_args: FinetuningDataArguments):
     label_names = get_label_names(train)
     if label_names is None and "__key__" in (train.column_names or []):  # WebDataset shards
         raise UsageError(
-            f"{data_args.dataset_name} holds .tar shards, which are read without labels (their .json members are "
-            "not read): fine-tune from the class folders or an index file they were made from."
+            f"{data_args.dataset_name} holds .tar shards without labels: neither a label_names.txt beside them nor "
+            "class names in their .json members (mae-st-make-shards writes both for a labeled source)."
         )
     if label_names is None:
         raise UsageError(

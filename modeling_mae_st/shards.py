@@ -6,11 +6,14 @@ own extension: `.mp4`, `.webm`, `.avi` ...) and `<key>.json` (`{"path": ..., "la
 to the source and its class name when labeled). Keys come from the relative path (so they stay the same from one
 run of the writer to the next, whatever the order), with the dots of the file name replaced, since WebDataset cuts a
 member name at its first dot. Shards are named `<split>-<index>.tar` (`train-00000.tar`, ...), which is how
-`datasets` tells the splits of a folder apart.
+`datasets` tells the splits of a folder apart. Labeled shards have `label_names.txt` beside them: the class names in
+label-id order, one per line (the format of `datasets.ClassLabel(names_file=...)`), so that a stream knows its
+classes before it reads a sample.
 
 `datasets` reads shards natively (`load_dataset("webdataset", data_files=..., streaming=True)`); [`load_video_shards`]
 does that with every video extension declared, so that samples of different containers share one `video` column,
-and a sample without a video gets `None` there (the training loop skips and counts it).
+and a sample without a video gets `None` there (the training loop skips and counts it); the class names of the
+`.json` members become a `label` `ClassLabel` column.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import random
 import tarfile
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +36,12 @@ import datasets
 
 from .command_line import UsageError
 from .data import (
+    LABEL_COLUMN,
     SPLIT_NAMES,
     VIDEO_COLUMN,
     VIDEO_EXTENSIONS,
     DatasetSourceError,
+    get_label_names,
     load_video_dataset,
     prepare_video_dataset,
 )
@@ -46,6 +52,8 @@ logger = logging.getLogger(__name__)
 # the members of a sample that hold a video: the extensions `load_video_folder` accepts, without the dot
 VIDEO_FIELDS = tuple(extension.lstrip(".") for extension in VIDEO_EXTENSIONS)
 KEY_FIELDS = ("__key__", "__url__")  # what `datasets` adds to every WebDataset sample: its key and its shard
+METADATA_FIELD = "json"  # the member with the sample's relative path and class name
+LABEL_NAMES_FILE = "label_names.txt"  # beside labeled shards: class names in label-id order, one per line
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -92,41 +100,145 @@ def find_shards(source: str | Path) -> dict[str, list[str]] | None:
     return by_split
 
 
-def _video_of_sample(example: dict[str, Any]) -> dict[str, Any]:
-    """A WebDataset sample's video cell (the first video member; `None` if it holds none)."""
+def _read_label_names(path: str) -> list[str]:
+    """Class names, one per line (blank lines ignored), from a local path or a URL that fsspec opens."""
+    import fsspec
+
+    with fsspec.open(path, "r", encoding="utf-8") as file:
+        return [line.strip() for line in file if line.strip()]
+
+
+def _label_names_beside(source: str, shards: dict[str, list[str]]) -> tuple[list[str], str] | None:
+    """The class names of the `label_names.txt` beside the shards (in their folder or the one above, for split
+    folders) and where it is, or `None` if there is none."""
+    if "://" in source:  # a remote pattern: the file beside it, read through fsspec (hf://, s3://)
+        places = [source.rsplit("/", 1)[0] + "/" + LABEL_NAMES_FILE]
+    else:
+        folders = {Path(path).parent for paths in shards.values() for path in paths}
+        places = sorted({str(folder / LABEL_NAMES_FILE) for folder in folders | {folder.parent for folder in folders}})
+    for place in places:
+        try:
+            return _read_label_names(place), place
+        except FileNotFoundError:
+            continue
+        except OSError as error:  # unreachable, no rights: not the same as unlabeled
+            raise DatasetSourceError(f"{place}: cannot be read ({error}).") from None
+    return None
+
+
+def _labels_in_members(shards: dict[str, list[str]]) -> set[str]:
+    """The class names the `.json` members of local shards hold (the tar headers are read and the videos skipped)."""
+    labels: set[str] = set()
+    for path in (path for paths in shards.values() for path in paths):
+        with tarfile.open(path) as archive:
+            for member in archive:
+                if member.isfile() and member.name.endswith("." + METADATA_FIELD):
+                    try:
+                        label = json.loads(archive.extractfile(member).read()).get("label")
+                    except (ValueError, AttributeError):  # not JSON, or not an object: no label to find
+                        continue
+                    if label is not None:
+                        labels.add(str(label))
+    return labels
+
+
+def shard_label_names(source: str | Path, shards: dict[str, list[str]] | None = None) -> list[str] | None:
+    """
+    The class names of the shards of `source`, in label-id order, or `None` for unlabeled shards.
+
+    From the `label_names.txt` beside them (written by [`write_video_shards`]), else, for local shards, the sorted
+    class names of their `.json` members (shards written without the file); remote shards without the file are read
+    as unlabeled.
+
+    Raises:
+        DatasetSourceError: `label_names.txt` exists but cannot be read, or names no class or a class twice.
+    """
+    source = str(source)
+    shards = find_shards(source) if shards is None else shards
+    if not shards:
+        return None
+    found = _label_names_beside(source, shards)
+    if found is None:
+        return None if "://" in source else (sorted(_labels_in_members(shards)) or None)
+    names, place = found
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if not names or repeated:
+        raise DatasetSourceError(
+            f"{place}: names {'no class' if not names else f'the classes {repeated} more than once'}; it should "
+            "hold each class name once, one per line, in label-id order."
+        )
+    return names
+
+
+def _sample_columns(example: dict[str, Any], label_ids: Mapping[str, int] | None) -> dict[str, Any]:
+    """A WebDataset sample's video cell (the first video member; `None` if it holds none) and, for labeled shards,
+    its label id (-1, `ClassLabel`'s "no label", for a sample without a class name or with one not among the
+    shards' classes: the training loop skips and counts it)."""
     cells = [example[field] for field in VIDEO_FIELDS if example.get(field) is not None]
-    return {VIDEO_COLUMN: cells[0] if cells else None}
+    columns = {VIDEO_COLUMN: cells[0] if cells else None}
+    if label_ids is not None:
+        label = (example.get(METADATA_FIELD) or {}).get("label")
+        columns[LABEL_COLUMN] = label_ids.get(label, -1)
+        if label is not None and label not in label_ids:
+            logger.warning("Sample %s: its label %r is not one of the shards' classes", sample_name(example), label)
+    return columns
 
 
 def load_video_shards(
-    source: str | Path, streaming: bool = True
+    source: str | Path, streaming: bool = True, labeled: bool = True
 ) -> datasets.IterableDatasetDict | datasets.DatasetDict:
     """
     Read the shards of `source` (see [`find_shards`]) with `datasets`' WebDataset builder.
 
     Every video extension of `VIDEO_EXTENSIONS` is declared, so samples of different containers share one column
-    (the builder would otherwise take its columns from the first five samples). The `.json` members are not read.
+    (the builder would otherwise take its columns from the first five samples).
+
+    Args:
+        source: see [`find_shards`].
+        streaming: read lazily (`IterableDatasetDict`) instead of into `datasets`' cache.
+        labeled: read the class names of the `.json` members into a `label` column when the shards have classes
+            (see [`shard_label_names`]); `False` (pretraining) leaves them unread.
 
     Returns:
         One dataset per split with columns `video` (a `{"path": "<key>.<ext>", "bytes"}` cell, `None` for a sample
-        without a video), `__key__` (the sample's key) and `__url__` (its shard).
+        without a video), for labeled shards `label` (a `ClassLabel` of the shards' classes; -1 for a sample without
+        one of them), `__key__` (the sample's key) and `__url__` (its shard).
 
     Raises:
         FileNotFoundError: `source` holds no `.tar` file.
+        DatasetSourceError: a `label_names.txt` that cannot be read or is malformed.
     """
+    source = str(source)
     shards = find_shards(source)
     if shards is None:
-        raise FileNotFoundError(errno.ENOENT, "No .tar shards found at", str(source))
+        raise FileNotFoundError(errno.ENOENT, "No .tar shards found at", source)
+    label_names = shard_label_names(source, shards) if labeled else None
+    keys = dict.fromkeys(KEY_FIELDS, datasets.Value("string"))
     features = datasets.Features(
-        {**{field: datasets.Video(decode=False) for field in VIDEO_FIELDS}, **dict.fromkeys(KEY_FIELDS, datasets.Value("string"))}
+        {
+            **{field: datasets.Video(decode=False) for field in VIDEO_FIELDS},
+            **({METADATA_FIELD: {"label": datasets.Value("string")}} if label_names else {}),
+            **keys,
+        }
     )
     dataset = datasets.load_dataset("webdataset", data_files=shards, features=features, streaming=streaming)
-    output = datasets.Features({VIDEO_COLUMN: datasets.Video(decode=False), **dict.fromkeys(KEY_FIELDS, datasets.Value("string"))})
+    output = datasets.Features(
+        {
+            VIDEO_COLUMN: datasets.Video(decode=False),
+            **({LABEL_COLUMN: datasets.ClassLabel(names=label_names)} if label_names else {}),
+            **keys,
+        }
+    )
+    label_ids = {name: index for index, name in enumerate(label_names)} if label_names else None
     splits = {
-        split: part.map(_video_of_sample, remove_columns=list(VIDEO_FIELDS), features=output)
+        split: part.map(
+            partial(_sample_columns, label_ids=label_ids),
+            remove_columns=[field for field in features if field not in KEY_FIELDS],
+            features=output,
+        )
         for split, part in dataset.items()
     }
-    return prepare_video_dataset(type(dataset)(splits), label_column=None)
+    return prepare_video_dataset(type(dataset)(splits), label_column=LABEL_COLUMN if label_names else None)
 
 
 def sample_name(example: Mapping[str, Any]) -> str:
@@ -182,7 +294,8 @@ def write_video_shards(
     seed: int = 0,
 ) -> dict[str, list[Path]]:
     """
-    Write the videos of `source` into `.tar` shards `output_dir/<split>-<index>.tar`, one sample per video.
+    Write the videos of `source` into `.tar` shards `output_dir/<split>-<index>.tar`, one sample per video, and for
+    labeled videos their class names in label-id order into `output_dir/label_names.txt`.
 
     A shard is closed before it would exceed `max_videos_per_shard` videos or `max_shard_bytes` bytes (a shard
     always holds at least one video). The videos are copied as they are (not decoded: a broken one is written and
@@ -228,6 +341,9 @@ def write_video_shards(
     except ValueError as error:  # anything else the source's content makes datasets refuse
         raise UsageError(f"{source}: {error}") from None
     output_dir.mkdir(parents=True, exist_ok=True)
+    label_names = get_label_names(dataset)  # the same ClassLabel in every split
+    if label_names is not None:
+        (output_dir / LABEL_NAMES_FILE).write_text("".join(f"{name}\n" for name in label_names), encoding="utf-8")
     written: dict[str, list[Path]] = {}
     for split, split_dataset in dataset.items():
         label_feature = split_dataset.features.get("label")
@@ -273,4 +389,13 @@ def write_video_shards(
     return written
 
 
-__all__ = ["VIDEO_FIELDS", "find_shards", "load_video_shards", "sample_key", "sample_name", "write_video_shards"]
+__all__ = [
+    "LABEL_NAMES_FILE",
+    "VIDEO_FIELDS",
+    "find_shards",
+    "load_video_shards",
+    "sample_key",
+    "sample_name",
+    "shard_label_names",
+    "write_video_shards",
+]

@@ -171,13 +171,18 @@ def test_bad_inputs_fail_clearly_before_training(tiny_pretrained, motion_videos,
                      "--output_dir", str(tmp_path / "z")])  # fmt: skip
 
 
-@pytest.mark.parametrize("source", ["jsonl", "csv", "dataset", "streaming"])
-def test_labels_come_from_index_files_and_datasets_too(source, tiny_pretrained, motion_videos, tmp_path):
+@pytest.mark.parametrize("source", ["jsonl", "csv", "dataset", "streaming", "shards", "streamed shards"])
+def test_labels_come_from_index_files_datasets_and_shards_too(source, tiny_pretrained, motion_videos, tmp_path):
     import datasets
 
     from modeling_mae_st.data import load_video_folder
+    from modeling_mae_st.shards import write_video_shards
 
-    if source in ("jsonl", "csv"):
+    if "shards" in source:
+        write_video_shards(motion_videos, tmp_path / "shards", max_videos_per_shard=5)
+        data = ["--dataset_name", str(tmp_path / "shards")]
+        data += ["--streaming", "--max_train_steps", "2"] if source == "streamed shards" else []
+    elif source in ("jsonl", "csv"):
         suffix = ".jsonl" if source == "jsonl" else ".csv"
         data = [
             "--train_file",

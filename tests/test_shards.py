@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -11,8 +12,15 @@ import pytest
 
 from mae_st_commands import make_shards
 from modeling_mae_st.command_line import UsageError
-from modeling_mae_st.data import load_video_dataset
-from modeling_mae_st.shards import find_shards, sample_key, sample_name, write_video_shards
+from modeling_mae_st.data import DatasetSourceError, build_video_dataloader, load_video_dataset
+from modeling_mae_st.shards import (
+    LABEL_NAMES_FILE,
+    find_shards,
+    sample_key,
+    sample_name,
+    shard_label_names,
+    write_video_shards,
+)
 
 
 def members(shard: Path) -> list[str]:
@@ -131,11 +139,70 @@ def test_videos_given_as_bytes_alone_are_named_by_their_content():
     assert sample_name({"video": "/data/a.mp4"}) == "/data/a.mp4"
 
 
-def test_fine_tuning_from_shards_says_they_carry_no_labels(synthetic_dataset_dir, tiny_pretrained, tmp_path, capsys):
-    """Shards are for pretraining: fine-tuning from them said to name a label column, which no flag can give."""
+def _labels_by_key(dataset) -> dict[str, str]:
+    names = dataset.features["label"].names
+    return {row["__key__"]: names[row["label"]] if row["label"] >= 0 else None for row in dataset}
+
+
+def test_labeled_shards_read_back_with_their_classes_from_label_names_txt_or_the_json_members(
+    tmp_path, synthetic_dataset_dir
+):
+    """Shards used to be read without labels; a stream must know its classes before it reads a sample."""
+    written = write_video_shards(synthetic_dataset_dir, tmp_path / "shards", max_videos_per_shard=3)
+    assert (tmp_path / "shards" / LABEL_NAMES_FILE).read_text() == "down\nleft\nright\nup\n"
+    expected = {
+        sample_key(path.relative_to(synthetic_dataset_dir).as_posix()): path.parent.name
+        for path in (synthetic_dataset_dir / "train").rglob("*.mp4")
+    }
+    for streaming in (False, True):
+        train = load_video_dataset(tmp_path / "shards", streaming=streaming)["train"]
+        assert train.features["label"].names == ["down", "left", "right", "up"]
+        assert _labels_by_key(train) == expected
+    # pretraining leaves them unread
+    assert "label" not in load_video_dataset(tmp_path / "shards", label_column=None)["train"].column_names
+
+    # the file gives the ids' order; without it (shards of an earlier writer), the members' sorted class names
+    (tmp_path / "shards" / LABEL_NAMES_FILE).write_text("up\nright\nleft\ndown\n")
+    assert shard_label_names(tmp_path / "shards") == ["up", "right", "left", "down"]
+    assert shard_label_names(written["validation"][0]) == ["up", "right", "left", "down"]  # one shard: the same
+    train = load_video_dataset(tmp_path / "shards", streaming=True)["train"]
+    assert train.features["label"].names == ["up", "right", "left", "down"] and _labels_by_key(train) == expected
+    (tmp_path / "shards" / LABEL_NAMES_FILE).unlink()
+    assert shard_label_names(tmp_path / "shards") == ["down", "left", "right", "up"]
+
+    (tmp_path / "shards" / LABEL_NAMES_FILE).write_text("down\nleft\ndown\n")
+    with pytest.raises(DatasetSourceError, match=r"label_names.txt: names the classes \['down'\] more than once"):
+        load_video_dataset(tmp_path / "shards", streaming=True)
+
+
+def test_a_streamed_sample_whose_class_is_not_among_the_shards_is_skipped_and_counted(
+    tmp_path, synthetic_dataset_dir, small_processor
+):
+    write_video_shards(synthetic_dataset_dir, tmp_path / "shards", num_shards=1)
+    (tmp_path / "shards" / LABEL_NAMES_FILE).write_text("down\nleft\nright\n")  # "up" left out
+    train = load_video_dataset(tmp_path / "shards", streaming=True)["train"]
+    labels = _labels_by_key(train)
+    assert [key for key, label in labels.items() if label is None] == ["train/up/up_0000", "train/up/up_0001"]
+    loader = build_video_dataloader(train, small_processor.with_settings(mode="train"), batch_size=8, num_workers=0,
+                                    shuffle=False)  # fmt: skip
+    batch = next(iter(loader))
+    assert (batch["num_videos"], batch["num_skipped"]) == (8, 2)
+    assert sorted(batch["skipped_videos"]) == ["train/up/up_0000.mp4", "train/up/up_0001.mp4"]
+    assert batch["labels"].tolist() == [train.features["label"].str2int(labels[key]) for key in labels
+                                        if labels[key] is not None]  # fmt: skip
+
+
+def test_fine_tuning_from_shards_without_labels_says_so_in_one_line(
+    synthetic_dataset_dir, tiny_pretrained, tmp_path, capsys
+):
     from mae_st_training import arguments
 
-    write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in (synthetic_dataset_dir / "train").rglob("*.mp4"):
+        shutil.copy(path, flat / path.name)
+    write_video_shards(flat, tmp_path / "shards")
+    assert not (tmp_path / "shards" / LABEL_NAMES_FILE).exists()
     argv = ["--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"),
             "--output_dir", str(tmp_path / "out")]  # fmt: skip
     with pytest.raises(SystemExit) as exit_info:
@@ -143,5 +210,5 @@ def test_fine_tuning_from_shards_says_they_carry_no_labels(synthetic_dataset_dir
     stderr = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in stderr
     assert stderr.splitlines()[-1].startswith(
-        f"mae-st-finetune: error: {tmp_path / 'shards'} holds .tar shards, which are read without labels"
+        f"mae-st-finetune: error: {tmp_path / 'shards'} holds .tar shards without labels: neither a label_names.txt"
     ), stderr

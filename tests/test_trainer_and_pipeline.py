@@ -276,3 +276,47 @@ def test_the_trainer_command_offline_with_push_to_hub_is_one_line(tiny_pretraine
     assert stderr.splitlines()[-1].startswith(
         "mae-st-finetune-trainer: error: --push_to_hub: the Trainer could not create its Hub repository (Cannot reach"
     )
+
+
+@pytest.mark.parametrize("source", ["shards", "index file"])
+def test_the_trainer_streams_shards_and_index_files(source, tiny_pretrained, motion_videos, tmp_path):
+    """A stream crashed the Trainer script (`IterableDataset` has no `with_transform`), and a streamed index of class
+    names stopped on labels it could not name."""
+    from modeling_mae_st.shards import write_video_shards
+
+    if source == "shards":
+        write_video_shards(motion_videos, tmp_path / "shards", max_videos_per_shard=5)
+        data = ["--dataset_name", str(tmp_path / "shards"), "--eval_strategy", "steps", "--eval_steps", "2"]
+    else:
+        data = ["--train_file", str(motion_videos / "train.jsonl"), "--validation_file", str(motion_videos / "val.jsonl")]
+    output = tmp_path / "run"
+    results = trainer_script.run(
+        ["--model_name_or_path", str(tiny_pretrained), *data, "--streaming", "--max_steps", "3",
+         "--output_dir", str(output), "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "2",
+         "--report_to", "none", "--dataloader_num_workers", "1", "--use_cpu", "--seed", "0"]
+    )  # fmt: skip
+    state = json.loads((output / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    assert json.loads((output / "config.json").read_text())["id2label"] == {
+        "0": "down", "1": "left", "2": "right", "3": "up"
+    }  # fmt: skip
+    assert results["eval_num_videos"] == 4 and results["eval_skipped_videos"] == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--streaming"], "A streaming training set has no length: give --max_steps."),
+        (["--eval_strategy", "steps", "--eval_steps", "2"], "--eval_strategy steps: there is no validation data"),
+    ],
+)
+def test_the_trainer_commands_stream_and_evaluation_mistakes_are_one_line(
+    extra, message, tiny_pretrained, motion_videos, tmp_path, capsys
+):
+    argv = ["--model_name_or_path", str(tiny_pretrained), "--train_file", str(motion_videos / "train.jsonl"),
+            "--output_dir", str(tmp_path / "out"), "--report_to", "none", "--use_cpu", *extra]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.finetune_trainer_command(argv)
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith(f"mae-st-finetune-trainer: error: {message}"), stderr

@@ -113,8 +113,8 @@ class VideoDataArguments:
         default=None,
         metadata={
             "help": "A folder of videos (flat, or class/split subfolders), a folder with train.csv/val.csv or "
-            ".jsonl index files, one index file, a folder saved with `save_to_disk`, .tar shards (pretraining: a folder, "
-            "a glob, hf://...; see mae-st-make-shards), or a Hub dataset id."
+            ".jsonl index files, one index file, a folder saved with `save_to_disk`, .tar shards (a folder, a glob, "
+            "hf://...; see mae-st-make-shards), or a Hub dataset id."
         },
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Config name of a Hub dataset."})
@@ -138,10 +138,13 @@ class VideoDataArguments:
     streaming: bool = field(
         default=False,
         metadata={
-            "help": "Stream --dataset_name (a Hub dataset, an index file; .tar shards in pretraining) instead of "
+            "help": "Stream --dataset_name (a Hub dataset, an index file, .tar shards) instead of "
             "reading it whole: a stream has no length, so give --max_train_steps (the Trainer's --max_steps; "
             "pretraining: --warmup_steps too)."
         },
+    )
+    shuffle_buffer_size: int = field(
+        default=1000, metadata={"help": "With --streaming: videos in each process's shuffle buffer (0: in order)."}
     )
 
 
@@ -161,9 +164,6 @@ class PretrainingDataArguments(VideoDataArguments):
             "hidden patches against the visible-average predictor's: the first videos of the validation split, or "
             "else the first videos of the training split, which are then left out of training."
         },
-    )
-    shuffle_buffer_size: int = field(
-        default=1000, metadata={"help": "With --streaming: videos in each process's shuffle buffer (0: in order)."}
     )
 
 
@@ -503,6 +503,8 @@ def video_data_problems(data_args: VideoDataArguments) -> list[str]:
     ]
     if not 0 <= data_args.max_bad_video_fraction <= 1:
         problems.append(f"--max_bad_video_fraction must be between 0 and 1, got {data_args.max_bad_video_fraction}")
+    if data_args.shuffle_buffer_size < 0:
+        problems.append(f"--shuffle_buffer_size must be at least 0, got {data_args.shuffle_buffer_size}")
     return problems
 
 
@@ -599,8 +601,6 @@ def parse_pretraining_arguments(
         if training_args.checkpointing_steps == "epoch":
             problems.append("--checkpointing_steps epoch cannot be used with --streaming (passes end at different "
                             "steps in each process): give a number of steps")
-        if data_args.shuffle_buffer_size < 0:
-            problems.append(f"--shuffle_buffer_size must be at least 0, got {data_args.shuffle_buffer_size}")
     if problems:
         parser.error("; ".join(problems))
     return model_args, data_args, training_args

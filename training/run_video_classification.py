@@ -116,6 +116,7 @@ def run(argv: list[str] | None = None) -> dict:
         batch_size=training_args.per_device_train_batch_size,
         num_workers=num_workers,
         seed=training_args.seed,
+        shuffle_buffer_size=data_args.shuffle_buffer_size,
     )
     eval_dataloader = test_dataloader = None
     if eval_dataset is not None:

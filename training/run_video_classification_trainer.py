@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
@@ -48,13 +49,14 @@ from mae_st_training.checkpointing import resolve_checkpoint
 from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped
 from mae_st_training.run_video_classification import flatten_for_tracking
 
-from modeling_mae_st.command_line import load_pretrained
+from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
     BadVideoTracker,
     TooManyBadVideosError,
     VideoClipTransform,
     collate_video_clips,
     share_cpu_cores,
+    with_video_transform,
 )
 from modeling_mae_st.evaluation import classification_metrics
 from modeling_mae_st.finetuning import (
@@ -288,13 +290,25 @@ def run(argv: list[str] | None = None) -> dict:
     check_sizes_fit(config, num_frames, image_size, model_args.model_name_or_path)
     with training_args.main_process_first():
         train_dataset, eval_dataset, label_names = load_splits(data_args)
+    if eval_dataset is None and training_args.eval_strategy != "no":  # the Trainer would raise a traceback
+        raise UsageError(
+            f"--eval_strategy {training_args.eval_strategy.value}: there is no validation data to evaluate on (give "
+            "--validation_dir, --validation_file, or a --dataset_name with a --validation_split_name split)."
+        )
 
     eval_processor, train_processor, _ = build_processors(data_args, num_frames, image_size)
     # uint8 clips through the DataLoader, normalized (and randomly erased) on the device by the Trainer
     train_processor = train_processor.with_settings(return_uint8=True)
-    train_dataset = train_dataset.with_transform(VideoClipTransform(train_processor))
+    if isinstance(train_dataset, datasets.IterableDataset):
+        # A stream has no length and the Trainer does not shuffle it: a shuffle buffer, reseeded by the Trainer's
+        # `set_epoch` every pass, as the Accelerate script's.
+        if training_args.max_steps <= 0:
+            raise UsageError("A streaming training set has no length: give --max_steps.")
+        if data_args.shuffle_buffer_size > 0:
+            train_dataset = train_dataset.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer_size)
+    train_dataset = with_video_transform(train_dataset, VideoClipTransform(train_processor))
     if eval_dataset is not None:
-        eval_dataset = eval_dataset.with_transform(VideoClipTransform(eval_processor))
+        eval_dataset = with_video_transform(eval_dataset, VideoClipTransform(eval_processor))
 
     model, _ = load_classifier(model_args, config, label_names)
 
