@@ -425,8 +425,8 @@ class VideoClipTransform:
             rng = rngs[position] if rngs else None
             clips = erasing = error = None
             try:
-                if labels is not None and labels[position] in (None, -1):  # `ClassLabel`'s "no label"
-                    error = "the sample has no label"
+                if video is None or (labels is not None and labels[position] in (None, -1)):  # -1: ClassLabel's
+                    error = "the sample holds no video" if video is None else "the sample has no label"
                     logger.warning("Skipping video %s: %s", video_name(video), error)
                 elif deferred:
                     clips, erasing = self.processor.process_video(video, rng=rng, return_erasing=True)
@@ -512,12 +512,12 @@ def collate_video_clips(examples: Sequence[Mapping[str, Any]], flatten_clips: bo
     """
     kept = [example for example in examples if example["pixel_values"] is not None]
     skipped = [example["video_name"] for example in examples if example["pixel_values"] is None]
-    labeled = "labels" in examples[0]
+    labeled = any("labels" in example for example in examples)
     # pixel_values first: Accelerate sizes a batch by its first entry
     batch: dict[str, Any] = {"pixel_values": None}
     if labeled:
         batch["labels"] = None
-    deferred_erasing = "random_erasing" in examples[0]
+    deferred_erasing = any("random_erasing" in example for example in examples)  # (a skipped video may lack it)
     if deferred_erasing:
         batch["random_erasing"] = None
     batch.update(num_videos=len(examples), num_skipped=len(skipped), skipped_videos=skipped)

@@ -99,7 +99,13 @@ def predict_views(model: torch.nn.Module, pixel_values: torch.Tensor, max_clips_
 
 
 @torch.no_grad()
-def evaluate_classifier(model: torch.nn.Module, dataloader: Iterable[Mapping], accelerator=None, top_k: int = 5):
+def evaluate_classifier(
+    model: torch.nn.Module,
+    dataloader: Iterable[Mapping],
+    accelerator=None,
+    top_k: int = 5,
+    even_batches: bool = True,
+):
     """
     Run a classifier over a loader of [`collate_video_clips`] batches (one or several views per video).
 
@@ -107,6 +113,12 @@ def evaluate_classifier(model: torch.nn.Module, dataloader: Iterable[Mapping], a
     part in every gather, whatever it could decode: each batch is gathered as one row per video asked for (a skipped
     video's row marked, then dropped), so `gather_for_metrics` can drop the samples duplicated to even out the last
     batch by their position.
+
+    Args:
+        even_batches: `True` for a loader prepared by Accelerate (every process gets as many batches). `False` for a
+            loader of this process's own part of a stream (`datasets.distributed.split_dataset_by_node`), whose
+            processes may read different numbers of batches: they go on together until the last one has read its
+            last batch (a process that is done adds no row), and the batches are padded to gather.
 
     Returns:
         `(metrics, probabilities (num_videos, num_labels), labels (num_videos,))` over the decoded videos, with
@@ -118,18 +130,32 @@ def evaluate_classifier(model: torch.nn.Module, dataloader: Iterable[Mapping], a
     was_training = model.training
     model.eval()
     config = (accelerator.unwrap_model(model) if accelerator is not None else model).config
+    model_device = next(model.parameters()).device
+    uneven = accelerator is not None and not even_batches
     all_probs, all_labels = [], []
-    for batch in dataloader:
-        pixel_values = batch["pixel_values"]  # (decoded videos, [views,] frames, channels, height, width) or None
-        decoded = batch.get("decoded") or [True] * len(batch["labels"])  # which videos asked for are in the batch
-        device = pixel_values.device if pixel_values is not None else getattr(accelerator, "device", "cpu")
-        probs = torch.zeros(len(decoded), config.num_labels, device=device)
-        labels = torch.full((len(decoded),), -1, dtype=torch.long, device=device)  # -1: not decoded
+    batches = iter(dataloader)
+    while True:
+        batch = next(batches, None)
+        if uneven:  # a collective: stop once no process has a batch left
+            if not accelerator.gather(torch.tensor([batch is not None], device=accelerator.device)).any():
+                break
+        elif batch is None:
+            break
+        # (decoded videos, [views,] frames, channels, height, width), or None; a loader Accelerate did not prepare
+        # leaves it on the host
+        pixel_values = batch["pixel_values"] if batch is not None else None
+        decoded = [] if batch is None else batch.get("decoded") or [True] * len(batch["labels"])  # videos asked for
+        probs = torch.zeros(len(decoded), config.num_labels, device=model_device)
+        labels = torch.full((len(decoded),), -1, dtype=torch.long, device=model_device)  # -1: not decoded
         if pixel_values is not None:
-            kept = torch.tensor(decoded, device=device)
-            probs[kept] = predict_views(model, pixel_values)
-            labels[kept] = batch["labels"]
-        if accelerator is not None:
+            kept = torch.tensor(decoded, device=model_device)
+            probs[kept] = predict_views(model, pixel_values.to(model_device))
+            labels[kept] = batch["labels"].to(model_device)
+        if uneven:
+            probs = accelerator.pad_across_processes(probs, dim=0)
+            labels = accelerator.pad_across_processes(labels, dim=0, pad_index=-1)
+            probs, labels = accelerator.gather((probs, labels))
+        elif accelerator is not None:
             probs, labels = accelerator.gather_for_metrics((probs, labels))
         kept = labels >= 0
         all_probs.append(probs[kept].cpu())

@@ -32,6 +32,7 @@ import logging
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import datasets
@@ -40,7 +41,14 @@ from datasets.distributed import split_dataset_by_node
 from torch.utils.data import DataLoader
 
 from .command_line import UsageError
-from .data import VIDEO_COLUMN, TooManyBadVideosError, VideoClipTransform, collate_video_clips, example_seed
+from .data import (
+    LABEL_COLUMN,
+    VIDEO_COLUMN,
+    TooManyBadVideosError,
+    VideoClipTransform,
+    collate_video_clips,
+    example_seed,
+)
 from .shards import sample_name
 from .video_processing_mae_st import MAESTVideoProcessor
 
@@ -56,6 +64,7 @@ class StreamedVideo:
     name: str  # for messages and for the seed of its random choices
     video_pass: int  # the pass of the stream it was read in
     position: int  # videos of that pass read up to and including it
+    label: int | None = None  # its label id in a labeled stream (-1: none), `None` in an unlabeled one
 
 
 def name_seed(name: str) -> int:
@@ -72,7 +81,8 @@ class VideoStream:
     saves (for `accelerator.register_for_checkpointing`); the DataLoader reads ahead of it.
 
     Args:
-        dataset: one split, streamed, with a `video` column (see `data.load_video_dataset(..., streaming=True)`).
+        dataset: one split, streamed, with a `video` column and, for fine-tuning, a `label` column (see
+            `data.load_video_dataset(..., streaming=True)`).
         batch_size: videos per batch.
         seed: seed of the shuffle buffer (reseeded per pass with `set_epoch`).
         shuffle_buffer_size: examples in the shuffle buffer; 0 reads the part in order.
@@ -100,6 +110,7 @@ class VideoStream:
         self.part = split_dataset_by_node(dataset, rank=process_index, world_size=num_processes)
         if shuffle_buffer_size > 0:
             self.part = self.part.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
+        self.labeled = LABEL_COLUMN in (dataset.column_names or [])
         self.batch_size = batch_size
         self.process_index, self.num_processes = process_index, num_processes
         self.exclude = frozenset(exclude)
@@ -122,7 +133,10 @@ class VideoStream:
                 if name in self.exclude:
                     continue
                 kept += 1
-                batch.append(StreamedVideo(example[VIDEO_COLUMN], name, video_pass, read))
+                label = None
+                if self.labeled:  # -1 for a sample without one (`ClassLabel`'s "no label"): skipped and counted
+                    label = -1 if example.get(LABEL_COLUMN) is None else example[LABEL_COLUMN]
+                batch.append(StreamedVideo(example[VIDEO_COLUMN], name, video_pass, read, label))
                 if len(batch) == self.batch_size:
                     yield batch
                     batch = []
@@ -175,26 +189,34 @@ class VideoStream:
 class StreamedBatchDecoder(torch.utils.data.Dataset):
     """
     The DataLoader's "dataset" for a [`VideoStream`] sampler: item `batch` (a list of [`StreamedVideo`]) is that batch
-    decoded, [`collate_video_clips`]'s output plus `stream_position` (the pass and position of its last video).
-    Every random choice of a video comes from a generator seeded by `(seed, pass, name)`.
+    decoded, [`collate_video_clips`]'s output (or `collate_fn`'s) plus `stream_position` (the pass and position of its
+    last video). Every random choice of a video comes from a generator seeded by `(seed, pass, name)`.
     """
 
-    def __init__(self, processor: MAESTVideoProcessor, seed: int, flatten_clips: bool = True):
+    def __init__(
+        self,
+        processor: MAESTVideoProcessor,
+        seed: int,
+        flatten_clips: bool = True,
+        collate_fn: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+    ):
         self.transform = VideoClipTransform(processor)
         self.seed = seed
-        self.flatten_clips = flatten_clips
+        self.collate_fn = collate_fn or partial(collate_video_clips, flatten_clips=flatten_clips)
 
     def __getitem__(self, batch: Sequence[StreamedVideo]) -> dict[str, Any]:
         examples = []
         for video in batch:
+            labels = {} if video.label is None else {LABEL_COLUMN: [video.label]}
             if video.video is None:
                 logger.warning("Skipping video %s: the sample holds no video", video.name)
-                examples.append({"pixel_values": None, "video_name": video.name, "decode_error": "no video"})
+                example = {"pixel_values": None, "video_name": video.name, "decode_error": "no video"}
+                examples.append({**example, **({"labels": video.label} if labels else {})})
                 continue
             rng = random.Random(example_seed(self.seed, video.video_pass, name_seed(video.name)))
-            output = self.transform({VIDEO_COLUMN: [video.video]}, rngs=[rng])
+            output = self.transform({VIDEO_COLUMN: [video.video], **labels}, rngs=[rng])
             examples.append({key: values[0] for key, values in output.items()})
-        collated = collate_video_clips(examples, flatten_clips=self.flatten_clips)
+        collated = self.collate_fn(examples)
         collated["stream_position"] = (batch[-1].video_pass, batch[-1].position)
         return collated
 
@@ -210,21 +232,26 @@ def build_stream_dataloader(
     num_workers: int = 10,
     pin_memory: bool = True,
     timeout: float = 0.0,
+    collate_fn: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
 ) -> DataLoader:
     """
     The DataLoader of a [`VideoStream`]: the stream (read in this process) gives each batch of encoded videos to a
     worker, which decodes it; batches come back in the stream's order. Its batches are those of
-    `data.build_video_dataloader` plus `stream_position`; hand each to `stream.take` once taken. Not for
-    `accelerator.prepare` (the stream is split between processes already): move the clips to the device yourself.
+    `data.build_video_dataloader` (or of `collate_fn`, given the [`VideoClipTransform`] outputs of a batch's videos)
+    plus `stream_position`; hand each to `stream.take` once taken. Not for `accelerator.prepare` (the stream is split
+    between processes already): move the clips to the device yourself.
     """
     return DataLoader(
-        StreamedBatchDecoder(processor, seed),
+        StreamedBatchDecoder(processor, seed, collate_fn=collate_fn),
         batch_size=None,  # each "index" the stream yields is a whole batch
         sampler=stream,
         num_workers=num_workers,
         collate_fn=_unchanged,
         pin_memory=pin_memory and torch.cuda.is_available(),
         timeout=timeout,
+        # the workers' base seed (unused: each video is seeded by its name) is drawn from this generator, not from
+        # torch's global one, which dropout and mixup draw from: a resumed run's RNG stays the uninterrupted run's
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

@@ -267,3 +267,62 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_in_training_
     assert sum(per_process.values()) == results["skipped_videos"] >= 4 and set(per_process) == {"0", "1"}
     table = (output / "eval_per_class_accuracy.csv").read_text().splitlines()[1:]
     assert sum(int(row.split(",")[1]) for row in table) == 4  # the 4 decodable validation videos, each once
+
+
+def test_two_processes_fine_tune_on_streamed_shards_each_reading_its_own_part(tiny_pretrained, motion_videos, tmp_path):
+    """Streamed fine-tuning went through Accelerate's dispatch of one stream, which crashed on 2 processes (a batch
+    holds names and counts, not only tensors). Now each process reads its own part of the training and validation
+    streams; the validation parts are uneven (3 and 2 videos, one broken), and evaluation gathers every video once."""
+    from modeling_mae_st.shards import write_video_shards
+
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos / "train", data / "train")
+    shutil.copytree(motion_videos / "validation", data / "validation")
+    (data / "train" / "left" / "zz_broken.mp4").write_text("not a video\n")
+    (data / "validation" / "up" / "zz_broken.mp4").write_text("not a video\n")
+    write_video_shards(data, tmp_path / "shards", num_shards=1)
+    output = tmp_path / "streamed"
+    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", str(Path(script.__file__)),
+        "--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"), "--streaming",
+        "--max_train_steps", "4", "--output_dir", str(output), "--per_device_train_batch_size", "2",
+        "--per_device_eval_batch_size", "2", "--num_temporal_views", "1", "--num_spatial_crops", "1",
+        "--dataloader_num_workers", "1", "--max_bad_video_fraction", "1", "--logging_steps", "1",
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((output / "all_results.json").read_text())
+    assert results["completed_steps"] == 4
+    # 4 steps of 2 videos on each process pass over each part of the 13 training videos (7 and 6): the broken one
+    # is met, skipped and counted
+    assert results["skipped_videos"] >= 1 and set(results["skipped_videos_per_process"]) == {"0", "1"}
+    table = (output / "eval_per_class_accuracy.csv").read_text().splitlines()[1:]
+    assert sum(int(row.split(",")[1]) for row in table) == 4  # the 4 decodable validation videos, each once
+    assert json.loads((output / "config.json").read_text())["id2label"]["3"] == "up"
+
+
+def test_streamed_fine_tuning_resumes_exactly(tiny_pretrained, motion_videos, tmp_path):
+    """A resumed streamed fine-tuning ended on other weights than the uninterrupted run's. The stream's position is
+    saved with the training state, and the stream's DataLoader no longer draws from the RNG dropout and mixup use."""
+    from modeling_mae_st.shards import write_video_shards
+
+    write_video_shards(motion_videos, tmp_path / "shards", max_videos_per_shard=5)
+    common = ["--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"), "--streaming",
+              "--max_train_steps", "4", "--per_device_train_batch_size", "2", "--checkpointing_steps", "2",
+              "--eval_strategy", "no", "--num_temporal_views", "1", "--num_spatial_crops", "1",
+              "--dataloader_num_workers", "1", "--shuffle_buffer_size", "4", "--logging_steps", "1"]  # fmt: skip
+    script.run([*common, "--output_dir", str(tmp_path / "full")])
+    script.run([*common, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint",
+                str(tmp_path / "full" / "checkpoint-2")])  # fmt: skip
+    weights = [load_file(tmp_path / run / "model.safetensors") for run in ("full", "resumed")]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    losses = [
+        [record["loss"] for record in json.loads((tmp_path / run / "all_results.json").read_text())["history"]
+         if "loss" in record and record["step"] > 2]
+        for run in ("full", "resumed")
+    ]  # fmt: skip
+    assert losses[0] == losses[1] and len(losses[0]) == 2

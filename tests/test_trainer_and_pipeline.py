@@ -288,7 +288,8 @@ def test_the_trainer_streams_shards_and_index_files(source, tiny_pretrained, mot
         write_video_shards(motion_videos, tmp_path / "shards", max_videos_per_shard=5)
         data = ["--dataset_name", str(tmp_path / "shards"), "--eval_strategy", "steps", "--eval_steps", "2"]
     else:
-        data = ["--train_file", str(motion_videos / "train.jsonl"), "--validation_file", str(motion_videos / "val.jsonl")]
+        data = ["--train_file", str(motion_videos / "train.jsonl"),
+                "--validation_file", str(motion_videos / "val.jsonl")]  # fmt: skip
     output = tmp_path / "run"
     results = trainer_script.run(
         ["--model_name_or_path", str(tiny_pretrained), *data, "--streaming", "--max_steps", "3",
@@ -320,3 +321,53 @@ def test_the_trainer_commands_stream_and_evaluation_mistakes_are_one_line(
     stderr = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1].startswith(f"mae-st-finetune-trainer: error: {message}"), stderr
+
+
+def test_two_processes_stream_shards_through_the_trainer_each_reading_its_own_part(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    """On 2 processes a streamed Trainer run crashed in Accelerate's dispatch (a batch holds names and counts). Each
+    process now reads its own part of the training stream; the validation stream is dispatched as clips and labels."""
+    from modeling_mae_st.shards import write_video_shards
+
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos, data, ignore=shutil.ignore_patterns("*.csv", "*.jsonl"))
+    broken_video(data / "train" / "down" / "zz_broken.mp4")
+    broken_video(data / "validation" / "up" / "zz_broken.mp4")
+    write_video_shards(data, tmp_path / "shards", num_shards=2)
+    output = tmp_path / "streamed"
+    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", trainer_script.__file__,
+        "--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"), "--streaming",
+        "--max_steps", "4", "--output_dir", str(output), "--per_device_train_batch_size", "2",
+        "--per_device_eval_batch_size", "2", "--eval_strategy", "steps", "--eval_steps", "4", "--save_steps", "2",
+        "--report_to", "none", "--dataloader_num_workers", "1", "--use_cpu", "--max_bad_video_fraction", "1",
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((output / "all_results.json").read_text())
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 4
+    # 13 training videos in 2 shards, one per process (7 and 6): 4 steps of 2 videos pass over both parts
+    assert results["skipped_videos"] == 1
+    positions = json.loads((output / "checkpoint-2" / trainer_script.STREAM_POSITION_FILE).read_text())["positions"]
+    assert positions == [[0, 4], [0, 4]]  # each process read 4 videos of its own part by step 2
+    assert (results["eval_num_videos"], results["eval_skipped_videos"]) == (4, 1)
+
+
+def test_a_streamed_trainer_run_resumes_exactly(tiny_pretrained, motion_videos, tmp_path):
+    from modeling_mae_st.shards import write_video_shards
+
+    write_video_shards(motion_videos, tmp_path / "shards", max_videos_per_shard=5)
+    common = ["--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"), "--streaming",
+              "--max_steps", "4", "--per_device_train_batch_size", "2", "--save_steps", "2", "--eval_strategy", "no",
+              "--report_to", "none", "--dataloader_num_workers", "1", "--use_cpu",
+              "--shuffle_buffer_size", "4"]  # fmt: skip
+    trainer_script.run([*common, "--output_dir", str(tmp_path / "full")])
+    trainer_script.run([*common, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint",
+                        str(tmp_path / "full" / "checkpoint-2")])  # fmt: skip
+    weights = [load_file(tmp_path / run / "model.safetensors") for run in ("full", "resumed")]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

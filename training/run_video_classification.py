@@ -25,12 +25,20 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, set_seed
+from datasets.distributed import split_dataset_by_node
 from tqdm.auto import tqdm
 from transformers import AutoConfig
 
 from mae_st_training.arguments import parse_finetuning_arguments, run_command
 from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
-from mae_st_training.loop import LoggingWindow, TrainingProgress, agree_on_clips, check_accelerator_choices
+from mae_st_training.loop import (
+    LoggingWindow,
+    TrainingProgress,
+    agree_on_clips,
+    check_accelerator_choices,
+    counts_of_every_process,
+    to_device_without_waiting,
+)
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
@@ -58,6 +66,7 @@ from modeling_mae_st.optimization import (
     param_groups_layer_decay,
     scaled_learning_rate,
 )
+from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 
 
 logger = get_logger(__name__)
@@ -110,17 +119,38 @@ def run(argv: list[str] | None = None) -> dict:
     num_workers, _ = share_cpu_cores(
         training_args.dataloader_num_workers, model_on_cpu=accelerator.device.type == "cpu"
     )
-    train_dataloader = build_video_dataloader(
-        train_dataset,
-        train_processor,
-        batch_size=training_args.per_device_train_batch_size,
-        num_workers=num_workers,
-        seed=training_args.seed,
-        shuffle_buffer_size=data_args.shuffle_buffer_size,
-    )
+    streaming = isinstance(train_dataset, datasets.IterableDataset)
+    if streaming:
+        # Each process reads its own part of the stream, pass after pass on its own, and decodes it in its workers,
+        # as in pretraining (modeling_mae_st/streaming.py): no process waits for another at the end of a pass, and
+        # the position is saved with the training state.
+        stream = VideoStream(
+            train_dataset,
+            batch_size=training_args.per_device_train_batch_size,
+            seed=training_args.seed,
+            shuffle_buffer_size=data_args.shuffle_buffer_size,
+            process_index=accelerator.process_index,
+            num_processes=accelerator.num_processes,
+            gather_counts=counts_of_every_process,
+        )
+        train_dataloader = build_stream_dataloader(stream, train_processor, training_args.seed, num_workers=num_workers)
+    else:
+        train_dataloader = build_video_dataloader(
+            train_dataset,
+            train_processor,
+            batch_size=training_args.per_device_train_batch_size,
+            num_workers=num_workers,
+            seed=training_args.seed,
+        )
     eval_dataloader = test_dataloader = None
+    # a streamed validation split is read by each process in its own part (not dispatched by Accelerate)
+    eval_streaming = isinstance(eval_dataset, datasets.IterableDataset)
     if eval_dataset is not None:
         eval_batch_size = training_args.per_device_eval_batch_size
+        if eval_streaming:
+            eval_dataset = split_dataset_by_node(
+                eval_dataset, rank=accelerator.process_index, world_size=accelerator.num_processes
+            )
         eval_dataloader = build_video_dataloader(
             eval_dataset, eval_processor, batch_size=eval_batch_size, num_workers=num_workers
         )
@@ -150,10 +180,13 @@ def run(argv: list[str] | None = None) -> dict:
         learning_rate,
         betas=(training_args.adam_beta1, training_args.adam_beta2),
     )
-    model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
-    if eval_dataloader is not None:
+    if streaming:  # the stream is split between the processes already; its batches go to the device in the loop
+        model, optimizer = accelerator.prepare(model, optimizer)
+    else:
+        model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
+    if eval_dataloader is not None and not eval_streaming:
         eval_dataloader, test_dataloader = accelerator.prepare(eval_dataloader, test_dataloader)
-    if isinstance(train_dataset, datasets.IterableDataset):
+    if streaming:
         # A stream has no length: the run is --max_train_steps long and warms up for the same fraction of it as
         # warmup_epochs / num_train_epochs.
         if training_args.max_train_steps is None:
@@ -182,6 +215,8 @@ def run(argv: list[str] | None = None) -> dict:
     )
     progress = TrainingProgress()
     accelerator.register_for_checkpointing(scheduler, progress)
+    if streaming:  # every process's position in the stream
+        accelerator.register_for_checkpointing(stream)
     mixup = VideoMixup(
         num_labels=len(label_names),
         mixup_alpha=training_args.mixup,
@@ -245,9 +280,15 @@ def run(argv: list[str] | None = None) -> dict:
         epoch, first_batch, micro_batches_run = progress.video_pass, progress.batches_in_pass, 0
         model.train()
         waited_from = time.perf_counter()
-        for batch in iter_epoch(accelerator, train_dataloader, training_args.seed + epoch, first_batch):
+        # streamed: one endless stream of passes, from the position restored on resume
+        batches = train_dataloader if streaming else iter_epoch(
+            accelerator, train_dataloader, training_args.seed + epoch, first_batch
+        )
+        for batch in batches:
             window.data_seconds += time.perf_counter() - waited_from
             progress.batches_in_pass += 1
+            if streaming:
+                stream.take(batch)
             # logs and counts undecodable videos; raises past max_bad_video_fraction
             window.skipped_videos += bad_videos.update(batch)
             # (batch * repeat_aug, frames, channels, height, width): repeated clips are ordinary samples, or None
@@ -260,6 +301,9 @@ def run(argv: list[str] | None = None) -> dict:
             micro_batches_run += 1
             if num_clips == 0:  # the placeholder clip's label (its loss weighs 0)
                 labels = torch.zeros(1, dtype=torch.long, device=accelerator.device)
+            elif streaming:  # (a prepared loader has moved them)
+                pixel_values = to_device_without_waiting(pixel_values, accelerator.device)
+                labels = to_device_without_waiting(labels, accelerator.device)
             # uint8 -> float on the device, then the clips' random erasing (a placeholder clip is float: untouched)
             pixel_values = train_processor.normalize_pixel_values(pixel_values, batch.get("random_erasing"))
             with accelerator.accumulate(model):
@@ -280,7 +324,8 @@ def run(argv: list[str] | None = None) -> dict:
             progress_bar.update(1)
             if step % training_args.logging_steps == 0 or step == max_train_steps:
                 record = window.summarize(accelerator, progress.skipped_videos_per_process)
-                record.update(step=step, epoch=epoch, lr=optimizer.param_groups[-1]["lr"])
+                record.update(step=step, epoch=stream.epoch if streaming else epoch)
+                record.update(lr=optimizer.param_groups[-1]["lr"])
                 if not math.isfinite(record["loss"]):
                     raise FloatingPointError(f"Loss is {record['loss']} at step {step}; stopping.")
                 history.append(record)
@@ -303,7 +348,7 @@ def run(argv: list[str] | None = None) -> dict:
         if eval_dataloader is not None and training_args.eval_strategy == "epoch":
             if epoch == starting_epoch:
                 logger.info(SINGLE_VIEW_VALIDATION_NOTE)
-            metrics, _, _ = evaluate_classifier(model, eval_dataloader, accelerator)
+            metrics, _, _ = evaluate_classifier(model, eval_dataloader, accelerator, even_batches=not eval_streaming)
             epoch_log.update({f"eval/{name}": value for name, value in metrics.items()})
         logger.info(json.dumps(epoch_log))
         history.append(epoch_log)
@@ -326,7 +371,9 @@ def run(argv: list[str] | None = None) -> dict:
     }
     pictures = []
     if test_dataloader is not None:
-        metrics, probabilities, labels = evaluate_classifier(model, test_dataloader, accelerator)
+        metrics, probabilities, labels = evaluate_classifier(
+            model, test_dataloader, accelerator, even_batches=not eval_streaming
+        )
         results["multi_view"] = metrics
         if accelerator.is_main_process:
             report = save_evaluation_report(probabilities, labels, id2label, output_dir, prefix="eval")

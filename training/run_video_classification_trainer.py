@@ -76,6 +76,7 @@ from modeling_mae_st.optimization import (
     param_groups_layer_decay,
     scaled_learning_rate,
 )
+from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
 
@@ -151,6 +152,34 @@ class SkippedVideosCheckpointing(TrainerCallback):
         self.tracker.num_skipped = sum(counts["skipped_videos_per_process"][j] for j in mine)
 
 
+STREAM_POSITION_FILE = "stream_position.json"  # in each checkpoint-<step> folder of a streamed run
+
+
+class StreamPositionCheckpointing(TrainerCallback):
+    """
+    Saves every process's position in a streamed training set (`streaming.VideoStream.state_dict`) with each
+    checkpoint, and [`restore`] gives it back, as the Accelerate scripts' training state does: the Trainer's own
+    resume would re-read and drop the batches before the checkpoint, which a shuffled stream does not give again.
+    """
+
+    def __init__(self, stream: VideoStream):
+        self.stream = stream
+
+    def on_save(self, args, state, control, **kwargs):
+        positions = self.stream.state_dict()  # a collective: every process saves together
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            (folder / STREAM_POSITION_FILE).write_text(json.dumps(positions) + "\n")
+
+    def restore(self, checkpoint: str | Path) -> None:
+        """Set the stream's position from `checkpoint`'s (it must have been saved by as many processes)."""
+        path = Path(checkpoint) / STREAM_POSITION_FILE
+        if not path.is_file():
+            raise UsageError(f"--resume_from_checkpoint: {checkpoint} holds no {STREAM_POSITION_FILE}; it was not "
+                             "saved by a streamed run.")  # fmt: skip
+        self.stream.load_state_dict(json.loads(path.read_text()))
+
+
 class VideoClassificationTrainer(Trainer):
     """
     A `Trainer` that mixes training batches (mixup / cutmix, label smoothing -> soft `labels`; evaluation batches
@@ -160,6 +189,11 @@ class VideoClassificationTrainer(Trainer):
 
     Training batches arrive uint8 (4x fewer bytes from the DataLoader's workers) and are finished on the device by
     `train_processor.normalize_pixel_values`, random erasing included.
+
+    A streamed training set comes as `train_stream` (a `streaming.VideoStream`): each process reads its own part of
+    the stream, pass after pass, and decodes it in its workers, as in the Accelerate scripts (Accelerate's dispatch of
+    one stream from the main process cannot carry the batches' names and counts). Its position is saved with each
+    checkpoint; the warmup is the same fraction of `max_steps` as `warmup_epochs` of `num_train_epochs`.
 
     It takes [`collate_for_trainer`] batches and keeps the processes in step when videos fail (see the module
     docstring): the training micro-batches' skipped videos are counted by `bad_videos` (which raises past
@@ -180,9 +214,16 @@ class VideoClassificationTrainer(Trainer):
         warmup_epochs: float = 0.0,
         min_learning_rate: float = 0.0,
         max_bad_video_fraction: float = 0.05,
+        train_stream: VideoStream | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.train_stream = train_stream
+        self.stream_checkpointing = None
+        if train_stream is not None:
+            self.args.ignore_data_skip = True  # the stream restores its own position: nothing to re-read
+            self.stream_checkpointing = StreamPositionCheckpointing(train_stream)
+            self.add_callback(self.stream_checkpointing)
         self.train_processor = train_processor
         self.mixup = mixup
         self.warmup_epochs = warmup_epochs
@@ -196,9 +237,38 @@ class VideoClassificationTrainer(Trainer):
         checkpoint = resume_from_checkpoint
         if checkpoint is True:  # the Trainer's "the last checkpoint of output_dir" (it refuses a folder with none)
             checkpoint = get_last_checkpoint(self.args.output_dir)
-        if checkpoint:  # the skipped-video counts come back with the rest of the training state
+        if checkpoint:  # the skipped-video counts (and a stream's position) come back with the training state
             self.bad_video_checkpointing.restore(checkpoint, self.args.process_index, self.args.world_size)
+            if self.stream_checkpointing is not None:
+                self.stream_checkpointing.restore(checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def get_train_dataloader(self):
+        if self.train_stream is None:
+            return super().get_train_dataloader()
+        # not prepared by Accelerate: the stream is split between the processes already (the Trainer moves the
+        # batches to the device)
+        return build_stream_dataloader(
+            self.train_stream,
+            self.train_processor,
+            self.args.seed,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+            collate_fn=self.data_collator,
+        )
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(dataset, datasets.IterableDataset):
+            return super().get_eval_dataloader(eval_dataset)
+        # Accelerate dispatches a stream's batches from the main process, which takes tensors only; evaluation
+        # needs no more than the clips and their labels (a skipped video's rows are labeled IGNORE_INDEX)
+        collator = self.data_collator
+        self.data_collator = partial(_tensors_only, collator)
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = collator
 
     def set_initial_training_values(self, args, dataloader):
         values = super().set_initial_training_values(args, dataloader)
@@ -207,7 +277,11 @@ class VideoClassificationTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
-            warmup_steps = min(round(self.warmup_epochs * self.steps_per_epoch), num_training_steps)
+            if self.train_stream is not None:  # a stream has no epochs: the same fraction of the run
+                warmup_steps = round(num_training_steps * self.warmup_epochs / self.args.num_train_epochs)
+            else:
+                warmup_steps = round(self.warmup_epochs * self.steps_per_epoch)
+            warmup_steps = min(warmup_steps, num_training_steps)
             self.lr_scheduler = get_warmup_cosine_schedule(
                 optimizer or self.optimizer, warmup_steps, num_training_steps, self.min_learning_rate
             )
@@ -230,6 +304,8 @@ class VideoClassificationTrainer(Trainer):
         pixel_values, labels = inputs["pixel_values"], inputs["labels"]  # (rows, T, C, H, W), (rows,)
         loss_weight = 1.0
         if model.training:
+            if self.train_stream is not None:
+                self.train_stream.take(inputs)  # moves the stream's position past this micro-batch
             self.bad_videos.update(inputs)  # logs and counts undecodable videos; raises past max_bad_video_fraction
             decoded = inputs["decoded"]  # host list, one per video asked for
             rows = torch.tensor(decoded).repeat_interleave(len(pixel_values) // len(decoded))  # host: no sync
@@ -255,6 +331,10 @@ class VideoClassificationTrainer(Trainer):
             skipped_videos_per_process = counts_of_every_process([self.bad_videos.num_skipped])[:, 0].tolist()
             logs.update(flatten_for_tracking(describe_skipped(skipped_videos_per_process)))
         super().log(logs, start_time)
+
+
+def _tensors_only(collate_fn, examples):
+    return {key: value for key, value in collate_fn(examples).items() if isinstance(value, torch.Tensor)}
 
 
 def compute_metrics(eval_prediction) -> dict[str, float]:
@@ -299,14 +379,22 @@ def run(argv: list[str] | None = None) -> dict:
     eval_processor, train_processor, _ = build_processors(data_args, num_frames, image_size)
     # uint8 clips through the DataLoader, normalized (and randomly erased) on the device by the Trainer
     train_processor = train_processor.with_settings(return_uint8=True)
+    train_stream = None
     if isinstance(train_dataset, datasets.IterableDataset):
-        # A stream has no length and the Trainer does not shuffle it: a shuffle buffer, reseeded by the Trainer's
-        # `set_epoch` every pass, as the Accelerate script's.
         if training_args.max_steps <= 0:
             raise UsageError("A streaming training set has no length: give --max_steps.")
-        if data_args.shuffle_buffer_size > 0:
-            train_dataset = train_dataset.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer_size)
-    train_dataset = with_video_transform(train_dataset, VideoClipTransform(train_processor))
+        # each process reads its own part, through a shuffle buffer reseeded every pass (modeling_mae_st/streaming.py)
+        train_stream = VideoStream(
+            train_dataset,
+            batch_size=training_args.per_device_train_batch_size,
+            seed=training_args.seed,
+            shuffle_buffer_size=data_args.shuffle_buffer_size,
+            process_index=training_args.process_index,
+            num_processes=training_args.world_size,
+            gather_counts=counts_of_every_process,
+        )
+    else:
+        train_dataset = train_dataset.with_transform(VideoClipTransform(train_processor))
     if eval_dataset is not None:
         eval_dataset = with_video_transform(eval_dataset, VideoClipTransform(eval_processor))
 
@@ -357,6 +445,7 @@ def run(argv: list[str] | None = None) -> dict:
             warmup_epochs=training_args.warmup_epochs,
             min_learning_rate=training_args.min_learning_rate,
             max_bad_video_fraction=data_args.max_bad_video_fraction,
+            train_stream=train_stream,
         )
     except (OfflineModeIsEnabled, HfHubHTTPError, LocalTokenNotFoundError) as error:
         cause = " ".join(str(error).split())
