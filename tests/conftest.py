@@ -9,6 +9,8 @@ when they run.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +23,29 @@ if TYPE_CHECKING:
     from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def launch_two_cpu_processes(script: str | Path, arguments: list[str], timeout: float = 300) -> None:
+    """
+    Run a training script in 2 CPU processes (gloo) with `accelerate launch`; fail the test with the end of its log
+    if it fails. (`accelerate launch --cpu` alone starts several processes through mpirun only; with
+    ACCELERATE_USE_CPU the torchrun launcher of --multi_gpu starts them on CPU, and Accelerate picks gloo.)
+    """
+    with socket.socket() as probe:  # a free port for the processes' rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", str(script), *arguments,
+    ]  # fmt: skip
+    environment = {
+        **os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+        "ACCELERATE_USE_CPU": "true",
+    }  # fmt: skip
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 # transformers' common model tests (tests/fetch_transformers_tests.py)

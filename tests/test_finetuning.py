@@ -1,10 +1,7 @@
 """Fine-tuning: the Accelerate script end to end (`training/run_video_classification.py`) and its recipe."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ import torch
 from accelerate.state import AcceleratorState
 from safetensors.torch import load_file, save_file
 
+from conftest import launch_two_cpu_processes
 from modeling_mae_st.configuration_mae_st import MAESTConfig
 from modeling_mae_st.finetuning import RECIPE_FIELDS, SIZE_RECIPES, apply_size_recipe
 from mae_st_training import run_video_classification as script
@@ -248,19 +246,12 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_in_training_
     (data / "validation" / "up" / "zz_broken.mp4").write_text("not a video\n")
     (data / "validation" / "down" / "zz_broken.mp4").write_text("not a video\n")
     output = tmp_path / "ddp"
-    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
-                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}",
-        str(Path(script.__file__)),
-        *finetune_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "1",
-                       "--per_device_eval_batch_size", "1", "--num_train_epochs", "1", "--num_temporal_views", "1",
-                       "--num_spatial_crops", "1", "--max_bad_video_fraction", "1"),
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    launch_two_cpu_processes(
+        script.__file__,
+        finetune_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "1",
+                      "--per_device_eval_batch_size", "1", "--num_train_epochs", "1", "--num_temporal_views", "1",
+                      "--num_spatial_crops", "1", "--max_bad_video_fraction", "1"),
+    )  # fmt: skip
     results = json.loads((output / "all_results.json").read_text())
     assert results["completed_steps"] == 8  # 16 videos, 1 per process and step: every requested step is done
     per_process = results["skipped_videos_per_process"]
@@ -282,19 +273,12 @@ def test_two_processes_fine_tune_on_streamed_shards_each_reading_its_own_part(ti
     (data / "validation" / "up" / "zz_broken.mp4").write_text("not a video\n")
     write_video_shards(data, tmp_path / "shards", num_shards=1)
     output = tmp_path / "streamed"
-    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
-                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", str(Path(script.__file__)),
+    launch_two_cpu_processes(script.__file__, [
         "--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"), "--streaming",
         "--max_train_steps", "4", "--output_dir", str(output), "--per_device_train_batch_size", "2",
         "--per_device_eval_batch_size", "2", "--num_temporal_views", "1", "--num_spatial_crops", "1",
         "--dataloader_num_workers", "1", "--max_bad_video_fraction", "1", "--logging_steps", "1",
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    ])  # fmt: skip
     results = json.loads((output / "all_results.json").read_text())
     assert results["completed_steps"] == 4
     # 4 steps of 2 videos on each process pass over each part of the 13 training videos (7 and 6): the broken one

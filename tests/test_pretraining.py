@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +12,7 @@ import torch
 from accelerate.state import AcceleratorState, GradientState, PartialState
 from safetensors.torch import load_file
 
+from conftest import REPO_ROOT, launch_two_cpu_processes
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
 from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.optimization import (
@@ -29,7 +26,6 @@ from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
 from mae_st_training import arguments, run_pretraining
 
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 TINY_MODEL = dict(
@@ -322,28 +318,13 @@ def test_batches_with_no_decodable_video_are_skipped_and_every_step_is_still_don
     assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def launch_two_processes(data_dir: Path, output_dir: Path, max_train_steps: int, **overrides) -> None:
-    """Run the script in 2 CPU processes (gloo) with `accelerate launch`; fail the test with its log if it fails."""
-    # `accelerate launch --cpu` alone starts several processes through mpirun only; with ACCELERATE_USE_CPU the
-    # torchrun launcher of --multi_gpu starts them on CPU, and Accelerate picks the gloo backend.
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={free_port()}",
-        str(REPO_ROOT / "training" / "run_pretraining.py"),
-        *tiny_arguments(data_dir, output_dir, max_train_steps, record_data_order=True, **overrides),
-    ]  # fmt: skip
-    environment = {
-        **os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-        "ACCELERATE_USE_CPU": "true",
-    }  # fmt: skip
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
+    """Pretrain in 2 CPU processes (gloo) with `accelerate launch`."""
+    launch_two_cpu_processes(
+        REPO_ROOT / "training" / "run_pretraining.py",
+        tiny_arguments(data_dir, output_dir, max_train_steps, record_data_order=True, **overrides),
+        timeout=240,
+    )
 
 
 def test_two_process_run_over_half_broken_videos_stays_in_step_and_does_every_step(tmp_path, half_broken_dir):

@@ -1,11 +1,8 @@
 """`transformers.Trainer` fine-tuning and `pipeline("video-classification")` on the fine-tuned folder."""
 
 import json
-import os
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor, TrainingArguments, pipeline
 
+from conftest import launch_two_cpu_processes
 from mae_st_training import arguments
 from mae_st_training import run_video_classification_trainer as trainer_script
 from modeling_mae_st.data import TooManyBadVideosError, VideoClipTransform
@@ -235,18 +233,12 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate
                  "validation/down/0_broken", "validation/up/zz_broken"):  # fmt: skip
         broken_video(data / f"{name}.mp4")
     output = tmp_path / "ddp"
-    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
-                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", trainer_script.__file__,
-        *trainer_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "2",
-                      "--per_device_eval_batch_size", "2", "--num_train_epochs", "1", "--train_sampling_strategy",
-                      "sequential", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no"),
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    launch_two_cpu_processes(
+        trainer_script.__file__,
+        trainer_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "2",
+                     "--per_device_eval_batch_size", "2", "--num_train_epochs", "1", "--train_sampling_strategy",
+                     "sequential", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no"),
+    )  # fmt: skip
     results = json.loads((output / "all_results.json").read_text())
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 4  # 16 videos, 2 x 2 a step
     assert results["skipped_videos"] == 4
@@ -336,19 +328,12 @@ def test_two_processes_stream_shards_through_the_trainer_each_reading_its_own_pa
     broken_video(data / "validation" / "up" / "zz_broken.mp4")
     write_video_shards(data, tmp_path / "shards", num_shards=2)
     output = tmp_path / "streamed"
-    port = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
-                           "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()  # fmt: skip
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-        "--mixed_precision=no", "--dynamo_backend=no", f"--main_process_port={port}", trainer_script.__file__,
+    launch_two_cpu_processes(trainer_script.__file__, [
         "--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(tmp_path / "shards"), "--streaming",
         "--max_steps", "4", "--output_dir", str(output), "--per_device_train_batch_size", "2",
         "--per_device_eval_batch_size", "2", "--eval_strategy", "steps", "--eval_steps", "4", "--save_steps", "2",
         "--report_to", "none", "--dataloader_num_workers", "1", "--use_cpu", "--max_bad_video_fraction", "1",
-    ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    ])  # fmt: skip
     results = json.loads((output / "all_results.json").read_text())
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 4
     # 13 training videos in 2 shards, one per process (7 and 6): 4 steps of 2 videos pass over both parts
