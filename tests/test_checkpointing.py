@@ -6,9 +6,11 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
 from mae_st_training.checkpointing import (
+    TRAINER_STATE_FILE,
     checkpoint_due,
     checkpoint_step,
     list_checkpoints,
+    load_training_state,
     resolve_checkpoint,
     save_checkpoint,
 )
@@ -84,6 +86,37 @@ def test_a_folder_without_training_state_is_refused_naming_its_newest_checkpoint
     (accelerated / "random_states_0.pkl").write_bytes(b"state")  # what every Accelerate save_state writes
     (trainer / "trainer_state.json").write_text("{}")
     assert resolve_checkpoint(str(accelerated), tmp_path) == accelerated
-    assert resolve_checkpoint(str(trainer), tmp_path) == trainer
+    assert resolve_checkpoint(str(trainer), tmp_path, TRAINER_STATE_FILE) == trainer
+    # each script's checkpoints are its own (the Trainer failed on "No such file or directory: .../trainer_state.json")
+    with pytest.raises(UsageError, match=r"checkpoint-6: a checkpoint of the Trainer script \(trainer_state.json\)"):
+        resolve_checkpoint(str(trainer), tmp_path)
+    with pytest.raises(UsageError, match=r"checkpoint-4: a checkpoint of the Accelerate scripts \(random_states_0"):
+        resolve_checkpoint(str(accelerated), tmp_path, TRAINER_STATE_FILE)
     with pytest.raises(UsageError, match=r"run: not a checkpoint-<step> folder .*; the newest checkpoint in it is "):
         resolve_checkpoint(str(tmp_path / "run"), tmp_path)
+
+
+def test_a_checkpoint_of_another_kind_of_run_is_refused_in_one_line(tmp_path):
+    """A streamed run resumed from a run's checkpoint that was not streamed (one registered object fewer), or a
+    pretraining run from a fine-tuning checkpoint (other sizes), raised Accelerate's or torch's traceback."""
+    from mae_st_training.loop import TrainingProgress
+
+    def accelerator_with(model, *registered):
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        accelerator = Accelerator(cpu=True)
+        prepared = accelerator.prepare(model)
+        for state in registered:
+            accelerator.register_for_checkpointing(state)
+        return accelerator, prepared
+
+    saver, _ = accelerator_with(torch.nn.Linear(3, 2), TrainingProgress())
+    folder = save_checkpoint(saver, tmp_path, 4)
+    other_objects, _ = accelerator_with(torch.nn.Linear(3, 2), TrainingProgress(), TrainingProgress())
+    with pytest.raises(UsageError, match=r"checkpoint-4: its training state does not fit this run \(Number of custom"):
+        load_training_state(other_objects, folder)
+    other_sizes, _ = accelerator_with(torch.nn.Linear(5, 2), TrainingProgress())
+    with pytest.raises(UsageError, match=r"does not fit this run \(Error\(s\) in loading state_dict .*size mismatch"):
+        load_training_state(other_sizes, folder)
+    same, _ = accelerator_with(torch.nn.Linear(3, 2), TrainingProgress())
+    load_training_state(same, folder)

@@ -57,19 +57,24 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total
     return folder
 
 
-# A file every checkpoint-<step> folder holds: Accelerate's `save_state` writes each process's random states (with
-# any sharding of the weights and optimizer), the Trainer its trainer_state.json.
-TRAINING_STATE_FILES = ("random_states_0.pkl", "trainer_state.json")
+# The file every checkpoint-<step> folder of a kind of run holds: Accelerate's `save_state` writes each process's
+# random states (with any sharding of the weights and optimizer), the Trainer its trainer_state.json.
+ACCELERATE_STATE_FILE = "random_states_0.pkl"
+TRAINER_STATE_FILE = "trainer_state.json"
+STATE_FILE_WRITERS = {ACCELERATE_STATE_FILE: "the Accelerate scripts", TRAINER_STATE_FILE: "the Trainer script"}
 
 
-def resolve_checkpoint(value: str, output_dir: Path) -> Path:
+def resolve_checkpoint(value: str, output_dir: Path, state_file: str = ACCELERATE_STATE_FILE) -> Path:
     """
     The folder `--resume_from_checkpoint` names: `value` itself, or for `"latest"` the `checkpoint-<step>` folder of
     `output_dir` with the highest step.
 
+    Args:
+        state_file: the file this script's checkpoints hold ([`ACCELERATE_STATE_FILE`] or [`TRAINER_STATE_FILE`]).
+
     Raises:
-        UsageError: no such folder, a folder without training state, or no checkpoint in `output_dir` for
-            `"latest"`.
+        UsageError: no such folder, a folder without this script's training state (a run's output folder, a
+            checkpoint of the other kind of script), or no checkpoint in `output_dir` for `"latest"`.
     """
     if value == "latest":
         folder = get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
@@ -80,11 +85,37 @@ def resolve_checkpoint(value: str, output_dir: Path) -> Path:
         return Path(folder)
     if not Path(value).is_dir():
         raise UsageError(f"--resume_from_checkpoint {value}: no such folder")
-    if not any((Path(value) / name).is_file() for name in TRAINING_STATE_FILES):
+    if not (Path(value) / state_file).is_file():
+        other = next((name for name in STATE_FILE_WRITERS if (Path(value) / name).is_file()), None)
+        if other is not None:
+            raise UsageError(
+                f"--resume_from_checkpoint {value}: a checkpoint of {STATE_FILE_WRITERS[other]} ({other}), which "
+                f"this script cannot resume (its checkpoints hold {state_file})"
+            )
         newest = get_last_checkpoint(value)  # a run's output folder, given for one of its checkpoints
         hint = f"; the newest checkpoint in it is {newest}" if newest else ""
         raise UsageError(
             f"--resume_from_checkpoint {value}: not a {PREFIX_CHECKPOINT_DIR}-<step> folder (no training state "
-            f"in it: {', '.join(TRAINING_STATE_FILES)}){hint}"
+            f"in it: {state_file}){hint}"
         )
     return Path(value)
+
+
+def load_training_state(accelerator: Accelerator, checkpoint: Path) -> None:
+    """
+    `accelerator.load_state(checkpoint)`, where a checkpoint of another kind of run (another script, model size,
+    streamed or not) is refused in one line naming it and the cause, instead of Accelerate's or torch's traceback.
+
+    Raises:
+        UsageError: the saved state does not fit this run's model, optimizer or registered objects.
+    """
+    try:
+        accelerator.load_state(str(checkpoint))
+    except (RuntimeError, ValueError, KeyError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        cause = " ".join(lines[:2])
+        cause = cause if len(cause) <= 240 else cause[:237] + "..."
+        raise UsageError(
+            f"--resume_from_checkpoint {checkpoint}: its training state does not fit this run ({cause}). Resume "
+            "with the script, model and --streaming choice of the run that saved it."
+        ) from None

@@ -39,7 +39,12 @@ from accelerate.utils import DataLoaderConfiguration, DistributedType, ProjectCo
 from tqdm.auto import tqdm
 
 from mae_st_training.arguments import parse_pretraining_arguments, run_command
-from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
+from mae_st_training.checkpointing import (
+    checkpoint_due,
+    load_training_state,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from mae_st_training.loop import (
     LoggingWindow,
     TrainingProgress,
@@ -338,7 +343,7 @@ def run(argv: list[str] | None = None) -> Path:
     # --- Resume: model, optimizer, schedule, RNG and position in the data ---
     if training_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
-        accelerator.load_state(str(checkpoint))
+        load_training_state(accelerator, checkpoint)
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps}")
     start_step = progress.completed_steps
     log_path = output_dir / "log_history.jsonl"  # one JSON line per logging step, the run's loss curve

@@ -30,7 +30,12 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig
 
 from mae_st_training.arguments import parse_finetuning_arguments, run_command
-from mae_st_training.checkpointing import checkpoint_due, resolve_checkpoint, save_checkpoint
+from mae_st_training.checkpointing import (
+    checkpoint_due,
+    load_training_state,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from mae_st_training.loop import (
     LoggingWindow,
     TrainingProgress,
@@ -257,7 +262,7 @@ def run(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------------------------------------------------
     if training_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
-        accelerator.load_state(str(checkpoint))  # restores `progress` too
+        load_training_state(accelerator, checkpoint)  # restores `progress` too
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps} (epoch {progress.video_pass})")
     starting_epoch = progress.video_pass
 

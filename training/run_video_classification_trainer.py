@@ -45,7 +45,7 @@ from transformers import AutoConfig, Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from mae_st_training.arguments import parse_trainer_arguments, run_command
-from mae_st_training.checkpointing import resolve_checkpoint
+from mae_st_training.checkpointing import TRAINER_STATE_FILE, resolve_checkpoint
 from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped
 from mae_st_training.run_video_classification import flatten_for_tracking
 
@@ -457,7 +457,7 @@ def run(argv: list[str] | None = None) -> dict:
     results = {}
     checkpoint = training_args.resume_from_checkpoint
     if checkpoint is not None:  # a checkpoint-<step> folder, or "latest" in output_dir, as in the Accelerate scripts
-        checkpoint = str(resolve_checkpoint(checkpoint, training_args.output_dir))
+        checkpoint = str(resolve_checkpoint(checkpoint, training_args.output_dir, TRAINER_STATE_FILE))
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model()
     if trainer.is_world_process_zero():  # the folder complete for the next tool: matching processor, code, 0644 files
