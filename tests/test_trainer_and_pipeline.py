@@ -13,6 +13,7 @@ from transformers import AutoModelForVideoClassification, AutoVideoProcessor, Tr
 from conftest import launch_two_cpu_processes
 from mae_st_training import arguments
 from mae_st_training import run_video_classification_trainer as trainer_script
+from modeling_mae_st.command_line import UsageError
 from modeling_mae_st.data import TooManyBadVideosError, VideoClipTransform
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.optimization import warmup_cosine_factor
@@ -161,6 +162,20 @@ def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_
     assert state["global_step"] == 6 and "eval_top1" in resumed
     full, again = load_file(output / "model.safetensors"), load_file(tmp_path / "model.safetensors")
     assert all(torch.equal(full[name], again[name]) for name in full)
+
+
+def test_resuming_with_a_model_the_checkpoint_does_not_fit_is_one_line(trainer_run, motion_videos, tmp_path):
+    """A checkpoint of another model size failed in torch's load_state_dict with a traceback."""
+    from conftest import TINY
+    from modeling_mae_st import MAESTConfig, MAESTForPreTraining
+
+    output, _ = trainer_run
+    wider = tmp_path / "wider"
+    MAESTForPreTraining(MAESTConfig(**{**TINY, "hidden_size": 48})).save_pretrained(wider)
+    argv = trainer_args(wider, motion_videos, tmp_path / "out", "--resume_from_checkpoint", str(output / "checkpoint-3"))
+    with pytest.raises(UsageError, match=r"checkpoint-3: its weights do not fit the model of --model_name_or_path "
+                                         r"\(mae_st.embeddings.cls_token is \[1, 1, 32\] there, \[1, 1, 48\] here\)"):
+        trainer_script.run(argv)  # fmt: skip
 
 
 def test_schedule_spans_the_trainers_own_step_count_with_accumulation_over_an_uneven_pass(

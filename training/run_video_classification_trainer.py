@@ -238,6 +238,7 @@ class VideoClassificationTrainer(Trainer):
         if checkpoint is True:  # the Trainer's "the last checkpoint of output_dir" (it refuses a folder with none)
             checkpoint = get_last_checkpoint(self.args.output_dir)
         if checkpoint:  # the skipped-video counts (and a stream's position) come back with the training state
+            check_weights_fit(self.model, checkpoint)
             self.bad_video_checkpointing.restore(checkpoint, self.args.process_index, self.args.world_size)
             if self.stream_checkpointing is not None:
                 self.stream_checkpointing.restore(checkpoint)
@@ -331,6 +332,30 @@ class VideoClassificationTrainer(Trainer):
             skipped_videos_per_process = counts_of_every_process([self.bad_videos.num_skipped])[:, 0].tolist()
             logs.update(flatten_for_tracking(describe_skipped(skipped_videos_per_process)))
         super().log(logs, start_time)
+
+
+def check_weights_fit(model: torch.nn.Module, checkpoint: str | Path) -> None:
+    """
+    Refuse, in one line, a Trainer checkpoint whose weights do not fit `model` (another size, another number of
+    classes), which the Trainer's resume reports with torch's traceback. Reads the shapes only.
+
+    Raises:
+        UsageError: a weight of `model` has another shape in the checkpoint, or the checkpoint lacks it.
+    """
+    from safetensors import safe_open
+
+    weights = Path(checkpoint) / "model.safetensors"
+    if not weights.is_file():  # sharded or another format: left to the Trainer
+        return
+    with safe_open(weights, framework="pt") as saved:
+        shapes = {name: tuple(saved.get_slice(name).get_shape()) for name in saved.keys()}
+    for name, tensor in model.state_dict().items():
+        if shapes.get(name, tuple(tensor.shape)) != tuple(tensor.shape):
+            raise UsageError(
+                f"--resume_from_checkpoint {checkpoint}: its weights do not fit the model of --model_name_or_path "
+                f"({name} is {list(shapes[name])} there, {list(tensor.shape)} here); resume with the model of the "
+                "run that saved it."
+            )
 
 
 def _tensors_only(collate_fn, examples):
