@@ -172,7 +172,8 @@ def test_resuming_with_a_model_the_checkpoint_does_not_fit_is_one_line(trainer_r
     output, _ = trainer_run
     wider = tmp_path / "wider"
     MAESTForPreTraining(MAESTConfig(**{**TINY, "hidden_size": 48})).save_pretrained(wider)
-    argv = trainer_args(wider, motion_videos, tmp_path / "out", "--resume_from_checkpoint", str(output / "checkpoint-3"))
+    argv = trainer_args(wider, motion_videos, tmp_path / "out",
+                        "--resume_from_checkpoint", str(output / "checkpoint-3"))  # fmt: skip
     with pytest.raises(UsageError, match=r"checkpoint-3: its weights do not fit the model of --model_name_or_path "
                                          r"\(mae_st.embeddings.cls_token is \[1, 1, 32\] there, \[1, 1, 48\] here\)"):
         trainer_script.run(argv)  # fmt: skip
