@@ -376,6 +376,22 @@ def _to_iterable(dataset: datasets.Dataset | datasets.DatasetDict) -> datasets.I
     return datasets.IterableDatasetDict({split: part.to_iterable_dataset() for split, part in dataset.items()})
 
 
+def check_split_names(
+    splits: Mapping[str, Any], source: str, train_split: str, validation_split: str | None
+) -> None:
+    """
+    Refuse split names `source` does not have: the training split's, and a validation split's other than the default
+    "validation" (which may be missing: then there is no validation split). A mistyped name used to be read as "no
+    validation split".
+
+    Raises:
+        DatasetSourceError: naming the flag, the split and the splits there are.
+    """
+    for flag, name in (("--train_split_name", train_split), ("--validation_split_name", validation_split)):
+        if name and name not in splits and (flag == "--train_split_name" or name != "validation"):
+            raise DatasetSourceError(f"{flag}: {source} has no split {name!r} (splits: {list(splits)}).")
+
+
 def get_label_names(dataset: AnyDataset) -> list[str] | None:
     """Class names (in label-id order) of a dataset built here, or `None` if it is unlabeled."""
     split = next(iter(dataset.values())) if isinstance(dataset, Mapping) else dataset

@@ -16,7 +16,14 @@ import torch
 
 from .command_line import UsageError
 from .configuration_mae_st import MAESTConfig
-from .data import get_label_names, label_mappings, load_video_dataset, load_video_folder, load_video_index
+from .data import (
+    check_split_names,
+    get_label_names,
+    label_mappings,
+    load_video_dataset,
+    load_video_folder,
+    load_video_index,
+)
 from .model_card import matching_preset, preset_name
 from .modeling_mae_st import MAESTForVideoClassification
 from .video_processing_mae_st import MAESTVideoProcessor
@@ -131,10 +138,7 @@ def load_splits(data_args: FinetuningDataArguments):
             streaming=data_args.streaming,
             **({"name": data_args.dataset_config_name} if data_args.dataset_config_name else {}),
         )
-        if data_args.train_split_name not in splits:
-            raise UsageError(
-                f"{data_args.dataset_name} has no split {data_args.train_split_name!r} (splits: {list(splits)})."
-            )
+        check_split_names(splits, data_args.dataset_name, data_args.train_split_name, data_args.validation_split_name)
         train = splits[data_args.train_split_name]
         validation = splits.get(data_args.validation_split_name) if data_args.validation_split_name else None
 

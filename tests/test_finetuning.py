@@ -150,6 +150,11 @@ def test_bad_inputs_fail_clearly_before_training(tiny_pretrained, motion_videos,
     with pytest.raises(ValueError, match="No video files"):
         script.run(["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(empty.parent)])
 
+    # a mistyped split name used to be taken for "no validation split"
+    with pytest.raises(ValueError, match=r"--validation_split_name: .* has no split 'valdation' \(splits: \['train', "):
+        script.run(["--model_name_or_path", str(tiny_pretrained), "--dataset_name", str(motion_videos),
+                     "--validation_split_name", "valdation", "--output_dir", str(tmp_path / "w")])  # fmt: skip
+
     with pytest.raises(ValueError, match="no label column 'category'"):
         script.run(["--model_name_or_path", str(tiny_pretrained), "--train_file", str(motion_videos / "train.jsonl"),
                      "--label_column_name", "category", "--output_dir", str(tmp_path / "x")])  # fmt: skip

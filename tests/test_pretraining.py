@@ -200,6 +200,20 @@ def test_too_few_videos_for_one_batch_is_one_line_and_exit_status_2(tmp_path, vi
     )
 
 
+@pytest.mark.parametrize("flag", ["train_split_name", "validation_split_name"])
+def test_a_split_name_the_data_does_not_have_is_one_line(flag, tmp_path, video_dir, capsys):
+    """A mistyped --validation_split_name was taken for "no validation split": the pictures' clips were then held
+    out of the training videos without a word."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.pretrain_command(tiny_arguments(video_dir, tmp_path / "out", 1, **{flag: "valdation"}))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"mae-st-pretrain: error: --{flag}: {video_dir} has no split 'valdation' (splits: ['train']).\n"
+    )
+
+
 def test_empty_data_folder_fails_before_training(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="No video files"):

@@ -59,6 +59,7 @@ from modeling_mae_st.data import (
     BadVideoTracker,
     TooManyBadVideosError,
     build_video_dataloader,
+    check_split_names,
     example_seed,
     load_video_dataset,
     share_cpu_cores,
@@ -217,11 +218,7 @@ def run(argv: list[str] | None = None) -> Path:
             label_column=None,
             streaming=data_args.streaming,
         )
-    if data_args.train_split_name not in dataset:
-        raise UsageError(
-            f"--train_split_name: {data_args.dataset_name} has no split {data_args.train_split_name!r} "
-            f"(splits: {list(dataset)})."
-        )
+    check_split_names(dataset, data_args.dataset_name, data_args.train_split_name, data_args.validation_split_name)
     train_dataset = dataset[data_args.train_split_name]
     held_out = data_args.validation_split_name
     held_out_names = []  # streamed training videos held out for the pictures, left out of training by name
