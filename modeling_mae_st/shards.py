@@ -54,6 +54,7 @@ VIDEO_FIELDS = tuple(extension.lstrip(".") for extension in VIDEO_EXTENSIONS)
 KEY_FIELDS = ("__key__", "__url__")  # what `datasets` adds to every WebDataset sample: its key and its shard
 METADATA_FIELD = "json"  # the member with the sample's relative path and class name
 LABEL_NAMES_FILE = "label_names.txt"  # beside labeled shards: class names in label-id order, one per line
+COPY_WARNING_BYTES = 1_000_000_000  # shards read whole (not streamed) beyond this size are worth a warning
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -213,6 +214,13 @@ def load_video_shards(
     if shards is None:
         raise FileNotFoundError(errno.ENOENT, "No .tar shards found at", source)
     label_names = shard_label_names(source, shards) if labeled else None
+    local = [Path(path) for paths in shards.values() for path in paths if "://" not in path]
+    size = sum(path.stat().st_size for path in local)
+    if not streaming and size > COPY_WARNING_BYTES:
+        logger.warning(
+            f"Reading {len(local)} shards ({size / 1e9:.1f} GB) whole copies their videos into datasets' cache; "
+            "--streaming reads them in place."
+        )
     keys = dict.fromkeys(KEY_FIELDS, datasets.Value("string"))
     features = datasets.Features(
         {

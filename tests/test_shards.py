@@ -212,3 +212,14 @@ def test_fine_tuning_from_shards_without_labels_says_so_in_one_line(
     assert stderr.splitlines()[-1].startswith(
         f"mae-st-finetune: error: {tmp_path / 'shards'} holds .tar shards without labels: neither a label_names.txt"
     ), stderr
+
+
+def test_reading_large_shards_whole_warns_that_it_copies_them(tmp_path, synthetic_dataset_dir, monkeypatch, caplog):
+    from modeling_mae_st import shards
+
+    write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+    monkeypatch.setattr(shards, "COPY_WARNING_BYTES", 1000)  # (the real threshold is 1 GB)
+    load_video_dataset(tmp_path / "shards", streaming=True)
+    assert "copies their videos" not in caplog.text
+    load_video_dataset(tmp_path / "shards")
+    assert "Reading 2 shards (0.0 GB) whole copies their videos into datasets' cache; --streaming reads" in caplog.text
