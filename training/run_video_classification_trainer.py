@@ -386,6 +386,8 @@ def run(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_trainer_arguments(argv)
     # The collator needs the raw `video` column, which the model signature does not name.
     training_args.remove_unused_columns = False
+    # page-locked batches help only a GPU; on a CPU torch warns for every DataLoader
+    training_args.dataloader_pin_memory = training_args.dataloader_pin_memory and torch.cuda.is_available()
 
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     config = load_pretrained(AutoConfig, model_args.model_name_or_path, "--model_name_or_path")
