@@ -223,3 +223,17 @@ def test_reading_large_shards_whole_warns_that_it_copies_them(tmp_path, syntheti
     assert "copies their videos" not in caplog.text
     load_video_dataset(tmp_path / "shards")
     assert "Reading 2 shards (0.0 GB) whole copies their videos into datasets' cache; --streaming reads" in caplog.text
+
+
+def test_remote_shards_take_their_classes_from_the_label_names_txt_beside_them(tmp_path, synthetic_dataset_dir):
+    """A URL (hf://, s3://; here file://, through the same fsspec path, with no network) is not scanned: its classes
+    come from the label_names.txt beside the pattern, and without one the shards read unlabeled."""
+    write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+    (tmp_path / "shards" / LABEL_NAMES_FILE).write_text("up\nright\nleft\ndown\n")
+    url = f"file://{tmp_path / 'shards'}/train-*.tar"
+    train = load_video_dataset(url, streaming=True)["train"]
+    assert train.features["label"].names == ["up", "right", "left", "down"]
+    assert len(_labels_by_key(train)) == 8 and None not in _labels_by_key(train).values()
+    (tmp_path / "shards" / LABEL_NAMES_FILE).unlink()
+    assert shard_label_names(url) is None
+    assert "label" not in load_video_dataset(url, streaming=True)["train"].column_names
