@@ -377,7 +377,8 @@ class FinetuningArguments(FinetuningRecipeArguments, TrainingLoopArguments):
     eval_strategy: str = field(
         default="epoch",
         metadata={
-            "help": "Single-view validation after each pass ('epoch') or never ('no').",
+            "help": "Single-view validation after each pass ('epoch'; with --streaming, which has no passes, after "
+            "the last step) or never ('no').",
             "choices": ["epoch", "no"],
         },
     )
