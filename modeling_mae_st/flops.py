@@ -1,5 +1,5 @@
 """
-FLOPs of a pretraining step, counted rather than hand-written, and the peak rates that model-FLOPs utilization (MFU)
+FLOPs of a training step (pretraining or fine-tuning), counted rather than hand-written, and the peak rates that model-FLOPs utilization (MFU)
 divides them by.
 
 `count_training_flops` runs one forward and backward of [`MAESTForPreTraining`] on the meta device (no memory, no
@@ -22,52 +22,69 @@ from torch.utils.flop_counter import FlopCounterMode
 from .configuration_mae_st import MAESTConfig
 
 
+TRAINING_TASKS = ("pretraining", "video-classification")
+
+
 def count_training_flops(
     config: MAESTConfig,
     mask_ratio: float,
     batch_size: int = 1,
     num_frames: int | None = None,
     image_size: int | None = None,
+    task: str = "pretraining",
 ) -> int:
     """
-    FLOPs of one training step's forward and backward (no optimizer) of [`MAESTForPreTraining`] built from `config`,
-    on `batch_size` clips of `num_frames` x `image_size`^2 (the config's sizes by default) with `mask_ratio` of the
-    patches hidden from the encoder (0 encodes every patch). Counted once per distinct arguments, then cached, so a
-    training loop may call it at every log.
+    FLOPs of one training step's forward and backward (no optimizer) of the model `task` trains, built from `config`,
+    on `batch_size` clips of `num_frames` x `image_size`^2 (the config's sizes by default). Counted once per distinct
+    arguments, then cached, so a training loop may call it at every log.
+
+    Args:
+        mask_ratio: the share of the patches hidden from the encoder (0 encodes every patch); 0 for fine-tuning.
+        task: "pretraining" ([`MAESTForPreTraining`], its loss on the hidden patches) or "video-classification"
+            ([`MAESTForVideoClassification`] on every patch, with its cross-entropy and `config.num_labels` classes).
 
     Returns:
         FLOPs (a multiply-add counts 2) as an `int`; divide by the step's seconds for FLOP/s.
 
     Raises:
-        ValueError: when `mask_ratio` is outside [0, 1).
+        ValueError: when `mask_ratio` is outside [0, 1) (or not 0 for fine-tuning), or `task` is unknown.
     """
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
+    if task not in TRAINING_TASKS:
+        raise ValueError(f"task must be one of {TRAINING_TASKS}, got {task!r}.")
+    if task == "video-classification" and mask_ratio != 0.0:
+        raise ValueError(f"A video classifier sees every patch: mask_ratio must be 0, got {mask_ratio}.")
     return _count_training_flops(
         config.to_json_string(use_diff=False),
         float(mask_ratio),
         int(batch_size),
         num_frames or config.num_frames,
         image_size or config.image_size,
+        task,
     )
 
 
 @functools.lru_cache(maxsize=64)
 def _count_training_flops(
-    config_json: str, mask_ratio: float, batch_size: int, num_frames: int, image_size: int
+    config_json: str, mask_ratio: float, batch_size: int, num_frames: int, image_size: int, task: str
 ) -> int:
     # imported here: the model module imports this package's config, and the flops module must not make the model
     # import order matter
-    from .modeling_mae_st import MAESTForPreTraining
+    from .modeling_mae_st import MAESTForPreTraining, MAESTForVideoClassification
 
     config = MAESTConfig.from_dict(json.loads(config_json))
     with torch.device("meta"):
-        model = MAESTForPreTraining(config).train()
+        model = (MAESTForPreTraining if task == "pretraining" else MAESTForVideoClassification)(config).train()
     model.set_attn_implementation("sdpa")
     pixel_values = torch.empty(batch_size, num_frames, config.num_channels, image_size, image_size, device="meta")
     counter = FlopCounterMode(display=False)
     with counter:
-        loss = model(pixel_values, mask_ratio=mask_ratio, interpolate_pos_encoding=True).loss
+        if task == "pretraining":
+            loss = model(pixel_values, mask_ratio=mask_ratio, interpolate_pos_encoding=True).loss
+        else:
+            labels = torch.zeros(batch_size, dtype=torch.long, device="meta")
+            loss = model(pixel_values=pixel_values, labels=labels, interpolate_pos_encoding=True).loss
         loss.backward()
     return counter.get_total_flops()
 

@@ -230,6 +230,7 @@ def test_accumulation_over_an_uneven_pass_schedules_every_step_and_resumes_exact
     steps = [record for record in history if "lr" in record]
     assert len(steps) == 4 and steps[-1]["lr"] == pytest.approx(1e-6)  # the cosine ends on the last step, at the floor
     assert all(record["clips_per_second"] > 0 and 0 <= record["data_wait_fraction"] < 1 for record in steps)
+    assert all(record["tflops"] > 0 for record in steps)  # achieved TFLOP/s, as pretraining logs it
     script.run(
         finetune_args(tiny_pretrained, motion_videos, tmp_path / "resumed", *common, "--resume_from_checkpoint",
                       str(tmp_path / "full" / "checkpoint-3"))

@@ -74,6 +74,23 @@ def test_mask_ratio_outside_the_unit_interval_is_refused():
         count_training_flops(MAESTConfig(**TINY), 1.0)
 
 
+def test_a_fine_tuning_step_is_counted_too():
+    """Fine-tuning logged no achieved TFLOP/s: its step had no count. The classifier's: the encoder on every patch
+    and the cls token, the head, and the backward at twice the forward but for the patch embedding's input gradient."""
+    config = MAESTConfig(**TINY, num_labels=5)
+    num_patches = (config.num_frames // config.tubelet_size) * (config.image_size // config.patch_size) ** 2
+    patch_embedding = 2 * num_patches * config.num_channels * config.tubelet_size * config.patch_size**2 * 64
+    forward = transformer_forward_flops(1 + num_patches, 64, 128, 2) + patch_embedding + 2 * 64 * 5  # the head
+    counted = count_training_flops(config, 0.0, batch_size=2, task="video-classification")
+    assert counted == pytest.approx(2 * (3 * forward - patch_embedding), rel=0.01)
+    # ViT-B on 16 frames of 224^2: the 180 G multiply-adds of a forward that the paper tables list
+    vit_b = MAESTConfig.from_preset("vit-b")
+    vit_b.num_labels = 400
+    assert count_training_flops(vit_b, 0.0, task="video-classification") / 3 / 2 == pytest.approx(180e9, rel=0.01)
+    with pytest.raises(ValueError, match="A video classifier sees every patch: mask_ratio must be 0"):
+        count_training_flops(config, 0.9, task="video-classification")
+
+
 def test_peak_table_matches_device_names_most_specific_first():
     assert peak_flops_per_second("NVIDIA H100 PCIe", "bf16") == 756.0e12
     assert peak_flops_per_second("NVIDIA H100 80GB HBM3", "bf16") == 989.4e12

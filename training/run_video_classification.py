@@ -62,6 +62,7 @@ from modeling_mae_st.finetuning import (
     load_classifier,
     load_splits,
 )
+from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.hub import push_to_hub, save_for_hub
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware, describe_precision
@@ -280,6 +281,11 @@ def run(argv: list[str] | None = None) -> dict:
     bad_videos = BadVideoTracker(max_bad_video_fraction=data_args.max_bad_video_fraction)
     history: list[dict] = []
     window = LoggingWindow(device=accelerator.device)
+    # one clip's forward + backward, counted on the meta device, for the logs' achieved TFLOP/s
+    clip_flops = count_training_flops(
+        accelerator.unwrap_model(model).config, 0.0, num_frames=num_frames, image_size=image_size,
+        task="video-classification",
+    )  # fmt: skip
     start_time = time.time()
     while progress.completed_steps < max_train_steps:
         epoch, first_batch, micro_batches_run = progress.video_pass, progress.batches_in_pass, 0
@@ -328,7 +334,7 @@ def run(argv: list[str] | None = None) -> dict:
             step = progress.completed_steps
             progress_bar.update(1)
             if step % training_args.logging_steps == 0 or step == max_train_steps:
-                record = window.summarize(accelerator, progress.skipped_videos_per_process)
+                record = window.summarize(accelerator, progress.skipped_videos_per_process, clip_flops)
                 record.update(step=step, epoch=stream.epoch if streaming else epoch)
                 record.update(lr=optimizer.param_groups[-1]["lr"])
                 if not math.isfinite(record["loss"]):
