@@ -4,8 +4,9 @@ Every section's result is written to `--output` as soon as it is done, so a run 
 
 Sections, in order (the goals first, so that a run cut short by `--budget_s` loses the least):
 1. `fixture_parity`: the four official fixtures on the GPU in fp32 (TF32 off).
-2. `host_syncs`: CUDA host synchronizations inside one ViT-L training step (forward, backward, fused AdamW), counted
-   with `torch.cuda.set_sync_debug_mode`; the goal is none.
+2. `host_syncs`: CUDA host synchronizations inside one ViT-L training step (forward, backward, fused AdamW) and in
+   finishing a fine-tuning batch on the device (normalizing uint8 clips, random erasing), counted with
+   `torch.cuda.set_sync_debug_mode`; the goal is none.
 3. `sweep_vit_l_bf16`: ViT-L, bf16 autocast, sdpa, batch 8/16/32/64 x mask 0/0.75/0.9/0.95: ms/step, clips/s,
    counted FLOPs, TFLOP/s, MFU, peak memory; and the masking speed-up over mask 0 at equal batch.
 4. `compiled_vit_l_bf16`: the same with `torch.compile` at mask 0.9 and 0, at the batch with the best eager MFU.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 import warnings
@@ -38,6 +40,8 @@ import torch
 
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
 from modeling_mae_st.convert_official_checkpoint import convert_official_checkpoint
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
+from modeling_mae_st.video_transforms import draw_random_erasing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_model import StepBench, masking_speedups, markdown_table, sweep  # noqa: E402
@@ -148,23 +152,41 @@ def backends(args: argparse.Namespace, device: torch.device, state: dict) -> dic
     return results
 
 
-def host_syncs(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
-    sizes: Sizes = args.sizes
-    bench = StepBench("vit-l", device, dtype="bf16", **sizes.bench_kwargs())
-    pixel_values = sizes.clips(sizes.small_batch, device)
-    bench.step(pixel_values, 0.9)  # the first step initializes the optimizer state and the CUDA libraries
-    if device.type != "cuda":
-        return {"syncs_in_one_step": None, "note": f"one step ran; host syncs are counted on a GPU, not a {device}"}
+def count_host_syncs(run: Callable[[], object]) -> list[str]:
+    """The CUDA host synchronizations `run()` makes, as `torch.cuda.set_sync_debug_mode("warn")` reports them."""
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            bench.step(pixel_values, 0.9)
+            run()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    messages = [str(w.message) for w in caught if "synchroniz" in str(w.message).lower()]
-    return {"syncs_in_one_step": len(messages), "messages": messages[:10]}
+    return [str(w.message) for w in caught if "synchroniz" in str(w.message).lower()]
+
+
+def host_syncs(args: argparse.Namespace, device: torch.device, state: dict) -> dict:
+    """One ViT-L step, and the finishing of a fine-tuning batch on the device: uint8 clips normalized and randomly
+    erased (the fill drawn on the CPU and copied to the device)."""
+    sizes: Sizes = args.sizes
+    bench = StepBench("vit-l", device, dtype="bf16", **sizes.bench_kwargs())
+    pixel_values = sizes.clips(sizes.small_batch, device)
+    bench.step(pixel_values, 0.9)  # the first step initializes the optimizer state and the CUDA libraries
+    processor = MAESTVideoProcessor(num_frames=sizes.num_frames, crop_size=sizes.image_size)
+    shape = (sizes.small_batch, sizes.num_frames, 3, sizes.image_size, sizes.image_size)
+    uint8_clips = torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
+    draws = [draw_random_erasing(sizes.image_size, sizes.image_size, 1.0, random.Random(i)) for i in range(shape[0])]
+    processor.normalize_pixel_values(uint8_clips, draws)  # (warm-up, as the step)
+    if device.type != "cuda":
+        return {"syncs_in_one_step": None, "note": f"both ran; host syncs are counted on a GPU, not a {device}"}
+    step = count_host_syncs(lambda: bench.step(pixel_values, 0.9))
+    finishing = count_host_syncs(lambda: processor.normalize_pixel_values(uint8_clips, draws))
+    return {
+        "syncs_in_one_step": len(step),
+        "messages": step[:10],
+        "syncs_in_finishing_a_fine_tuning_batch": len(finishing),
+        "finishing_messages": finishing[:10],
+    }
 
 
 def compile_agreement(args: argparse.Namespace, device: torch.device, state: dict) -> dict:

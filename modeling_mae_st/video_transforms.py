@@ -303,10 +303,19 @@ def draw_random_erasing(
     return RandomErasingDraw(tuple(boxes), noise_seed, mode)
 
 
+def to_device_without_waiting(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Copy a host tensor to `device` without making the host wait for the accelerator's queue: a copy from pageable
+    memory to a GPU waits for the stream, one from page-locked memory with `non_blocking` does not."""
+    if torch.device(device).type != "cuda" or tensor.device.type != "cpu":  # (only host memory can be page-locked)
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def apply_random_erasing(frames: torch.Tensor, draw: RandomErasingDraw | None) -> torch.Tensor:
     """
     Erase `draw`'s boxes from a normalized clip, float `(frames, channels, H, W)`, in place (returned). The fill is
-    drawn on the CPU from `draw.noise_seed`, so a clip is erased alike on every device.
+    drawn on the CPU from `draw.noise_seed`, so a clip is erased alike on every device, and copied to the clip's
+    device from page-locked memory, so that the host does not wait for the accelerator's queue.
     """
     if draw is None:
         return frames
@@ -319,7 +328,8 @@ def apply_random_erasing(frames: torch.Tensor, draw: RandomErasingDraw | None) -
             fill = torch.randn((num_frames, channels, 1, 1), generator=generator)
         else:
             fill = torch.zeros((num_frames, channels, 1, 1))
-        frames[:, :, top : top + box_height, left : left + box_width] = fill.to(frames.device, frames.dtype)
+        fill = to_device_without_waiting(fill.to(frames.dtype), frames.device)
+        frames[:, :, top : top + box_height, left : left + box_width] = fill
     return frames
 
 

@@ -118,14 +118,6 @@ def agree_on_clips(
     return pixel_values, loss_weight, num_clips
 
 
-def to_device_without_waiting(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a host tensor to `device` without making the host wait for the accelerator's queue: a copy from pageable
-    memory to a GPU waits for the stream, one from page-locked memory with `non_blocking` does not."""
-    if torch.device(device).type != "cuda" or tensor.device.type != "cpu":  # (only host memory can be page-locked)
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
-
-
 def placeholder_clip(num_frames: int, image_size: int, num_channels: int = 3, device=None) -> torch.Tensor:
     """A zero clip `(1, num_frames, num_channels, image_size, image_size)` for a process with no decoded clip, whose
     loss is weighted 0: it only keeps the process's collectives in step with the others."""

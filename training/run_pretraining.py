@@ -51,7 +51,6 @@ from mae_st_training.loop import (
     agree_on_clips,
     check_accelerator_choices,
     counts_of_every_process,
-    to_device_without_waiting,
 )
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.command_line import UsageError, load_pretrained
@@ -77,6 +76,7 @@ from modeling_mae_st.shards import sample_name
 from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
 from modeling_mae_st.video_decoding import VideoDecodingError
+from modeling_mae_st.video_transforms import to_device_without_waiting
 from modeling_mae_st.visualization import HiddenPatchError, visualize_reconstruction
 
 

@@ -42,7 +42,6 @@ from mae_st_training.loop import (
     agree_on_clips,
     check_accelerator_choices,
     counts_of_every_process,
-    to_device_without_waiting,
 )
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
@@ -73,6 +72,7 @@ from modeling_mae_st.optimization import (
     scaled_learning_rate,
 )
 from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
+from modeling_mae_st.video_transforms import to_device_without_waiting
 
 
 logger = get_logger(__name__)
