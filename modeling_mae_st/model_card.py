@@ -119,6 +119,11 @@ def preset_name(config: MAESTConfig) -> str:
     return f"ViT (width {config.hidden_size}, depth {config.num_hidden_layers})"
 
 
+def _is_path(name: str) -> bool:
+    """Whether a run's dataset is given as a local path (which a public card should not carry) rather than a name."""
+    return "/" in name or os.sep in name or Path(name).expanduser().exists()
+
+
 def build_model_card(
     kind: str,
     config: MAESTConfig,
@@ -155,7 +160,8 @@ def build_model_card(
     size = preset_name(config)
     dataset = release.dataset if release else run.dataset
     eval_results = _eval_results(kind, dataset, run, release)
-    datasets = [run.dataset_id] if run.dataset_id else ([dataset.lower()] if dataset else None)
+    # a Hub id, or a dataset's name ("Kinetics-400"); never the path of local data
+    datasets = [run.dataset_id] if run.dataset_id else ([dataset.lower()] if dataset and not _is_path(dataset) else None)
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="video-classification" if kind == "classifier" else "feature-extraction",
@@ -210,6 +216,8 @@ def _eval_results(
     if kind != "classifier":
         return []
     eval_dataset = run.eval_dataset or dataset or "unknown"
+    if not run.dataset_id and _is_path(eval_dataset):  # local data: its folder's or file's name, not the path
+        eval_dataset = Path(eval_dataset).name
     results = []
     for name, value in (("top-1 accuracy", run.accuracy_top1), ("top-5 accuracy", run.accuracy_top5)):
         if value is not None:

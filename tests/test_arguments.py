@@ -158,3 +158,13 @@ def test_the_trainer_commands_help_file_is_the_live_parsers_help():
     cached = arguments.cached_trainer_help()
     assert cached is not None, f"{arguments.TRAINER_HELP_FILE} is missing or was written for another transformers"
     assert cached == arguments.trainer_help_text()
+
+
+def test_the_hub_dataset_id_of_a_dataset_name_is_none_for_local_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shards").mkdir()
+    assert arguments.hub_dataset_id("user/ucf101") == "user/ucf101"
+    assert arguments.hub_dataset_id("hf://datasets/you/k400-shards/train-*.tar") == "you/k400-shards"
+    for local in ("shards", "./shards", str(tmp_path), "/data/k400-shards/train-*.tar", "s3://bucket/train-*.tar",
+                  "train-*.tar", "videos/train.jsonl", None):  # fmt: skip
+        assert arguments.hub_dataset_id(local) is None, local

@@ -38,6 +38,16 @@ def test_classifier_card_carries_measured_accuracy_and_run_facts():
         assert text in card.text
 
 
+def test_a_run_on_local_data_puts_no_path_in_the_cards_metadata():
+    """A fine-tuning run on a local folder listed its path as a Hub dataset (`datasets: - /data/k400-shards`)."""
+    run = RunFacts(dataset="/data/videos/k400-shards", eval_dataset="/data/videos/k400-shards", accuracy_top1=50.0)
+    card = ModelCard(str(build_model_card("classifier", MAESTConfig(**TINY, num_labels=3), "me/clf", run=run)))
+    assert card.data.datasets is None
+    result = card.data.eval_results[0]
+    assert (result.dataset_type, result.dataset_name) == ("k400-shards", "k400-shards")
+    assert "/data/videos" not in str(card.data.to_dict())
+
+
 def test_converted_card_needs_its_release_and_carries_its_published_facts():
     with pytest.raises(ValueError, match="ReleasedCheckpoint"):
         build_model_card("converted", MAESTConfig(**TINY), "me/x")

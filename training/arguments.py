@@ -495,6 +495,22 @@ def looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith((".csv", ".jsonl", ".json"))
 
 
+def hub_dataset_id(name: str | None) -> str | None:
+    """
+    The Hub dataset id `--dataset_name` names, for a model card's `datasets:` metadata, or `None` for local data:
+    `owner/name` of an `hf://datasets/owner/name/...` URL, the name itself when it is no path, URL, glob or existing
+    file or folder.
+    """
+    if not name:
+        return None
+    if name.startswith("hf://datasets/"):
+        owner_and_name = name.removeprefix("hf://datasets/").split("/")[:2]
+        return "/".join(owner_and_name) if len(owner_and_name) == 2 else None
+    if "://" in name or looks_local(name) or glob.has_magic(name) or Path(name).expanduser().exists():
+        return None
+    return name
+
+
 def video_data_problems(data_args: VideoDataArguments) -> list[str]:
     """What is wrong with the video arguments all three training commands share, one sentence per problem."""
     problems = [

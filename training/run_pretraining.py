@@ -38,7 +38,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, DistributedType, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from mae_st_training.arguments import parse_pretraining_arguments, run_command
+from mae_st_training.arguments import hub_dataset_id, parse_pretraining_arguments, run_command
 from mae_st_training.checkpointing import (
     checkpoint_due,
     load_training_state,
@@ -487,7 +487,7 @@ def run(argv: list[str] | None = None) -> Path:
         run = RunFacts(
             # a local folder is named by its last part (no machine paths in the card), a Hub dataset by its id
             dataset="synthetic moving shapes" if quick_start else Path(data_args.dataset_name).name,
-            dataset_id=None if Path(data_args.dataset_name).exists() else data_args.dataset_name,
+            dataset_id=hub_dataset_id(data_args.dataset_name),
             num_train_videos=None if data_args.streaming else len(train_dataset),
             loss_history=history,
             hyperparameters={k: run_config[k] for k in (

@@ -29,7 +29,7 @@ from datasets.distributed import split_dataset_by_node
 from tqdm.auto import tqdm
 from transformers import AutoConfig
 
-from mae_st_training.arguments import parse_finetuning_arguments, run_command
+from mae_st_training.arguments import hub_dataset_id, parse_finetuning_arguments, run_command
 from mae_st_training.checkpointing import (
     checkpoint_due,
     load_training_state,
@@ -412,7 +412,7 @@ def run(argv: list[str] | None = None) -> dict:
         multi_view = results.get("multi_view", {})
         run = RunFacts(
             dataset=data_args.dataset_name or data_args.train_dir or data_args.train_file,
-            dataset_id=data_args.dataset_name,
+            dataset_id=hub_dataset_id(data_args.dataset_name),
             num_train_videos=None if isinstance(train_dataset, datasets.IterableDataset) else len(train_dataset),
             eval_dataset=data_args.dataset_name or data_args.validation_dir or data_args.validation_file,
             eval_split=f"validation, {data_args.num_temporal_views}x{data_args.num_spatial_crops} views",
