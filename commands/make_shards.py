@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from mae_st_commands import ArgumentParser
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     if min(args.max_videos_per_shard, max_shard_bytes or 1, args.num_shards or 1) < 1:
         parser.error("--max_videos_per_shard, --max_shard_size and --num_shards must be at least 1")
     from modeling_mae_st.command_line import exit_on_user_error
-    from modeling_mae_st.shards import write_video_shards
+    from modeling_mae_st.shards import LABEL_NAMES_FILE, write_video_shards
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with exit_on_user_error("mae-st-make-shards"):
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     for split, shards in written.items():
         print(f"{split}: {len(shards)} shard(s) in {args.output_dir}")
+    label_names = Path(args.output_dir) / LABEL_NAMES_FILE
+    if label_names.exists():
+        print(f"{len(label_names.read_text().splitlines())} classes in {label_names}, in label-id order")
 
 
 if __name__ == "__main__":

@@ -326,8 +326,8 @@ def write_video_shards(
         `{split: shard paths}` in writing order.
 
     Raises:
-        UsageError: `output_dir` already holds `.tar` files, `source` holds no video, two videos would get the
-            same key, or a limit is below 1.
+        UsageError: `output_dir` already holds `.tar` files or a `label_names.txt`, `source` holds no video, two
+            videos would get the same key, or a limit is below 1.
         FileNotFoundError: `source` does not exist.
     """
     if min(max_videos_per_shard, max_shard_bytes or 1, num_shards or 1) < 1:
@@ -336,8 +336,8 @@ def write_video_shards(
             f"{num_shards} shards."
         )
     output_dir = Path(output_dir)
-    if output_dir.is_dir() and any(output_dir.glob("*.tar")):
-        raise UsageError(f"{output_dir} already holds .tar shards; write into an empty folder.")
+    if output_dir.is_dir() and (any(output_dir.glob("*.tar")) or (output_dir / LABEL_NAMES_FILE).exists()):
+        raise UsageError(f"{output_dir} already holds .tar shards or a {LABEL_NAMES_FILE}; write into an empty folder.")
     source_path = Path(source)
     if not source_path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file or folder", str(source))

@@ -80,6 +80,11 @@ def test_shard_size_in_bytes_or_a_number_of_shards(tmp_path, synthetic_dataset_d
     assert len(written["train"]) > 8 * sizes[0] // (sizes[-1] + sizes[-2])
     with pytest.raises(UsageError, match="already holds .tar shards"):
         write_video_shards(synthetic_dataset_dir, tmp_path / "shards")
+    # a label_names.txt left from other shards would label these (unlabeled ones too): refused as well
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / LABEL_NAMES_FILE).write_text("cat\ndog\n")
+    with pytest.raises(UsageError, match=f"already holds .tar shards or a {LABEL_NAMES_FILE}"):
+        write_video_shards(synthetic_dataset_dir, tmp_path / "stale")
     # a number of shards: equal video counts (8 training videos in 3 shards; 4 validation videos, one per shard)
     written = write_video_shards(synthetic_dataset_dir, tmp_path / "three", num_shards=3)
     assert [len(members(shard)) // 2 for shard in written["train"]] == [3, 3, 2]
@@ -114,7 +119,8 @@ def test_find_shards_tells_splits_apart_by_file_or_folder_name(tmp_path):
 def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_path, synthetic_dataset_dir, capsys):
     make_shards.main(["--dataset_name", str(synthetic_dataset_dir), "--output_dir", str(tmp_path / "out"),
                       "--max_shard_size", "1GB"])  # fmt: skip
-    assert "train: 1 shard(s)" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "train: 1 shard(s)" in output and f"4 classes in {tmp_path / 'out' / LABEL_NAMES_FILE}" in output
     assert make_shards.parse_size("500MB") == 500_000_000 and make_shards.parse_size("1024") == 1024
     video = next(synthetic_dataset_dir.glob("train/*/*.mp4"))
     for argv, message in (
