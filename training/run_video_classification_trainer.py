@@ -340,7 +340,7 @@ def check_weights_fit(model: torch.nn.Module, checkpoint: str | Path) -> None:
     classes), which the Trainer's resume reports with torch's traceback. Reads the shapes only.
 
     Raises:
-        UsageError: a weight of `model` has another shape in the checkpoint, or the checkpoint lacks it.
+        UsageError: a weight of `model` has another shape in the checkpoint (one it lacks is left to the Trainer).
     """
     from safetensors import safe_open
 
