@@ -23,10 +23,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import datasets
 import torch
 import torch.distributed as dist
 
 from modeling_mae_st.command_line import UsageError
+from modeling_mae_st.data import build_video_dataloader
+from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
+from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
 
 _CPU_GROUPS: dict[dist.ProcessGroup, dist.ProcessGroup | None] = {}  # default group -> its CPU twin
@@ -79,6 +83,46 @@ def counts_of_every_process(counts: Sequence[int]) -> torch.Tensor:
     table[dist.get_rank()] = torch.tensor(list(counts), dtype=torch.int64)
     dist.all_reduce(table, group=_cpu_group())
     return table
+
+
+
+def build_training_dataloader(
+    dataset: datasets.Dataset | datasets.IterableDataset,
+    processor: MAESTVideoProcessor,
+    batch_size: int,
+    seed: int,
+    num_workers: int,
+    shuffle_buffer_size: int,
+    accelerator,
+    exclude: Sequence[str] = (),
+) -> tuple[torch.utils.data.DataLoader, VideoStream | None]:
+    """
+    The training DataLoader of both Accelerate scripts, and the stream it reads from (`None` if it reads none).
+
+    - A streamed dataset (`datasets.IterableDataset`): each process reads its own part, pass after pass on its own,
+      through a shuffle buffer, and decodes it in its workers; each video's clips are seeded by (seed, pass, name)
+      ([`modeling_mae_st.streaming.VideoStream`] explains why this keeps the processes in step and resumes
+      exactly). Hand the stream each batch taken (`stream.take`) and register it for checkpointing; the loader is not
+      for `accelerator.prepare` (move its batches to the device).
+    - Otherwise shuffled full batches (as the official recipes), each video's clips seeded by (seed, pass, index), so
+      that a resumed run sees the clips the uninterrupted one saw (`data.build_video_dataloader`); prepare it.
+
+    Args:
+        exclude: names of streamed videos never to train on (held out for pictures).
+    """
+    if not isinstance(dataset, datasets.IterableDataset):
+        return build_video_dataloader(dataset, processor, batch_size=batch_size, num_workers=num_workers, seed=seed), None
+    stream = VideoStream(
+        dataset,
+        batch_size=batch_size,
+        seed=seed,
+        shuffle_buffer_size=shuffle_buffer_size,
+        process_index=accelerator.process_index,
+        num_processes=accelerator.num_processes,
+        exclude=exclude,
+        gather_counts=counts_of_every_process,
+    )
+    return build_stream_dataloader(stream, processor, seed, num_workers=num_workers), stream
 
 
 def agree_on_batch(num_clips: int) -> float | None:

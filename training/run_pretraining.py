@@ -49,15 +49,14 @@ from mae_st_training.loop import (
     LoggingWindow,
     TrainingProgress,
     agree_on_clips,
+    build_training_dataloader,
     check_accelerator_choices,
-    counts_of_every_process,
 )
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining
 from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
     BadVideoTracker,
     TooManyBadVideosError,
-    build_video_dataloader,
     check_split_names,
     example_seed,
     load_video_dataset,
@@ -73,7 +72,6 @@ from modeling_mae_st.optimization import (
     scaled_learning_rate,
 )
 from modeling_mae_st.shards import sample_name
-from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 from modeling_mae_st.synthetic import make_synthetic_pretraining_videos
 from modeling_mae_st.video_decoding import VideoDecodingError
 from modeling_mae_st.video_transforms import to_device_without_waiting
@@ -247,31 +245,18 @@ def run(argv: list[str] | None = None) -> Path:
     num_workers, torch_threads = share_cpu_cores(
         training_args.dataloader_num_workers, model_on_cpu=accelerator.device.type == "cpu"
     )
-    if data_args.streaming:
-        # Each process reads its own part of the stream, pass after pass on its own, and decodes it in its workers;
-        # each video's clips are seeded by (seed, pass, name) and the position is saved with the training state
-        # (modeling_mae_st/streaming.py explains why this keeps the processes in step and resumes exactly).
-        stream = VideoStream(
-            train_dataset,
-            batch_size=training_args.per_device_train_batch_size,
-            seed=training_args.seed,
-            shuffle_buffer_size=data_args.shuffle_buffer_size,
-            process_index=accelerator.process_index,
-            num_processes=accelerator.num_processes,
-            exclude=held_out_names,
-            gather_counts=counts_of_every_process,
-        )
-        train_dataloader = build_stream_dataloader(stream, train_processor, training_args.seed, num_workers=num_workers)
-    else:
-        # Shuffled, full batches only (as the official pretraining), each video's clips seeded by (seed, pass,
-        # index): a resumed run sees the clips the uninterrupted one saw.
-        train_dataloader = build_video_dataloader(
-            train_dataset,
-            train_processor,
-            batch_size=training_args.per_device_train_batch_size,
-            num_workers=num_workers,
-            seed=training_args.seed,
-        )
+    # streamed: this process's part of the stream; else shuffled full batches (as the official pretraining)
+    train_dataloader, stream = build_training_dataloader(
+        train_dataset,
+        train_processor,
+        batch_size=training_args.per_device_train_batch_size,
+        seed=training_args.seed,
+        num_workers=num_workers,
+        shuffle_buffer_size=data_args.shuffle_buffer_size,
+        accelerator=accelerator,
+        exclude=held_out_names,
+    )
+    if not data_args.streaming:
         seeded_videos = train_dataloader.dataset  # an IndexSeededVideoDataset: set its pass before each pass
         if len(train_dataset) < training_args.per_device_train_batch_size * accelerator.num_processes:
             raise UsageError(

@@ -40,8 +40,8 @@ from mae_st_training.loop import (
     LoggingWindow,
     TrainingProgress,
     agree_on_clips,
+    build_training_dataloader,
     check_accelerator_choices,
-    counts_of_every_process,
 )
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
@@ -71,7 +71,6 @@ from modeling_mae_st.optimization import (
     param_groups_layer_decay,
     scaled_learning_rate,
 )
-from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 from modeling_mae_st.video_transforms import to_device_without_waiting
 
 
@@ -125,29 +124,17 @@ def run(argv: list[str] | None = None) -> dict:
     num_workers, _ = share_cpu_cores(
         training_args.dataloader_num_workers, model_on_cpu=accelerator.device.type == "cpu"
     )
-    streaming = isinstance(train_dataset, datasets.IterableDataset)
-    if streaming:
-        # Each process reads its own part of the stream, pass after pass on its own, and decodes it in its workers,
-        # as in pretraining (modeling_mae_st/streaming.py): no process waits for another at the end of a pass, and
-        # the position is saved with the training state.
-        stream = VideoStream(
-            train_dataset,
-            batch_size=training_args.per_device_train_batch_size,
-            seed=training_args.seed,
-            shuffle_buffer_size=data_args.shuffle_buffer_size,
-            process_index=accelerator.process_index,
-            num_processes=accelerator.num_processes,
-            gather_counts=counts_of_every_process,
-        )
-        train_dataloader = build_stream_dataloader(stream, train_processor, training_args.seed, num_workers=num_workers)
-    else:
-        train_dataloader = build_video_dataloader(
-            train_dataset,
-            train_processor,
-            batch_size=training_args.per_device_train_batch_size,
-            num_workers=num_workers,
-            seed=training_args.seed,
-        )
+    # streamed: this process's part of the stream, as in pretraining; else shuffled full batches
+    train_dataloader, stream = build_training_dataloader(
+        train_dataset,
+        train_processor,
+        batch_size=training_args.per_device_train_batch_size,
+        seed=training_args.seed,
+        num_workers=num_workers,
+        shuffle_buffer_size=data_args.shuffle_buffer_size,
+        accelerator=accelerator,
+    )
+    streaming = stream is not None
     eval_dataloader = test_dataloader = None
     # a streamed validation split is read by each process in its own part (not dispatched by Accelerate)
     eval_streaming = isinstance(eval_dataset, datasets.IterableDataset)
