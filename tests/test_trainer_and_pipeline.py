@@ -305,12 +305,15 @@ def test_the_trainer_streams_shards_and_index_files(source, tiny_pretrained, mot
         results = trainer_script.run(
             ["--model_name_or_path", str(tiny_pretrained), *data, "--streaming", "--max_steps", "3",
              "--output_dir", str(output), "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "2",
-             "--report_to", "none", "--dataloader_num_workers", "1", "--seed", "0"]
+             "--report_to", "none", "--dataloader_num_workers", "1", "--seed", "0", "--logging_steps", "1"]
         )  # fmt: skip
     # without --use_cpu the Trainer page-locked batches on a machine without a GPU, and torch warned for each loader
     assert not [warning for warning in caught if "pin_memory" in str(warning.message)]
     state = json.loads((output / "trainer_state.json").read_text())
     assert state["global_step"] == 3
+    # warmup: 5 of the 50 epochs, so 10% of the 3 steps (none), then the cosine; a stream's warmup was the whole run
+    learning_rates = [record["learning_rate"] for record in state["log_history"] if "learning_rate" in record]
+    assert len(learning_rates) == 3 and learning_rates[0] > learning_rates[1] > learning_rates[2]
     assert json.loads((output / "config.json").read_text())["id2label"] == {
         "0": "down", "1": "left", "2": "right", "3": "up"
     }  # fmt: skip
