@@ -441,8 +441,8 @@ class VideoClipTransform:
             rng = rngs[position] if rngs else None
             clips = erasing = error = None
             try:
-                if video is None or (labels is not None and labels[position] in (None, -1)):  # -1: ClassLabel's
-                    error = "the sample holds no video" if video is None else "the sample has no label"
+                if labels is not None and labels[position] in (None, -1):  # -1: `ClassLabel`'s "no label"
+                    error = "the sample has no label"
                     logger.warning("Skipping video %s: %s", video_name(video), error)
                 elif deferred:
                     clips, erasing = self.processor.process_video(video, rng=rng, return_erasing=True)

@@ -208,10 +208,12 @@ class StreamedBatchDecoder(torch.utils.data.Dataset):
         examples = []
         for video in batch:
             labels = {} if video.label is None else {LABEL_COLUMN: [video.label]}
-            if video.video is None:
+            if video.video is None:  # skipped here, to be named by its shard and key
                 logger.warning("Skipping video %s: the sample holds no video", video.name)
                 example = {"pixel_values": None, "video_name": video.name, "decode_error": "no video"}
-                examples.append({**example, **({"labels": video.label} if labels else {})})
+                if video.label is not None:  # (a batch of such samples still has labels)
+                    example["labels"] = video.label
+                examples.append(example)
                 continue
             rng = random.Random(example_seed(self.seed, video.video_pass, name_seed(video.name)))
             output = self.transform({VIDEO_COLUMN: [video.video], **labels}, rngs=[rng])

@@ -30,7 +30,7 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .configuration_mae_st import MAESTConfig
-from .video_decoding import BACKENDS, VideoInfo, decode_distinct_frames
+from .video_decoding import BACKENDS, VideoDecodingError, VideoInfo, decode_distinct_frames
 from .video_transforms import (
     RANDOM_ERASING_MODES,
     RandAugment,
@@ -338,7 +338,7 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             is left to erase.
 
         Raises:
-            VideoDecodingError: the video file cannot be decoded.
+            VideoDecodingError: the video file cannot be decoded, or `video` is `None` (a sample without a video).
             ValueError: the erasing is deferred and `return_erasing` is not set (it would be lost).
         """
         if self.defers_random_erasing and not return_erasing:
@@ -439,6 +439,8 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         The distinct uint8 frames `(num_distinct, height, width, 3)` of every window of `video`, and where each
         window's frames are among them, `(num_windows, num_frames)`.
         """
+        if video is None:  # a dataset's sample without a video (a WebDataset sample with no video member)
+            raise VideoDecodingError("<no video>", "the sample holds no video")
         if _is_encoded_video(video):
             if not self.do_sample_frames:
                 raise ValueError(

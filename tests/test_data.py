@@ -309,3 +309,15 @@ def test_workers_and_torch_threads_never_ask_for_more_cores_than_the_process_has
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's thread count is kept
     assert share_cpu_cores(1, model_on_cpu=True) == (1, 2)
+
+
+def test_a_sample_without_a_video_is_skipped_as_undecodable(small_processor):
+    """A WebDataset sample with no video member reaches the processor as `None` (it raised an AttributeError there)."""
+    from modeling_mae_st.video_decoding import VideoDecodingError
+
+    with pytest.raises(VideoDecodingError, match="the sample holds no video"):
+        small_processor.process_video(None)
+    output = VideoClipTransform(small_processor)({"video": [None], "label": [1]})
+    assert (output["pixel_values"], output["decode_error"], output["labels"]) == (
+        [None], ["the sample holds no video"], [1]
+    )  # fmt: skip
