@@ -85,7 +85,6 @@ def counts_of_every_process(counts: Sequence[int]) -> torch.Tensor:
     return table
 
 
-
 def build_training_dataloader(
     dataset: datasets.Dataset | datasets.IterableDataset,
     processor: MAESTVideoProcessor,
@@ -112,17 +111,33 @@ def build_training_dataloader(
     """
     if not isinstance(dataset, datasets.IterableDataset):
         return build_video_dataloader(dataset, processor, batch_size=batch_size, num_workers=num_workers, seed=seed), None
-    stream = VideoStream(
+    stream = training_stream(
+        dataset, batch_size, seed, shuffle_buffer_size, accelerator.process_index, accelerator.num_processes, exclude
+    )
+    return build_stream_dataloader(stream, processor, seed, num_workers=num_workers), stream
+
+
+def training_stream(
+    dataset: datasets.IterableDataset,
+    batch_size: int,
+    seed: int,
+    shuffle_buffer_size: int,
+    process_index: int,
+    num_processes: int,
+    exclude: Sequence[str] = (),
+) -> VideoStream:
+    """This process's part of a streamed training set, as every training script reads it: its position gathered from
+    every process for the checkpoints through [`counts_of_every_process`]."""
+    return VideoStream(
         dataset,
         batch_size=batch_size,
         seed=seed,
         shuffle_buffer_size=shuffle_buffer_size,
-        process_index=accelerator.process_index,
-        num_processes=accelerator.num_processes,
+        process_index=process_index,
+        num_processes=num_processes,
         exclude=exclude,
         gather_counts=counts_of_every_process,
     )
-    return build_stream_dataloader(stream, processor, seed, num_workers=num_workers), stream
 
 
 def agree_on_batch(num_clips: int) -> float | None:

@@ -46,7 +46,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from mae_st_training.arguments import parse_trainer_arguments, run_command
 from mae_st_training.checkpointing import TRAINER_STATE_FILE, resolve_checkpoint
-from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped
+from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped, training_stream
 from mae_st_training.run_video_classification import flatten_for_tracking
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
@@ -411,14 +411,13 @@ def run(argv: list[str] | None = None) -> dict:
         if training_args.max_steps <= 0:
             raise UsageError("A streaming training set has no length: give --max_steps.")
         # each process reads its own part, through a shuffle buffer reseeded every pass (modeling_mae_st/streaming.py)
-        train_stream = VideoStream(
+        train_stream = training_stream(
             train_dataset,
-            batch_size=training_args.per_device_train_batch_size,
-            seed=training_args.seed,
-            shuffle_buffer_size=data_args.shuffle_buffer_size,
-            process_index=training_args.process_index,
-            num_processes=training_args.world_size,
-            gather_counts=counts_of_every_process,
+            training_args.per_device_train_batch_size,
+            training_args.seed,
+            data_args.shuffle_buffer_size,
+            training_args.process_index,
+            training_args.world_size,
         )
     else:
         train_dataset = train_dataset.with_transform(VideoClipTransform(train_processor))
