@@ -119,9 +119,11 @@ def preset_name(config: MAESTConfig) -> str:
     return f"ViT (width {config.hidden_size}, depth {config.num_hidden_layers})"
 
 
-def _is_path(name: str) -> bool:
-    """Whether a run's dataset is given as a local path (which a public card should not carry) rather than a name."""
-    return "/" in name or os.sep in name or Path(name).expanduser().exists()
+def _public_name(name: str | None, dataset_id: str | None) -> tuple[str | None, bool]:
+    """A run's dataset as a public card names it, and whether it is local data: a local path (given without a Hub
+    id) by its folder's or file's name, not by the machine's path; any other name as it is."""
+    local = name is not None and not dataset_id and ("/" in name or os.sep in name or Path(name).expanduser().exists())
+    return (Path(name).name if local else name), local
 
 
 def build_model_card(
@@ -158,10 +160,11 @@ def build_model_card(
         raise ValueError("A 'converted' card needs the ReleasedCheckpoint it was converted from (release=...).")
     run = run or RunFacts()
     size = preset_name(config)
-    dataset = release.dataset if release else run.dataset
-    eval_results = _eval_results(kind, dataset, run, release)
-    # a Hub id, or a dataset's name ("Kinetics-400"); never the path of local data
-    datasets = [run.dataset_id] if run.dataset_id else ([dataset.lower()] if dataset and not _is_path(dataset) else None)
+    dataset, local = _public_name(release.dataset if release else run.dataset, run.dataset_id)
+    eval_dataset, _ = _public_name(run.eval_dataset or dataset, run.dataset_id)
+    eval_results = _eval_results(kind, eval_dataset, run, release)
+    # a Hub id, or a dataset's name ("Kinetics-400"); never local data's
+    datasets = [run.dataset_id] if run.dataset_id else ([dataset.lower()] if dataset and not local else None)
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="video-classification" if kind == "classifier" else "feature-extraction",
@@ -182,6 +185,7 @@ def build_model_card(
         config=config,
         num_parameters_millions=f"{count_parameters(config, kind) / 1e6:.1f}",
         dataset=dataset,
+        eval_dataset=eval_dataset,
         release=release,
         run=run,
         loss=run.loss_summary(),
@@ -194,7 +198,7 @@ def build_model_card(
 
 
 def _eval_results(
-    kind: str, dataset: str | None, run: RunFacts, release: ReleasedCheckpoint | None
+    kind: str, eval_dataset: str | None, run: RunFacts, release: ReleasedCheckpoint | None
 ) -> list[EvalResult]:
     if release is not None and release.accuracy is not None:
         published = release.accuracy
@@ -215,9 +219,7 @@ def _eval_results(
         ]
     if kind != "classifier":
         return []
-    eval_dataset = run.eval_dataset or dataset or "unknown"
-    if not run.dataset_id and _is_path(eval_dataset):  # local data: its folder's or file's name, not the path
-        eval_dataset = Path(eval_dataset).name
+    eval_dataset = eval_dataset or "unknown"
     results = []
     for name, value in (("top-1 accuracy", run.accuracy_top1), ("top-5 accuracy", run.accuracy_top5)):
         if value is not None:

@@ -45,7 +45,7 @@ def test_a_run_on_local_data_puts_no_path_in_the_cards_metadata():
     assert card.data.datasets is None
     result = card.data.eval_results[0]
     assert (result.dataset_type, result.dataset_name) == ("k400-shards", "k400-shards")
-    assert "/data/videos" not in str(card.data.to_dict())
+    assert "/data/videos" not in str(card.data.to_dict()) and "/data/videos" not in card.text
 
 
 def test_converted_card_needs_its_release_and_carries_its_published_facts():
