@@ -51,6 +51,7 @@ class RunFacts:
         num_train_videos: videos in the training split.
         eval_dataset: data the accuracy was measured on (defaults to `dataset`), and `eval_split`.
         loss_history: training loss at regular steps; the card summarises it (first, last, lowest, ten points).
+        loss_steps: the optimizer step of each `loss_history` entry (without it, the card numbers the entries).
         accuracy_top1, accuracy_top5: in percent (0-100).
         hyperparameters: name -> value, printed as a table.
         hardware: e.g. `"1x NVIDIA H100 80GB"`, `"2 CPU cores"`.
@@ -68,6 +69,7 @@ class RunFacts:
     eval_dataset: str | None = None
     eval_split: str = "validation"
     loss_history: Sequence[float] | None = None
+    loss_steps: Sequence[int] | None = None
     accuracy_top1: float | None = None
     accuracy_top5: float | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -79,17 +81,24 @@ class RunFacts:
     base_model: str | None = None
 
     def loss_summary(self) -> dict[str, Any] | None:
-        """`first`, `last`, `lowest` and up to ten evenly spaced `(index, loss)` points, or `None` without losses."""
+        """
+        `first`, `last`, `lowest` and up to ten evenly spaced `(step, loss)` points (`step`: from `loss_steps`, else
+        the entry's index), and `by_step` (whether they are optimizer steps), or `None` without losses.
+        """
         history = list(self.loss_history or [])
         if not history:
             return None
+        steps = list(self.loss_steps) if self.loss_steps is not None else None
+        if steps is not None and len(steps) != len(history):
+            raise ValueError(f"loss_steps has {len(steps)} entries for {len(history)} losses.")
         count = min(10, len(history))
         indices = sorted({round(i * (len(history) - 1) / max(count - 1, 1)) for i in range(count)})
         return {
             "first": history[0],
             "last": history[-1],
             "lowest": min(history),
-            "points": [(i, history[i]) for i in indices],
+            "points": [(steps[i] if steps else i, history[i]) for i in indices],
+            "by_step": steps is not None,
         }
 
 
@@ -119,11 +128,20 @@ def preset_name(config: MAESTConfig) -> str:
     return f"ViT (width {config.hidden_size}, depth {config.num_hidden_layers})"
 
 
+SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "eval", "test")
+
+
 def _public_name(name: str | None, dataset_id: str | None) -> tuple[str | None, bool]:
     """A run's dataset as a public card names it, and whether it is local data: a local path (given without a Hub
-    id) by its folder's or file's name, not by the machine's path; any other name as it is."""
+    id) by its folder's or file's name, not by the machine's path (a split's folder, `videos/train`, by the folder
+    that holds it); any other name as it is."""
     local = name is not None and not dataset_id and ("/" in name or os.sep in name or Path(name).expanduser().exists())
-    return (Path(name).name if local else name), local
+    if not local:
+        return name, False
+    path = Path(name).expanduser()
+    if path.name.lower() in SPLIT_FOLDER_NAMES:
+        path = path.absolute().parent
+    return path.name, True
 
 
 def build_model_card(

@@ -72,9 +72,15 @@ def test_readme_states_each_sizes_recipe_defaults_with_its_source():
         assert row in readme and f"k400_VIT_{preset[-1].upper()}_16x4_FT.yaml" in readme, row
 
 
-def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretrained, motion_videos, tmp_path):
+def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(
+    tiny_pretrained, motion_videos, tmp_path, caplog
+):
     output = tmp_path / "run"
-    results = script.run(finetune_args(tiny_pretrained, motion_videos, output, "--checkpointing_steps", "epoch"))
+    caplog.set_level("INFO")
+    results = script.run(
+        finetune_args(tiny_pretrained, motion_videos, output, "--checkpointing_steps", "epoch", "--hub_token",
+                      "hf_secret_of_the_user", "--report_to", "tensorboard")
+    )  # fmt: skip
 
     assert results["completed_steps"] == 6 and results["skipped_videos"] == 0
     assert set(results["multi_view"]) == {"top1", "top5"}
@@ -90,6 +96,12 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(tiny_pretra
     card = (output / "README.md").read_text()
     assert "model-index" in card and f"value: {round(results['multi_view']['top1'], 2)}" in card
     assert "Precision: fp32 (no mixed precision), as the official recipes." in card
+    # A --hub_token reached finetuning_args.json, the card (both pushed with the model), the log and the trackers;
+    # the card's table listed every flag, with the machine's paths (--train_dir, --output_dir ...).
+    assert not [path for path in output.rglob("*") if path.is_file() and b"hf_secret" in path.read_bytes()]
+    assert "hf_secret" not in caplog.text and "<HUB_TOKEN>" in caplog.text
+    assert str(tmp_path) not in card and "`layer_decay` | 0.75 |" in card and "`warmup_steps` |" in card
+    assert list((output / "runs").rglob("events.out.tfevents.*"))  # as pretraining's: not pushed to the Hub
 
 
 def test_a_torch_compile_run_trains_like_the_eager_run(tiny_pretrained, motion_videos, tmp_path):

@@ -38,6 +38,22 @@ def test_classifier_card_carries_measured_accuracy_and_run_facts():
         assert text in card.text
 
 
+def test_cards_number_the_loss_curve_by_step_and_show_a_classifiers_confusion_matrix_as_such():
+    """The loss table numbered its rows 0, 1, 2 under "logged step"; a classifier's confusion matrix was shown under
+    "What it reconstructs", with the reconstruction grid's caption."""
+    run = RunFacts(loss_history=[2.0, 1.5, 1.0], loss_steps=[10, 20, 30], accuracy_top1=50.0,
+                   eval_split="validation, 2x3 views", pictures=["eval_confusion_matrix.png"])  # fmt: skip
+    text = str(build_model_card("classifier", MAESTConfig(**TINY, num_labels=3), "me/clf", run=run))
+    assert "| step | loss |\n|---|---|\n| 10 | 2.0000 |\n| 20 | 1.5000 |\n| 30 | 1.0000 |" in text
+    assert "![confusion matrix](eval_confusion_matrix.png)" in text and "(validation, 2x3 views)" in text
+    assert "reconstruct" not in text.lower()
+    pretrained = RunFacts(loss_history=[2.0, 1.0], pictures=["reconstruction.png"])
+    text = str(build_model_card("pretrained", MAESTConfig(**TINY), "me/mae", run=pretrained))
+    assert "| logged entry | loss |" in text and "## What it reconstructs" in text and "confusion" not in text
+    with pytest.raises(ValueError, match="loss_steps has 1 entries for 2 losses"):
+        build_model_card("pretrained", MAESTConfig(**TINY), "me/mae", run=RunFacts(loss_history=[2, 1], loss_steps=[1]))
+
+
 def test_a_run_on_local_data_puts_no_path_in_the_cards_metadata():
     """A fine-tuning run on a local folder listed its path as a Hub dataset (`datasets: - /data/k400-shards`)."""
     run = RunFacts(dataset="/data/videos/k400-shards", eval_dataset="/data/videos/k400-shards", accuracy_top1=50.0)
@@ -46,6 +62,10 @@ def test_a_run_on_local_data_puts_no_path_in_the_cards_metadata():
     result = card.data.eval_results[0]
     assert (result.dataset_type, result.dataset_name) == ("k400-shards", "k400-shards")
     assert "/data/videos" not in str(card.data.to_dict()) and "/data/videos" not in card.text
+    # a split's folder is named by the folder that holds it ("Data: train", "Accuracy on validation (validation)")
+    run = RunFacts(dataset="/data/ucf101/train", eval_dataset="/data/ucf101/validation", accuracy_top1=50.0)
+    card = ModelCard(str(build_model_card("classifier", MAESTConfig(**TINY, num_labels=3), "me/clf", run=run)))
+    assert card.data.eval_results[0].dataset_name == "ucf101" and "Data: ucf101." in card.text
 
 
 def test_converted_card_needs_its_release_and_carries_its_published_facts():

@@ -248,7 +248,7 @@ def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_witho
     # One video held out, 8 to train on (one broken) at 2 per step: 4 steps per pass read the broken one once.
     run_in_process(
         tiny_arguments(data_dir, output_dir, 4, checkpointing_steps=2, visualization_steps=2, report_to="tensorboard")
-        + ["--push_to_hub", "--hub_model_id=me/mae-st-tiny"]
+        + ["--push_to_hub", "--hub_model_id=me/mae-st-tiny", "--hub_token=hf_secret_of_the_user"]
     )
     history = log_history(output_dir)
     assert [entry["step"] for entry in history] == [1, 2, 3, 4]
@@ -267,6 +267,9 @@ def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_witho
     assert pushed["repo_id"] == "me/mae-st-tiny"
     assert {"model.safetensors", "config.json", "README.md", "reconstruction.png"} <= set(pushed["files"])
     assert not [name for name in pushed["files"] if name.startswith(("checkpoint-", "data_order"))]
+    # the token reached TensorBoard's hparams.yml and events (tokens are now shown as <HUB_TOKEN>)
+    assert not [path for path in output_dir.rglob("*") if path.is_file() and b"hf_secret" in path.read_bytes()]
+    assert "| 2 | " in (output_dir / "README.md").read_text()  # the loss table by optimizer step
 
 
 def test_an_epoch_is_one_pass_over_the_videos_whatever_repeat_aug(tmp_path, video_dir):

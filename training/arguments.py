@@ -490,6 +490,21 @@ class CommandLineParser(HfArgumentParser):
         return tuple(parsed)
 
 
+def without_tokens(values: dict) -> dict:
+    """
+    `values` (and the dicts inside it) with every `*_token` that is set replaced by `<HUB_TOKEN>` (the key in capitals),
+    as transformers' `TrainingArguments.to_dict` does: what logs, trackers, saved arguments and model cards show of
+    a run's flags. A token given with `--hub_token` used to land in `finetuning_args.json`, the model card pushed
+    with the model and the trackers' configuration.
+    """
+    return {
+        key: without_tokens(value) if isinstance(value, dict)
+        else f"<{key.upper()}>" if key.endswith("_token") and value is not None
+        else value
+        for key, value in values.items()
+    }  # fmt: skip
+
+
 def looks_local(name: str) -> bool:
     """Whether a dataset or model name is a path rather than a Hub id ("name" or "owner/name")."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith((".csv", ".jsonl", ".json"))

@@ -38,7 +38,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, DistributedType, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from mae_st_training.arguments import hub_dataset_id, parse_pretraining_arguments, run_command
+from mae_st_training.arguments import hub_dataset_id, parse_pretraining_arguments, run_command, without_tokens
 from mae_st_training.checkpointing import (
     checkpoint_due,
     load_training_state,
@@ -315,11 +315,11 @@ def run(argv: list[str] | None = None) -> Path:
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-    run_config = {
+    run_config = without_tokens({  # what the trackers and the card show
         **dataclasses.asdict(model_args), **dataclasses.asdict(data_args), **dataclasses.asdict(training_args),
         "learning_rate": learning_rate, "effective_batch_size": effective_batch_size,
         "max_train_steps": max_train_steps, "warmup_steps": warmup_steps,
-    }  # fmt: skip
+    })  # fmt: skip
     accelerator.init_trackers("mae-st-pretraining", {k: v for k, v in run_config.items() if v is not None})
 
     # --- Resume: model, optimizer, schedule, RNG and position in the data ---
@@ -468,13 +468,15 @@ def run(argv: list[str] | None = None) -> Path:
         (output_dir / "data_order").mkdir(parents=True, exist_ok=True)
         (output_dir / "data_order" / f"process_{accelerator.process_index}.json").write_text(json.dumps(record))
     if accelerator.is_main_process:
-        history = [json.loads(line)["loss"] for line in log_path.read_text().splitlines()] if log_path.exists() else []
+        records = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+        history = [record["loss"] for record in records]
         run = RunFacts(
             # a local folder is named by its last part (no machine paths in the card), a Hub dataset by its id
             dataset="synthetic moving shapes" if quick_start else Path(data_args.dataset_name).name,
             dataset_id=hub_dataset_id(data_args.dataset_name),
             num_train_videos=None if data_args.streaming else len(train_dataset),
             loss_history=history,
+            loss_steps=[record["step"] for record in records],
             hyperparameters={k: run_config[k] for k in (
                 "learning_rate", "effective_batch_size", "max_train_steps", "warmup_steps", "weight_decay",
                 "max_grad_norm", "repeat_aug", "sampling_rate", "seed")},

@@ -24,12 +24,12 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from datasets.distributed import split_dataset_by_node
 from tqdm.auto import tqdm
 from transformers import AutoConfig
 
-from mae_st_training.arguments import hub_dataset_id, parse_finetuning_arguments, run_command
+from mae_st_training.arguments import hub_dataset_id, parse_finetuning_arguments, run_command, without_tokens
 from mae_st_training.checkpointing import (
     checkpoint_due,
     load_training_state,
@@ -88,7 +88,8 @@ def run(argv: list[str] | None = None) -> dict:
         gradient_accumulation_steps=training_args.gradient_accumulation_steps,
         mixed_precision=training_args.mixed_precision,
         log_with=training_args.report_to if tracking else None,
-        project_dir=str(output_dir),
+        # TensorBoard logs in output_dir/runs, as pretraining's and the Trainer's (left out of --push_to_hub)
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs")),
         # batches, page-locked by the DataLoader on a GPU machine, reach the device without the host waiting
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
         # torch.compile in `prepare`; unset, `accelerate launch --dynamo_backend` decides
@@ -219,7 +220,7 @@ def run(argv: list[str] | None = None) -> dict:
         label_smoothing=training_args.label_smoothing,
     )
 
-    resolved = {
+    resolved = without_tokens({  # what the log, trackers, finetuning_args.json and the card show
         "model": asdict(model_args),
         "data": asdict(data_args),
         "training": asdict(training_args),
@@ -232,18 +233,18 @@ def run(argv: list[str] | None = None) -> dict:
             "steps_per_epoch": steps_per_epoch,
             "max_train_steps": max_train_steps,
             "num_train_epochs": num_train_epochs,
-            "num_warmup_steps": num_warmup_steps,
+            "warmup_steps": num_warmup_steps,
             "num_processes": accelerator.num_processes,
             "mixed_precision": accelerator.mixed_precision,
             "new_head": new_head,
         },
-    }
+    })
     logger.info("Resolved arguments:\n" + json.dumps(resolved, indent=2, default=str))
     if accelerator.is_main_process:  # made only now: a run that fails on its arguments or data leaves nothing
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "finetuning_args.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
     if tracking:
-        accelerator.init_trackers("mae_st_finetuning", flatten_for_tracking(resolved))
+        accelerator.init_trackers("mae-st-finetuning", flatten_for_tracking(resolved))
 
     # ---------------------------------------------------------------------------------------------------------
     # Resume: the weights, optimizer, schedule and RNG states of `save_state`, and the batches already seen.
@@ -404,9 +405,10 @@ def run(argv: list[str] | None = None) -> dict:
             eval_dataset=data_args.dataset_name or data_args.validation_dir or data_args.validation_file,
             eval_split=f"validation, {data_args.num_temporal_views}x{data_args.num_spatial_crops} views",
             loss_history=[record["loss"] for record in history if "loss" in record],
+            loss_steps=[record["step"] for record in history if "loss" in record],
             accuracy_top1=multi_view.get("top1"),
             accuracy_top5=multi_view.get("top5"),
-            hyperparameters=flatten_for_tracking(resolved),
+            hyperparameters=card_hyperparameters(resolved),
             hardware=describe_hardware(accelerator.num_processes),
             mixed_precision=accelerator.mixed_precision,
             wall_time_seconds=train_seconds,
@@ -447,6 +449,26 @@ def iter_epoch(accelerator: Accelerator, dataloader, seed: int, skip_batches: in
     if skip_batches:
         dataloader = accelerator.skip_first_batches(dataloader, skip_batches)  # shares the seeded sampler
     return iter(dataloader)
+
+
+# The model card's table: the recipe the run trained with, by flag name (`resolved` first: the values the run
+# computed). Where the run read and wrote, the Hub and logging settings are not hyperparameters, and local paths stay
+# off a public card; the data and the base model have lines of their own.
+CARD_HYPERPARAMETERS = {
+    "resolved": ("learning_rate", "effective_batch_size", "max_train_steps", "num_train_epochs", "warmup_steps",
+                 "num_frames", "image_size"),
+    "training": ("base_learning_rate", "min_learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
+                 "max_grad_norm", "layer_decay", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob",
+                 "label_smoothing", "seed"),
+    "model": ("drop_path_rate", "classifier_dropout", "head_init_std"),
+    "data": ("sampling_rate", "repeat_aug", "rand_augment", "random_erasing_prob", "jitter_scales_relative",
+             "jitter_aspect_relative"),
+}  # fmt: skip
+
+
+def card_hyperparameters(resolved: dict) -> dict:
+    """The rows of the model card's hyper-parameter table (`CARD_HYPERPARAMETERS`) from the resolved arguments."""
+    return {name: resolved[group][name] for group, names in CARD_HYPERPARAMETERS.items() for name in names}
 
 
 def flatten_for_tracking(nested: dict, prefix: str = "") -> dict:
