@@ -287,6 +287,48 @@ def test_the_trainer_command_offline_with_push_to_hub_is_one_line(tiny_pretraine
     )
 
 
+def test_the_trainer_pushes_the_complete_folder_with_its_card_and_no_token(
+    tiny_pretrained, motion_videos, tmp_path, monkeypatch
+):
+    """With --push_to_hub the Trainer uploaded the final model before the script wrote its remote code, with the
+    Trainer's draft card ("More information needed") and before the final evaluation; its training_args.bin, in
+    every checkpoint and in the upload, held the --hub_token. Only the Hub's calls are replaced."""
+    from huggingface_hub import HfApi, RepoUrl, get_token
+
+    monkeypatch.setenv("HF_TOKEN", "hf_stored_login")  # restored after the test; the script sets it
+    uploads = []
+
+    class Done:  # what the Trainer reads of an upload: its (finished) future and commit
+        oid, commit_url, pr_url = "0" * 40, "https://huggingface.co/me/clf/commit/0", None
+
+        def done(self):
+            return True
+
+    def upload_folder(self, *, folder_path, ignore_patterns=(), **kwargs):
+        files = [path.relative_to(folder_path).as_posix() for path in Path(folder_path).rglob("*") if path.is_file()]
+        card = Path(folder_path) / "README.md"
+        uploads.append({"files": {name for name in files if not name.startswith(("_", "checkpoint-"))},
+                        "token": kwargs.get("token") or get_token(),
+                        "card": card.read_text() if card.is_file() else ""})  # fmt: skip
+        return Done()
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: RepoUrl(f"https://hf.co/{repo_id}"))
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    output = tmp_path / "out"
+    argv = trainer_args(tiny_pretrained, motion_videos, output, "--push_to_hub", "--hub_model_id", "me/clf",
+                        "--hub_token", "hf_secret_of_the_user", "--logging_steps", "1")  # fmt: skip
+    results = trainer_script.run(argv)
+
+    final = uploads[-1]
+    assert {"modeling_mae_st.py", "video_preprocessor_config.json", "eval_results.json", "README.md"} <= final["files"]
+    assert all(upload["token"] == "hf_secret_of_the_user" for upload in uploads)
+    assert "More information needed" not in final["card"] and "AutoModelForVideoClassification" in final["card"]
+    assert f"top-1 {results['eval_top1']:.2f}%" in final["card"] and "| step | loss |" in final["card"]
+    assert str(tmp_path) not in final["card"] and "`layer_decay` | 0.75 |" in final["card"]
+    assert not [path for path in output.rglob("*") if path.is_file() and b"hf_secret" in path.read_bytes()]
+    assert (output / "checkpoint-3" / "modeling_mae_st.py").is_file()  # every saved folder loads with remote code
+
+
 @pytest.mark.parametrize("source", ["shards", "index file"])
 def test_the_trainer_streams_shards_and_index_files(source, tiny_pretrained, motion_videos, tmp_path):
     """A stream crashed the Trainer script (`IterableDataset` has no `with_transform`), and a streamed index of class

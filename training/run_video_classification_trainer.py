@@ -30,8 +30,10 @@ Accelerate script and `modeling_mae_st.evaluation`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -44,10 +46,10 @@ from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, Offl
 from transformers import AutoConfig, Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
-from mae_st_training.arguments import parse_trainer_arguments, run_command
+from mae_st_training.arguments import hub_dataset_id, parse_trainer_arguments, run_command
 from mae_st_training.checkpointing import TRAINER_STATE_FILE, resolve_checkpoint
 from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped, training_stream
-from mae_st_training.run_video_classification import flatten_for_tracking
+from mae_st_training.run_video_classification import card_hyperparameters, flatten_for_tracking
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
@@ -67,9 +69,9 @@ from modeling_mae_st.finetuning import (
     load_classifier,
     load_splits,
 )
-from modeling_mae_st.hub import HubPushError, save_for_hub
+from modeling_mae_st.hub import HubPushError, give_usual_permissions, write_remote_code
 from modeling_mae_st.mixup import VideoMixup
-from modeling_mae_st.model_card import describe_precision
+from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware, describe_precision
 from modeling_mae_st.optimization import (
     build_adamw,
     get_warmup_cosine_schedule,
@@ -215,9 +217,14 @@ class VideoClassificationTrainer(Trainer):
         min_learning_rate: float = 0.0,
         max_bad_video_fraction: float = 0.05,
         train_stream: VideoStream | None = None,
+        card_facts: RunFacts | None = None,
+        card_arguments: dict | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.card_facts = card_facts  # what the run knows of itself before training, for its model card
+        self.card_arguments = card_arguments  # {"resolved", "training", "model", "data"}: card_hyperparameters
+        self.warmup_steps = None
         self.train_stream = train_stream
         self.stream_checkpointing = None
         if train_stream is not None:
@@ -271,6 +278,52 @@ class VideoClassificationTrainer(Trainer):
         finally:
             self.data_collator = collator
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """
+        The Trainer's save (final model and checkpoints alike), made complete for the next tool before anything is
+        pushed: the code `trust_remote_code` runs (`hub.write_remote_code`) and files readable by all. The Trainer
+        pushed the final model without the code, before the script could add it.
+        """
+        super().save_model(output_dir, _internal_call=True)
+        if self.args.should_save:
+            folder = output_dir or self.args.output_dir
+            write_remote_code(folder)
+            give_usual_permissions(folder)
+        if self.args.push_to_hub and not _internal_call:  # as the Trainer does, now with the complete folder
+            self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
+
+    def create_model_card(self, **kwargs) -> None:
+        """
+        This package's model card of the run (`model_card.build_model_card`, as `mae-st-finetune` writes it), where
+        the Trainer writes its draft ("More information needed"); `push_to_hub` calls it before uploading. Without
+        `card_facts`, the Trainer's draft.
+        """
+        if self.card_facts is None:
+            return super().create_model_card(**kwargs)
+        if not self.is_world_process_zero():
+            return
+        history = self.state.log_history
+        losses = [record for record in history if "loss" in record]
+        evaluations = [record for record in history if "eval_top1" in record]
+        runtime = [record["train_runtime"] for record in history if "train_runtime" in record]
+        arguments = {**self.card_arguments}
+        arguments["resolved"] = {
+            **arguments["resolved"], "max_train_steps": self.state.max_steps, "warmup_steps": self.warmup_steps
+        }
+        run = dataclasses.replace(
+            self.card_facts,
+            loss_history=[record["loss"] for record in losses],
+            loss_steps=[record["step"] for record in losses],
+            accuracy_top1=evaluations[-1]["eval_top1"] if evaluations else None,
+            accuracy_top5=evaluations[-1].get("eval_top5") if evaluations else None,
+            wall_time_seconds=runtime[-1] if runtime else None,
+            mixed_precision=self.accelerator.mixed_precision,
+            hyperparameters=card_hyperparameters(arguments),
+        )
+        repo_id = self.args.hub_model_id or Path(self.args.output_dir).resolve().name
+        card = build_model_card("classifier", self.model.config, repo_id, run=run)
+        card.save(Path(self.args.output_dir) / "README.md")
+
     def set_initial_training_values(self, args, dataloader):
         values = super().set_initial_training_values(args, dataloader)
         self.steps_per_epoch = values[1]  # num_update_steps_per_epoch, as the Trainer counts them
@@ -282,7 +335,7 @@ class VideoClassificationTrainer(Trainer):
                 warmup_steps = round(num_training_steps * self.warmup_epochs / self.args.num_train_epochs)
             else:
                 warmup_steps = round(self.warmup_epochs * self.steps_per_epoch)
-            warmup_steps = min(warmup_steps, num_training_steps)
+            warmup_steps = self.warmup_steps = min(warmup_steps, num_training_steps)
             self.lr_scheduler = get_warmup_cosine_schedule(
                 optimizer or self.optimizer, warmup_steps, num_training_steps, self.min_learning_rate
             )
@@ -384,6 +437,9 @@ def compute_metrics(eval_prediction) -> dict[str, float]:
 def run(argv: list[str] | None = None) -> dict:
     """Fine-tune with the Trainer; returns the train and eval metrics. `argv` defaults to the command line."""
     model_args, data_args, training_args = parse_trainer_arguments(argv)
+    if training_args.hub_token:  # from the environment from here on: the Trainer pickles its arguments into
+        os.environ["HF_TOKEN"] = training_args.hub_token  # training_args.bin, which every checkpoint holds and
+        training_args.hub_token = None  # --push_to_hub uploads (huggingface_hub reads HF_TOKEN at each call)
     # The collator needs the raw `video` column, which the model signature does not name.
     training_args.remove_unused_columns = False
     # page-locked batches help only a GPU; on a CPU torch warns for every DataLoader
@@ -472,6 +528,21 @@ def run(argv: list[str] | None = None) -> dict:
             min_learning_rate=training_args.min_learning_rate,
             max_bad_video_fraction=data_args.max_bad_video_fraction,
             train_stream=train_stream,
+            card_facts=RunFacts(
+                dataset=data_args.dataset_name or data_args.train_dir or data_args.train_file,
+                dataset_id=hub_dataset_id(data_args.dataset_name),
+                num_train_videos=None if train_stream is not None else len(train_dataset),
+                eval_dataset=data_args.dataset_name or data_args.validation_dir or data_args.validation_file,
+                eval_split="validation, 1 center clip and crop per video",
+                hardware=describe_hardware(training_args.world_size),
+                base_model=None if os.path.isdir(model_args.model_name_or_path) else model_args.model_name_or_path,
+            ),
+            card_arguments={
+                "resolved": {"learning_rate": learning_rate, "effective_batch_size": effective_batch_size,
+                             "num_train_epochs": training_args.num_train_epochs, "num_frames": num_frames,
+                             "image_size": image_size},
+                "training": vars(training_args), "model": vars(model_args), "data": vars(data_args),
+            },  # fmt: skip
         )
     except (OfflineModeIsEnabled, HfHubHTTPError, LocalTokenNotFoundError) as error:
         cause = " ".join(str(error).split())
@@ -485,18 +556,30 @@ def run(argv: list[str] | None = None) -> dict:
     if checkpoint is not None:  # a checkpoint-<step> folder, or "latest" in output_dir, as in the Accelerate scripts
         checkpoint = str(resolve_checkpoint(checkpoint, training_args.output_dir, TRAINER_STATE_FILE))
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model()
-    if trainer.is_world_process_zero():  # the folder complete for the next tool: matching processor, code, 0644 files
-        save_for_hub(trainer.model, training_args.output_dir, video_processor=eval_processor)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
     results.update(train_result.metrics)
     if eval_dataset is not None:
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         results.update(metrics)
+    trainer.save_state()
+    # The model with its processor, remote code and card (save_model, create_model_card); with --push_to_hub
+    # uploaded in one commit once all of it, the evaluation included, is written.
+    if not training_args.push_to_hub:
+        trainer.save_model()
+        trainer.create_model_card()
+        return results
+    try:
+        trainer.push_to_hub()
+    except (OfflineModeIsEnabled, HfHubHTTPError, LocalTokenNotFoundError) as error:
+        cause = " ".join(str(error).split())
+        raise HubPushError(
+            f"--push_to_hub: uploading {training_args.output_dir} to {trainer.hub_model_id} failed ({cause}). The "
+            "folder is saved and complete: push it later with modeling_mae_st.hub.push_to_hub("
+            f"{str(training_args.output_dir)!r}, {trainer.hub_model_id!r})."
+        ) from error
     return results
 
 
