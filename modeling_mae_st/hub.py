@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
+from huggingface_hub.errors import HfHubHTTPError
 from transformers.utils import CONFIG_NAME, VIDEO_PROCESSOR_NAME
 
 
@@ -59,6 +60,12 @@ DEFAULT_IGNORE_PATTERNS = (
 
 class RemoteCodeError(ValueError):
     """A module that cannot run from a Hub folder: it imports this package absolutely, or a missing sibling."""
+
+
+# What a call to the Hub raises when the Hub, not the caller, is at fault: huggingface_hub's own errors (HTTP status,
+# offline mode, no token) are OSErrors; a dropped connection or a timeout is its HTTP client's error, the base class
+# of HfHubHTTPError (httpx's HTTPError; with the requests client of older releases, an OSError too).
+HUB_ERRORS = (OSError, *HfHubHTTPError.__bases__)
 
 
 class HubPushError(OSError):
@@ -320,7 +327,7 @@ def push_to_hub(
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         logger.info("Uploading %d files from %s to %s", len(files), output_dir, repo_url.repo_id)
         return api.create_commit(repo_id=repo_url.repo_id, operations=operations, commit_message=commit_message)
-    except OSError as error:  # huggingface_hub's HTTP, offline-mode and missing-token errors are all OSErrors
+    except HUB_ERRORS as error:
         cause = " ".join(str(error).split()) or type(error).__name__
         raise HubPushError(
             f"--push_to_hub: uploading {output_dir} to {repo_id} failed ({cause}). The folder is saved and "
@@ -330,6 +337,7 @@ def push_to_hub(
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
+    "HUB_ERRORS",
     "HubPushError",
     "RemoteCodeError",
     "check_video_processor_matches",

@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 import torch
 from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from huggingface_hub.errors import HfHubHTTPError
 from transformers import AutoVideoProcessor
 
 from mae_st_commands.convert import main as convert_main
@@ -237,11 +238,20 @@ def test_converter_saves_a_release_card_and_pushes_the_full_repository(tmp_path,
     assert "mae-st-convert --checkpoint VIT_B_16x4_MAE_PT.pyth" in uploaded["README.md"].decode()
 
 
-def test_a_push_the_hub_refuses_is_one_line_and_leaves_the_folder(saved_folder, tmp_path, official_fixtures, capsys):
+def test_a_push_the_hub_refuses_is_one_line_and_leaves_the_folder(
+    saved_folder, tmp_path, official_fixtures, capsys, monkeypatch
+):
     """Offline (as every test runs), the real `HfApi` refuses: the library raises `HubPushError` naming the folder,
     the repository and how to push later; the converter prints it as one line after writing its folder."""
     with pytest.raises(HubPushError, match=r"--push_to_hub: uploading .* to me/tiny failed \(Cannot reach"):
         push_to_hub(saved_folder, "me/tiny")
+    def drop_the_connection(self, *args, **kwargs):  # the HTTP client's own error, not an OSError
+        raise HfHubHTTPError.__bases__[0]("Connection reset by peer")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(HfApi, "create_repo", drop_the_connection)
+        with pytest.raises(HubPushError, match=r"uploading .* to me/tiny failed \(Connection reset by peer\)"):
+            push_to_hub(saved_folder, "me/tiny")
     fixture = torch.load(official_fixtures / "pyslowfast" / "pyslowfast_pretrain_tiny.pt", weights_only=True)
     checkpoint = tmp_path / "tiny.pyth"
     torch.save(fixture["checkpoint"], checkpoint)

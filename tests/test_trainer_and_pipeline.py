@@ -329,6 +329,32 @@ def test_the_trainer_pushes_the_complete_folder_with_its_card_and_no_token(
     assert (output / "checkpoint-3" / "modeling_mae_st.py").is_file()  # every saved folder loads with remote code
 
 
+def test_a_failed_final_upload_of_the_trainer_is_one_line_and_leaves_the_folder_complete(
+    tiny_pretrained, motion_videos, tmp_path, monkeypatch, capsys
+):
+    from huggingface_hub import HfApi, RepoUrl
+    from huggingface_hub.errors import HfHubHTTPError
+
+    def upload_folder(self, **kwargs):  # the connection dropped: the HTTP client's own error, not an OSError
+        raise HfHubHTTPError.__bases__[0]("Connection reset by peer")
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: RepoUrl(f"https://hf.co/{repo_id}"))
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    output = tmp_path / "out"
+    argv = trainer_args(tiny_pretrained, motion_videos, output, "--push_to_hub", "--hub_model_id", "me/clf",
+                        "--save_strategy", "no", "--num_train_epochs", "1")  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.finetune_trainer_command(argv)
+    stderr = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith(
+        f"mae-st-finetune-trainer: error: --push_to_hub: uploading {output} to me/clf failed (Connection reset by peer)."
+    )
+    assert {"model.safetensors", "modeling_mae_st.py", "README.md", "eval_results.json"} <= {
+        path.name for path in output.iterdir()
+    }
+
+
 @pytest.mark.parametrize("source", ["shards", "index file"])
 def test_the_trainer_streams_shards_and_index_files(source, tiny_pretrained, motion_videos, tmp_path):
     """A stream crashed the Trainer script (`IterableDataset` has no `with_transform`), and a streamed index of class

@@ -42,7 +42,6 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 from transformers import AutoConfig, Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
@@ -69,7 +68,7 @@ from modeling_mae_st.finetuning import (
     load_classifier,
     load_splits,
 )
-from modeling_mae_st.hub import HubPushError, give_usual_permissions, write_remote_code
+from modeling_mae_st.hub import HUB_ERRORS, HubPushError, give_usual_permissions, write_remote_code
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.model_card import RunFacts, build_model_card, describe_hardware, describe_precision
 from modeling_mae_st.optimization import (
@@ -544,7 +543,7 @@ def run(argv: list[str] | None = None) -> dict:
                 "training": vars(training_args), "model": vars(model_args), "data": vars(data_args),
             },  # fmt: skip
         )
-    except (OfflineModeIsEnabled, HfHubHTTPError, LocalTokenNotFoundError) as error:
+    except HUB_ERRORS as error:
         cause = " ".join(str(error).split())
         raise HubPushError(f"--push_to_hub: the Trainer could not create its Hub repository ({cause}).") from error
 
@@ -573,7 +572,7 @@ def run(argv: list[str] | None = None) -> dict:
         return results
     try:
         trainer.push_to_hub()
-    except (OfflineModeIsEnabled, HfHubHTTPError, LocalTokenNotFoundError) as error:
+    except HUB_ERRORS as error:
         cause = " ".join(str(error).split())
         raise HubPushError(
             f"--push_to_hub: uploading {training_args.output_dir} to {trainer.hub_model_id} failed ({cause}). The "
