@@ -166,6 +166,8 @@ def random_masking(
         mask `(batch, num_patches)` of `dtype` (1 = masked), ids_restore `(batch, num_patches)` and ids_keep
         `(batch, num_kept)`, the kept patches in the order the encoder sees them.
     """
+    if not 0.0 <= mask_ratio < 1.0:  # 1.0 hid every patch and a negative ratio none (loss 0), silently
+        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
     len_keep = int(num_patches * (1 - mask_ratio))
     if noise is None:
         noise = torch.rand(batch, num_patches, device=device)
@@ -589,6 +591,10 @@ class MAESTPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = "video"
     supports_gradient_checkpointing = True
+    # The losses are means over the batch's samples (or hidden patches): `num_items_in_batch` does not reach them.
+    # Unsaid, the Trainer takes the `**kwargs` of `forward` (attention options) for loss arguments and stops dividing
+    # by the gradient-accumulation steps: N accumulation steps gave N times the loss and gradients.
+    accepts_loss_kwargs = False
     _no_split_modules = ["MAESTEmbeddings", "MAESTLayer"]
     _supports_sdpa = True
     _supports_flash_attn = True
@@ -602,7 +608,14 @@ class MAESTPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """Initialization of the official code (facebookresearch/mae_st `models_mae.py`)."""
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
+        if isinstance(module, nn.Linear) and module is getattr(self, "classifier", None):
+            # the official head (mae_st `models_vit.py`): normal(0, 0.02) weights, PyTorch's default bias. (Under the
+            # branch below, this head used to get xavier weights, which marked it initialized.)
+            init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                bound = 1 / math.sqrt(module.in_features)
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.Linear):
             # xavier_uniform, following the official JAX ViT
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
@@ -637,9 +650,6 @@ class MAESTPreTrainedModel(PreTrainedModel):
             init.normal_(module.mask_token, std=std)
             if module.decoder_cls_token is not None:
                 init.zeros_(module.decoder_cls_token)  # never initialized by the official code
-        elif isinstance(module, MAESTForVideoClassification):
-            init.normal_(module.classifier.weight, std=std)
-            init.zeros_(module.classifier.bias)
 
 
 class MAESTModel(MAESTPreTrainedModel):

@@ -325,6 +325,25 @@ def test_initialization_follows_the_official_code():
     assert (model.decoder.decoder_cls_token == 0).all()  # the official code never initializes it
 
 
+def test_a_new_classifier_head_is_initialized_as_the_official_one(tmp_path):
+    """The head's own branch came after the Linear one, which gave it xavier weights (std 0.087 at width 256)."""
+    config = tiny_config(hidden_size=256, num_attention_heads=4, intermediate_size=256, num_labels=400)
+    torch.manual_seed(0)
+    head = MAESTForVideoClassification(config).classifier
+    assert head.weight.std().item() == pytest.approx(0.02, rel=0.05)  # normal(0, 0.02), mae_st models_vit.py
+    assert 0 < head.bias.abs().max() <= 1 / 256**0.5  # PyTorch's default bias, which the official code keeps
+    MAESTForPreTraining(config).save_pretrained(tmp_path)
+    loaded = MAESTForVideoClassification.from_pretrained(tmp_path, num_labels=400).classifier  # a new head, too
+    assert loaded.weight.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+@pytest.mark.parametrize("mask_ratio", [1.0, -0.5, 1.5])
+def test_a_mask_ratio_outside_zero_to_one_is_refused(mask_ratio):
+    model = MAESTForPreTraining(tiny_config())
+    with pytest.raises(ValueError, match=rf"mask_ratio must be in \[0, 1\), got {mask_ratio}"):
+        model(clip(model.config), mask_ratio=mask_ratio)
+
+
 def test_sincos_position_tables_start_as_one_table_of_distinct_positions_and_stay_learnable():
     separate = MAESTForPreTraining(tiny_config(position_embedding_init="sincos"))
     joint = MAESTForPreTraining(tiny_config(position_embedding_init="sincos", use_separate_position_embeddings=False))
