@@ -436,6 +436,12 @@ class VideoClipTransform:
         output: dict[str, list] = {"pixel_values": [], "video_name": [], "decode_error": []}
         if deferred:
             output["random_erasing"] = []
+        if VIDEO_COLUMN not in batch:
+            raise KeyError(
+                f"The batch has no {VIDEO_COLUMN!r} column (it has {sorted(batch)}). With transformers.Trainer, set "
+                f"TrainingArguments(remove_unused_columns=False): the model's forward takes no {VIDEO_COLUMN!r}, so "
+                "the Trainer removes the column before this transform decodes it."
+            )
         labels = batch.get(LABEL_COLUMN)
         for position, video in enumerate(batch[VIDEO_COLUMN]):
             rng = rngs[position] if rngs else None

@@ -143,6 +143,52 @@ def test_a_micro_batch_loss_is_its_mean_divided_by_the_accumulation_steps(motion
     assert loss.item() == trainer.model.weight.grad.item() == 1.5
 
 
+def test_a_plain_trainer_gives_the_same_loss_and_step_whatever_the_gradient_accumulation(tmp_path):
+    """The model's `forward(**kwargs)` made the Trainer take it for one that divides its loss by
+    `num_items_in_batch`, so it stopped dividing by the accumulation steps: 2 steps gave twice the loss and the
+    gradients (the model now says `accepts_loss_kwargs = False`)."""
+    from transformers import Trainer
+
+    from conftest import TINY
+    from modeling_mae_st import MAESTConfig, MAESTForVideoClassification
+
+    generator = torch.Generator().manual_seed(0)
+    samples = [{"pixel_values": torch.randn(4, 3, 32, 32, generator=generator), "labels": i % 3} for i in range(8)]
+    runs = {}
+    for batch_size, accumulation in ((8, 1), (4, 2), (2, 4)):
+        torch.manual_seed(0)
+        model = MAESTForVideoClassification(MAESTConfig(**TINY, num_labels=3))
+        args = TrainingArguments(output_dir=str(tmp_path / str(accumulation)), per_device_train_batch_size=batch_size,
+                                 gradient_accumulation_steps=accumulation, max_steps=1, learning_rate=0.1,
+                                 lr_scheduler_type="constant", max_grad_norm=0, report_to="none", use_cpu=True,
+                                 save_strategy="no", seed=0)  # fmt: skip
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        result = Trainer(model=model, args=args, train_dataset=samples, optimizers=(optimizer, None)).train()
+        runs[accumulation] = result.training_loss, model.classifier.weight.detach().clone()
+    for accumulation in (2, 4):
+        assert runs[accumulation][0] == pytest.approx(runs[1][0], rel=1e-5)
+        torch.testing.assert_close(runs[accumulation][1], runs[1][1], rtol=1e-4, atol=1e-6)
+
+
+def test_the_trainers_default_column_removal_is_named_in_the_error(motion_videos, tmp_path):
+    """With `remove_unused_columns` left on, the Trainer dropped the `video` column and the transform failed with a
+    bare KeyError: 'video'."""
+    from transformers import Trainer
+
+    from conftest import TINY
+    from modeling_mae_st import MAESTConfig, MAESTForVideoClassification
+    from modeling_mae_st.data import collate_video_clips, load_video_folder, with_video_transform
+
+    processor = MAESTVideoProcessor(mode="train", num_frames=4, crop_size=32, short_side_size=36,
+                                    train_jitter_scales=(36, 46))  # fmt: skip
+    dataset = with_video_transform(load_video_folder(motion_videos)["train"], VideoClipTransform(processor))
+    model = MAESTForVideoClassification(MAESTConfig(**TINY, num_labels=4))
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, report_to="none", use_cpu=True)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate_video_clips)
+    with pytest.raises(KeyError, match=r"set TrainingArguments\(remove_unused_columns=False\)"):
+        trainer.train()
+
+
 def test_trainer_trains_evaluates_with_compute_metrics_and_checkpoints(trainer_run):
     output, results = trainer_run
     assert {"eval_top1", "eval_top5", "train_loss"} <= set(results)
