@@ -116,13 +116,21 @@ def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> An
     does not exist or holds no such files, an unknown Hub id) raised as a [`UsageError`] naming the flag.
 
     Raises:
-        UsageError: `from_pretrained` raised `OSError` (its error for a name or folder it cannot load).
+        UsageError: `from_pretrained` raised `OSError` (its error for a name or folder it cannot load) or refused the
+            saved config's values (a wrong type, `StrictDataclassError`, or inconsistent values, `ValueError`).
     """
+    from huggingface_hub.errors import StrictDataclassError
+
     path = Path(name_or_path).expanduser()
     if str(name_or_path).startswith((".", "/", "~")) and not path.exists():  # a path, not a Hub id
         raise UsageError(f"{flag} {name_or_path}: no such folder")
     try:
         return cls.from_pretrained(name_or_path, **kwargs)
-    except OSError as error:
+    except (OSError, StrictDataclassError) as error:
         cause = " ".join(str(error).split())
         raise UsageError(f"{flag} {name_or_path}: cannot load a {cls.__name__} from it ({cause})") from error
+    except ValueError as error:  # a config of values that do not fit together
+        if isinstance(error, UsageError):
+            raise
+        cause = " ".join(str(error).split())
+        raise UsageError(f"{flag} {name_or_path}: its config is not valid ({cause})") from error

@@ -1,7 +1,7 @@
 """MAE-ST model configuration."""
 
-from __future__ import annotations
-
+# (No `from __future__ import annotations`: `@strict` checks each value against its field's type, which must stay a
+# type, not a string; with it every wrong-typed value was taken.)
 from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
 
@@ -176,7 +176,7 @@ class MAESTConfig(PreTrainedConfig):
         return self.tubelet_size * self.pred_t_dim // self.num_frames
 
     @classmethod
-    def from_preset(cls, name: str, **kwargs) -> MAESTConfig:
+    def from_preset(cls, name: str, **kwargs) -> "MAESTConfig":
         """
         Build the config of an official model size.
 

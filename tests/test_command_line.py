@@ -34,6 +34,23 @@ def test_a_bug_keeps_its_exception(error):
         raise error
 
 
+@pytest.mark.parametrize("value, cause", [
+    ("32", "Field 'hidden_size' expected int, got str"),  # @strict now checks the types: "32" was taken
+    (30, "its config is not valid (`hidden_size` (30) must be divisible by `num_attention_heads` (16).)"),
+])  # fmt: skip
+def test_a_saved_config_with_a_wrong_value_is_one_line_naming_the_flag(tmp_path, value, cause):
+    import json
+
+    from modeling_mae_st import MAESTConfig
+
+    MAESTConfig().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_size": value}))
+    with pytest.raises(UsageError, match=f"^--model_name_or_path {tmp_path}: ") as error:
+        load_pretrained(MAESTConfig, str(tmp_path), "--model_name_or_path")
+    assert cause in str(error.value) and "\n" not in str(error.value)
+
+
 def test_a_missing_model_folder_is_named_as_one_not_as_a_bad_hub_id(tmp_path):
     missing = str(tmp_path / "no_such_model")
     with pytest.raises(UsageError, match=f"^--model_name_or_path {missing}: no such folder$"):

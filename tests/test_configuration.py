@@ -58,3 +58,18 @@ def test_round_trip_keeps_every_value(tmp_path):
     config.save_pretrained(tmp_path)
     loaded = MAESTConfig.from_pretrained(tmp_path)
     assert loaded.to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize("changes", [{"qkv_bias": "False"}, {"num_hidden_layers": 2.5}, {"image_size": 224.0},
+                                     {"hidden_size": "32"}, {"num_frames": "16"}])  # fmt: skip
+def test_values_of_the_wrong_type_are_refused_by_name(changes):
+    """`from __future__ import annotations` turned the field types into strings, which `@strict` cannot check: each
+    of these was taken ("False" as true, 224.0 failing later inside torch)."""
+    from huggingface_hub.errors import StrictDataclassFieldValidationError
+
+    (name,) = changes
+    with pytest.raises(StrictDataclassFieldValidationError, match=f"Field '{name}' expected"):
+        MAESTConfig(**changes)
+    config = MAESTConfig()
+    with pytest.raises(StrictDataclassFieldValidationError, match=f"Field '{name}' expected"):
+        setattr(config, name, changes[name])
