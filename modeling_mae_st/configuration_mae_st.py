@@ -66,8 +66,10 @@ class MAESTConfig(PreTrainedConfig):
         mask_ratio (`float`, defaults to 0.9): fraction of spacetime patches masked during pretraining.
         norm_pix_loss (`bool`, defaults to `True`): normalize each target patch by its own mean and (unbiased)
             variance before the loss.
-        pred_t_dim (`int`, defaults to 8): frames the decoder predicts per clip; each token predicts
-            `tubelet_size * pred_t_dim / num_frames` of them.
+        pred_t_dim (`int`, *optional*): frames the decoder predicts per clip; each token predicts
+            `tubelet_size * pred_t_dim / num_frames` of them. Defaults to the official 8 where `num_frames` allows it
+            (8 and 16 frames), else to one frame per token, `num_frames // tubelet_size` (a 4-frame config failed on
+            the official default).
         target_frame_sampling (`str`, defaults to `"linspace"`): which input frames make the target.
             `"linspace"` (mae_st): `linspace(0, T - 1, pred_t_dim)` rounded down. `"stride"` (PySlowFast
             `TIME_STRIDE_LOSS`): every `T // pred_t_dim`-th frame from 0.
@@ -108,13 +110,17 @@ class MAESTConfig(PreTrainedConfig):
     decoder_cls_from_encoder: bool = False
     mask_ratio: float | int = 0.9
     norm_pix_loss: bool = True
-    pred_t_dim: int = 8
+    pred_t_dim: int | None = None
     target_frame_sampling: str = "linspace"
     initializer_range: float = 0.02
     position_embedding_init: str = "trunc_normal"
     classifier_dropout: float | int = 0.5
 
     def __post_init__(self, **kwargs):
+        if self.pred_t_dim is None:
+            official = 8
+            fits = self.num_frames >= official and (self.tubelet_size * official) % max(self.num_frames, 1) == 0
+            self.pred_t_dim = official if fits else max(self.num_frames // max(self.tubelet_size, 1), 1)
         super().__post_init__(**kwargs)
         self._check_consistency()
 

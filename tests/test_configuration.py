@@ -73,3 +73,14 @@ def test_values_of_the_wrong_type_are_refused_by_name(changes):
     config = MAESTConfig()
     with pytest.raises(StrictDataclassFieldValidationError, match=f"Field '{name}' expected"):
         setattr(config, name, changes[name])
+
+
+@pytest.mark.parametrize("num_frames, tubelet_size, expected", [(16, 2, 8), (8, 2, 8), (4, 2, 2), (32, 2, 16),
+                                                                (6, 3, 2)])  # fmt: skip
+def test_pred_t_dim_defaults_to_the_official_8_where_the_frames_allow_else_one_frame_per_token(
+    num_frames, tubelet_size, expected
+):
+    """`MAESTConfig(num_frames=4)` failed on the official default of 8, even for a classifier."""
+    config = MAESTConfig(num_frames=num_frames, tubelet_size=tubelet_size)
+    assert config.pred_t_dim == expected
+    assert MAESTConfig(num_frames=num_frames, tubelet_size=tubelet_size, pred_t_dim=num_frames).pred_t_dim == num_frames
