@@ -13,8 +13,8 @@ with the same arithmetic as the float output. Random erasing, which fills boxes 
 drawn with the clip and applied there too (`process_video(..., return_erasing=True)`).
 """
 
-from __future__ import annotations
-
+# (No `from __future__ import annotations`: the settings' TypedDict must hold types, not strings, for
+# `validate_typed_dict` to check them; with it every wrong-typed setting was taken.)
 import copy
 import os
 import random
@@ -190,8 +190,31 @@ class MAESTVideoProcessor(BaseVideoProcessor):
     decoding_backend = None
 
     def __init__(self, **kwargs: Unpack[MAESTVideoProcessorKwargs]) -> None:
+        kwargs = self._checked_settings(kwargs, known_only=True)  # (a saved file also holds the class's own keys)
         super().__init__(**kwargs)
         self._check_settings()
+
+    def _checked_settings(self, settings: dict[str, Any], known_only: bool = False) -> dict[str, Any]:
+        """
+        `settings` with their types checked (as `with_settings` and a call's overrides always were; the constructor
+        took `num_frames="8"` and failed later on a comparison) and `crop_size` as transformers' size dict, `{"height":
+        h, "width": h}`, turned into the square side. `known_only`: leave other keys unchecked.
+
+        Raises:
+            ValueError: a non-square size dict. huggingface_hub's `StrictDataclassFieldValidationError`: a value of
+                the wrong type.
+        """
+        crop_size = settings.get("crop_size")
+        if isinstance(crop_size, dict):
+            if set(crop_size) != {"height", "width"} or crop_size["height"] != crop_size["width"]:
+                raise ValueError(
+                    f"crop_size must be one side of MAE-ST's square clips (an int, or {{'height': h, 'width': h}}), "
+                    f"got {crop_size}."
+                )
+            settings = {**settings, "crop_size": crop_size["height"]}
+        known = self.valid_kwargs.__annotations__
+        validate_typed_dict(self.valid_kwargs, {name: v for name, v in settings.items() if name in known or not known_only})
+        return settings
 
     def _standardize_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         # MAE-ST crops are square: `crop_size` stays an int (the base class would turn it into a size dict).
@@ -252,12 +275,13 @@ class MAESTVideoProcessor(BaseVideoProcessor):
         """Clips per video: `repeat_aug` in training, `num_temporal_views * num_spatial_crops` in evaluation."""
         return self.repeat_aug if self.mode == "train" else self.num_temporal_views * self.num_spatial_crops
 
-    def with_settings(self, **overrides: Any) -> MAESTVideoProcessor:
+    def with_settings(self, **overrides: Any) -> "MAESTVideoProcessor":
         """
         A copy with some settings changed (for example `mode="train", repeat_aug=4`).
 
         Raises:
-            ValueError: an unknown setting or an invalid value.
+            ValueError: an unknown setting or an invalid value. huggingface_hub's
+                `StrictDataclassFieldValidationError`: a value of the wrong type.
         """
         unknown = sorted(set(overrides) - set(self.valid_kwargs.__annotations__))
         if unknown:
@@ -265,7 +289,7 @@ class MAESTVideoProcessor(BaseVideoProcessor):
                 f"Unknown MAESTVideoProcessor setting(s) {unknown}; expected some of "
                 f"{sorted(self.valid_kwargs.__annotations__)}."
             )
-        validate_typed_dict(self.valid_kwargs, overrides)
+        overrides = self._checked_settings(overrides)
         processor = copy.copy(self)
         for name, value in self._standardize_kwargs(**overrides).items():
             setattr(processor, name, value)

@@ -274,3 +274,23 @@ def test_video_classification_pipeline_runs_on_a_file(codec_videos, small_proces
     predictions = classifier(str(codec_videos["h264_64x48.mp4"]))
     assert [prediction["label"] for prediction in predictions] in (["left", "right"], ["right", "left"])
     assert sum(prediction["score"] for prediction in predictions) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("settings", [{"num_frames": "8"}, {"crop_size": 64.0}, {"do_normalize": "no"}])
+def test_settings_of_the_wrong_type_are_refused_by_name_in_the_constructor_copies_and_calls(settings):
+    """`from __future__ import annotations` turned the settings' types into strings, which `validate_typed_dict`
+    passes: `MAESTVideoProcessor(num_frames="8")` failed later on a comparison, `with_settings` took it."""
+    from huggingface_hub.errors import StrictDataclassFieldValidationError
+
+    (name,) = settings
+    for make in (lambda: MAESTVideoProcessor(**settings), lambda: MAESTVideoProcessor().with_settings(**settings)):
+        with pytest.raises(StrictDataclassFieldValidationError, match=f"Field '{name}' expected"):
+            make()
+
+
+def test_crop_size_also_takes_transformers_square_size_dict():
+    assert MAESTVideoProcessor(crop_size={"height": 224, "width": 224}).crop_size == 224
+    processor = MAESTVideoProcessor().with_settings(crop_size={"height": 32, "width": 32}, short_side_size=36)
+    assert processor.crop_size == 32
+    with pytest.raises(ValueError, match="crop_size must be one side of MAE-ST's square clips"):
+        MAESTVideoProcessor(crop_size={"height": 224, "width": 112})
