@@ -105,6 +105,8 @@ def check_source(source: VideoSource) -> None:
             raise VideoDecodingError(video_name(source), "the video is empty (0 bytes)")
         return
     path = Path(source)
+    if path.is_dir():
+        raise VideoDecodingError(str(source), "a folder, not a video file")
     if not path.is_file():
         raise VideoDecodingError(str(source), "no such file")
     if path.stat().st_size == 0:

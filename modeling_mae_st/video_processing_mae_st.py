@@ -335,6 +335,12 @@ class MAESTVideoProcessor(BaseVideoProcessor):
             )
         rng = random.Random(seed) if seed is not None else None
         clips = [processor.process_video(video, rng=rng) for video in make_video_list(videos)]
+        lengths = sorted({clip.shape[1] for clip in clips})
+        if len(lengths) > 1:  # only frames given with do_sample_frames=False: torch.stack's error said nothing of it
+            raise ValueError(
+                f"With do_sample_frames=False each video's frames are its clip, and these videos have {lengths} "
+                "frames: give videos of one length, or leave do_sample_frames on to sample num_frames from each."
+            )
         pixel_values = torch.stack(clips)  # (batch, num_clips, num_frames, channels, height, width)
         if processor.num_clips == 1:
             pixel_values = pixel_values.squeeze(1)

@@ -112,16 +112,17 @@ def test_decord_failure_falls_back_to_pyav(request, codec_videos, source):
 
 
 @pytest.mark.parametrize("backend", ["decord", "pyav"])
-@pytest.mark.parametrize("name", ["empty", "not_a_video", "truncated", "missing"])
-def test_broken_files_raise_one_error_type_naming_file_and_cause(broken_videos, backend, name):
-    path = broken_videos[name]
+@pytest.mark.parametrize("name", ["empty", "not_a_video", "truncated", "missing", "folder"])
+def test_broken_files_raise_one_error_type_naming_file_and_cause(broken_videos, backend, name, tmp_path):
+    path = broken_videos[name] if name != "folder" else tmp_path  # a folder was "no such file"
     start = time.monotonic()
     with pytest.raises(VideoDecodingError) as error:
         decode_frames(path, lambda info: np.arange(4), backend=backend)
     assert time.monotonic() - start < 5
     assert error.value.video == str(path)
     assert str(path) in str(error.value)
-    expected = {"empty": "empty", "missing": "no such file", "not_a_video": "cannot open", "truncated": "cannot open"}
+    expected = {"empty": "empty", "missing": "no such file", "not_a_video": "cannot open", "truncated": "cannot open",
+                "folder": "a folder, not a video file"}  # fmt: skip
     assert expected[name] in error.value.reason
     if backend == "decord" and name in ("not_a_video", "truncated"):
         assert "decord" in error.value.reason and "PyAV" in error.value.reason  # both were tried

@@ -294,3 +294,11 @@ def test_crop_size_also_takes_transformers_square_size_dict():
     assert processor.crop_size == 32
     with pytest.raises(ValueError, match="crop_size must be one side of MAE-ST's square clips"):
         MAESTVideoProcessor(crop_size={"height": 224, "width": 112})
+
+
+def test_frames_of_uneven_lengths_taken_whole_are_one_clear_error():
+    processor = MAESTVideoProcessor(num_frames=4, crop_size=32, short_side_size=32, train_jitter_scales=(32, 40))
+    videos = [np.zeros((6, 32, 32, 3), np.uint8), np.zeros((4, 32, 32, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"these videos have \[4, 6\] frames"):  # was torch.stack's RuntimeError
+        processor(videos, do_sample_frames=False)
+    assert processor(videos)["pixel_values"].shape == (2, 4, 3, 32, 32)
