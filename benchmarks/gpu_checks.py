@@ -78,8 +78,7 @@ class Sizes:
 
     def noise(self, config: MAESTConfig, batch_size: int, device: torch.device) -> torch.Tensor:
         """Masking noise, one value per patch of a clip."""
-        tokens = config.num_frames // config.tubelet_size * (config.image_size // config.patch_size) ** 2
-        return torch.rand(batch_size, tokens, device=device)
+        return torch.rand(batch_size, config.num_patches, device=device)
 
 
 RECIPE = Sizes()

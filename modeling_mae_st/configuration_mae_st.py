@@ -177,6 +177,19 @@ class MAESTConfig(PreTrainedConfig):
         return self.decoder_use_separate_position_embeddings
 
     @property
+    def patch_grid(self) -> tuple[int, int, int]:
+        """The `(t, h, w)` spacetime-patch grid of the configured clip: `(num_frames / tubelet_size, image_size /
+        patch_size, image_size / patch_size)`, (8, 14, 14) for the paper's 16x224x224."""
+        side = self.image_size // self.patch_size
+        return (self.num_frames // self.tubelet_size, side, side)
+
+    @property
+    def num_patches(self) -> int:
+        """Spacetime patches (tokens, without the cls token) of the configured clip: 1568 for the paper's."""
+        t, h, w = self.patch_grid
+        return t * h * w
+
+    @property
     def predicted_frames_per_token(self) -> int:
         """Frames each token's prediction covers: `tubelet_size * pred_t_dim // num_frames` [`t_pred_patch_size`]."""
         return self.tubelet_size * self.pred_t_dim // self.num_frames

@@ -332,8 +332,8 @@ class MAESTPositionEmbeddings(nn.Module):
         super().__init__()
         self.separate = separate
         self.num_cls = int(config.use_cls_token)
-        side = config.image_size // config.patch_size
-        self.trained_grid = (config.num_frames // config.tubelet_size, side, side)
+        self.trained_grid = config.patch_grid
+        side = self.trained_grid[1]
         if separate:
             self.spatial = nn.Parameter(torch.zeros(1, side * side, hidden_size))
             self.temporal = nn.Parameter(torch.zeros(1, self.trained_grid[0], hidden_size))
@@ -821,8 +821,7 @@ class MAESTForPreTraining(MAESTPreTrainedModel):
         `grid` `(t, h, w)` defaults to the configured input size.
         """
         if grid is None:
-            side = self.config.image_size // self.config.patch_size
-            grid = (self.config.num_frames // self.config.tubelet_size, side, side)
+            grid = self.config.patch_grid
         t, h, w = grid
         batch = patches.shape[0]
         p, u, c = self.config.patch_size, self.config.predicted_frames_per_token, self.config.num_channels

@@ -213,7 +213,7 @@ class MAESTVideoProcessor(BaseVideoProcessor):
                 )
             settings = {**settings, "crop_size": crop_size["height"]}
         known = self.valid_kwargs.__annotations__
-        validate_typed_dict(self.valid_kwargs, {name: v for name, v in settings.items() if name in known or not known_only})
+        validate_typed_dict(self.valid_kwargs, {k: v for k, v in settings.items() if k in known or not known_only})
         return settings
 
     def _standardize_kwargs(self, **kwargs: Any) -> dict[str, Any]:

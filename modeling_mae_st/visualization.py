@@ -327,7 +327,7 @@ def visualize_reconstruction(
     pixel_values = pixel_values.to(parameter.device, parameter.dtype)  # (batch, frames, channels, height, width)
     batch, frames, _, height, width = pixel_values.shape
     config = model.config
-    num_patches = (frames // config.tubelet_size) * (height // config.patch_size) * (width // config.patch_size)
+    num_patches = math.prod(model.patch_grid(pixel_values))
     noise = torch.rand(batch, num_patches, generator=torch.Generator().manual_seed(seed)).to(parameter.device)
     interpolate = (frames, height, width) != (config.num_frames, config.image_size, config.image_size)
     was_training = model.training

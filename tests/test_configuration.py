@@ -84,3 +84,9 @@ def test_pred_t_dim_defaults_to_the_official_8_where_the_frames_allow_else_one_f
     config = MAESTConfig(num_frames=num_frames, tubelet_size=tubelet_size)
     assert config.pred_t_dim == expected
     assert MAESTConfig(num_frames=num_frames, tubelet_size=tubelet_size, pred_t_dim=num_frames).pred_t_dim == num_frames
+
+
+def test_the_patch_grid_and_token_count_of_the_configured_clip():
+    config = MAESTConfig()
+    assert (config.patch_grid, config.num_patches) == ((8, 14, 14), 1568)  # the paper's 16x224x224 in 2x16x16
+    assert MAESTConfig(num_frames=8, image_size=64, patch_size=8, pred_t_dim=4).num_patches == 4 * 8 * 8

@@ -394,7 +394,8 @@ def test_a_failed_final_upload_of_the_trainer_is_one_line_and_leaves_the_folder_
     stderr = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1].startswith(
-        f"mae-st-finetune-trainer: error: --push_to_hub: uploading {output} to me/clf failed (Connection reset by peer)."
+        f"mae-st-finetune-trainer: error: --push_to_hub: uploading {output} to me/clf failed (Connection reset by "
+        "peer)."
     )
     assert {"model.safetensors", "modeling_mae_st.py", "README.md", "eval_results.json"} <= {
         path.name for path in output.iterdir()

@@ -186,9 +186,7 @@ def run(argv: list[str] | None = None) -> Path:
             config = MAESTConfig(**config.to_dict())  # validates the new values together
         except ValueError as error:  # a key the config lacks, a value of the wrong type or out of range
             raise UsageError(f"--config_overrides {model_args.config_overrides}: {error}") from None
-    side = config.image_size // config.patch_size
-    num_patches = (config.num_frames // config.tubelet_size) * side * side
-    warn_if_few_visible_tokens(num_patches, config.mask_ratio)
+    warn_if_few_visible_tokens(config.num_patches, config.mask_ratio)
 
     # The clips: the official Kinetics pretraining loader (random resized crop, flip), sized by the model's config.
     video_processor = default_video_processor(config).with_settings(sampling_rate=data_args.sampling_rate)
@@ -389,7 +387,8 @@ def run(argv: list[str] | None = None) -> Path:
             pixel_values = to_device_without_waiting(pixel_values, accelerator.device)  # (streamed: still on the host)
             pixel_values = train_processor.normalize_pixel_values(pixel_values)  # uint8 -> float, on the device
             noise = masking_noise(
-                len(pixel_values), num_patches, training_args.seed, accelerator.process_index, video_pass, batch_index
+                len(pixel_values), config.num_patches, training_args.seed, accelerator.process_index, video_pass,
+                batch_index,
             )
             noise = to_device_without_waiting(noise, pixel_values.device)
             with accelerator.accumulate(model):
