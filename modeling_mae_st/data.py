@@ -275,6 +275,10 @@ def prepare_video_dataset(
     if isinstance(features.get(VIDEO_COLUMN), datasets.Video):
         # Decoding through `datasets.Video` needs torchcodec; MAE-ST decodes the file or bytes itself.
         dataset = dataset.cast_column(VIDEO_COLUMN, datasets.Video(decode=False))
+    if label_column is None and LABEL_COLUMN in (dataset.column_names or []):
+        # unlabeled: nothing downstream may read the source's labels (an index's class names reached the collate
+        # function as strings and failed it)
+        return dataset.remove_columns([LABEL_COLUMN])
     if label_column is None or label_column not in columns:
         return dataset
     if label_column != LABEL_COLUMN:

@@ -214,6 +214,13 @@ def test_a_split_name_the_data_does_not_have_is_one_line(flag, tmp_path, video_d
     )
 
 
+def test_pretraining_reads_a_folder_of_index_files_unlabeled(tmp_path, synthetic_dataset_dir):
+    """The package's own synthetic layout (class folders beside train/val .csv and .jsonl index files) crashed the
+    run: the JSONL class names reached the collate function as strings."""
+    output_dir = run_in_process(tiny_arguments(synthetic_dataset_dir, tmp_path / "out", 2))
+    assert [entry["step"] for entry in log_history(output_dir)] == [1, 2]
+
+
 def test_empty_data_folder_fails_before_training(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="No video files"):
