@@ -364,7 +364,16 @@ def load_video_dataset(
         if streaming:
             dataset = _to_iterable(dataset)
     else:
-        dataset = datasets.load_dataset(str(name_or_path), streaming=streaming, **load_kwargs)
+        try:
+            dataset = datasets.load_dataset(str(name_or_path), streaming=streaming, **load_kwargs)
+        except (ConnectionError, FileNotFoundError) as error:  # offline, unreachable, or no such dataset
+            if isinstance(error, FileNotFoundError) and error.filename is not None:  # a file of the dataset's own
+                raise
+            cause = " ".join(str(error).split())
+            raise DatasetSourceError(
+                f"{name_or_path}: no such local file or folder, and no Hub dataset of that name could be loaded "
+                f"({cause})."
+            ) from error
     if isinstance(dataset, (datasets.Dataset, datasets.IterableDataset)):
         dataset = (datasets.IterableDatasetDict if streaming else datasets.DatasetDict)({"train": dataset})
     return prepare_video_dataset(dataset, video_column, label_column, label_names)

@@ -165,6 +165,17 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
     assert_user_error(name, argv, message, capsys)
 
 
+@pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
+def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, tiny_pretrained, tmp_path, capsys):
+    """A mistyped folder name without "./" was taken for a Hub id: datasets' ConnectionError, with its traceback."""
+    argv = ["--dataset_name", "no_such_folder", "--output_dir", str(tmp_path / "out"), "--max_train_steps", "1"]
+    if name != "mae-st-pretrain":
+        argv = ["--model_name_or_path", str(tiny_pretrained), *argv]
+    if name == "mae-st-finetune-trainer":
+        argv[argv.index("--max_train_steps")] = "--max_steps"
+    assert_user_error(name, argv, "no_such_folder: no such local file or folder, and no Hub dataset", capsys)
+
+
 @pytest.mark.parametrize(
     "name,flags,message",
     [
