@@ -166,7 +166,7 @@ def load_official_checkpoint(path: str | Path, allow_pickle: bool = False) -> Of
             f"{path} holds a pickled object whose class cannot be imported here ({error}); save the state dict "
             "alone (torch.save({'model': model.state_dict()}, path)) with the program that wrote it."
         ) from error
-    except (RuntimeError, EOFError, ValueError, KeyError, IndexError) as error:
+    except (RuntimeError, EOFError, ValueError, KeyError, IndexError, OSError) as error:  # OSError: torch's zip reader
         raise CheckpointConversionError(
             f"{path} is not a readable PyTorch checkpoint (truncated or corrupted: {type(error).__name__}: "
             f"{error or 'no details'})."

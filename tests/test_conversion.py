@@ -157,6 +157,9 @@ def test_unsafe_pickles_are_refused_unless_allowed(tmp_path, mae_st_pretrain):
         ("notes.pth", lambda p, _: p.write_text("hello world\nthis is text\n"), "is not a PyTorch checkpoint"),
         ("empty.pth", lambda p, _: p.write_bytes(b""), "is empty \\(0 bytes\\)"),
         ("cut.pth", lambda p, c: p.write_bytes(c.read_bytes()[:3000]), "is not a readable PyTorch checkpoint"),
+        # cut inside the archive's records: torch's zip reader raised OSError (Errno 22), with its traceback
+        ("cut_5k.pth", lambda p, c: p.write_bytes(c.read_bytes()[:5000]), "truncated or corrupted"),
+        ("cut_20k.pth", lambda p, c: p.write_bytes(c.read_bytes()[:20000]), "truncated or corrupted"),
         ("no_pos.pth", lambda p, c: torch.save(
             {"model": {k: v for k, v in torch.load(c)["model"].items() if not k.startswith("pos_embed")}}, p
         ), "has no 'pos_embed'"),
