@@ -202,6 +202,22 @@ def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, ti
         # 0 used to pass for unset: the model's clip size, every training video
         ("mae-st-finetune", ["--image_size", "0"], "--image_size must be at least 1, got 0"),
         ("mae-st-finetune-trainer", ["--max_train_samples", "0"], "--max_train_samples must be at least 1, got 0"),
+        # out of range, they failed at the first step (bernoulli_ expects p in [0, 1]) or trained without a word
+        ("mae-st-finetune", ["--drop_path_rate", "2"], "--drop_path_rate must be in [0, 1), got 2.0"),
+        ("mae-st-finetune-trainer", ["--drop_path_rate", "2"], "--drop_path_rate must be in [0, 1), got 2.0"),
+        ("mae-st-finetune", ["--label_smoothing", "2"], "--label_smoothing must be in [0, 1), got 2.0"),
+        ("mae-st-finetune-trainer", ["--mixup", "-1"], "--mixup must be at least 0 (0: off), got -1.0"),
+        # the Trainer's own check was a traceback
+        ("mae-st-finetune-trainer", ["--per_device_train_batch_size", "0"],
+         "--per_device_train_batch_size must be at least 1, got 0"),
+        ("mae-st-finetune-trainer", ["--gradient_accumulation_steps", "0"],
+         "--gradient_accumulation_steps must be at least 1, got 0"),
+        # the Trainer's schedule, optimizer and smoothing flags were ignored without a word
+        ("mae-st-finetune-trainer", ["--warmup_steps", "1"], "--warmup_steps: this command trains with the fine-"),
+        ("mae-st-finetune-trainer", ["--lr_scheduler_type", "constant"], "--lr_scheduler_type: this command trains"),
+        ("mae-st-finetune-trainer", ["--optim", "sgd"], "--optim: this command trains with the fine-tuning recipe's"),
+        ("mae-st-finetune-trainer", ["--label_smoothing_factor", "0.5"],
+         "--label_smoothing_factor: this command trains with the fine-tuning recipe's label smoothing, applied"),
     ],
 )  # fmt: skip
 def test_a_wrong_optimization_or_tracking_flag_is_one_line_and_exit_status_2(

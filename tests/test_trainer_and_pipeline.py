@@ -255,12 +255,12 @@ def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_v
 def test_a_batch_whose_videos_all_fail_runs_at_weight_zero_every_step_is_done_and_skips_are_counted(
     tiny_pretrained, motion_videos, tmp_path
 ):
-    # In order, the first and the last batch are broken files only (4, then 2): the collator raised there, ending the
+    # In order, the first and the last batch are broken files only (4 each): the collator raised there, ending the
     # run at step 0.
     data = tmp_path / "data"
     shutil.copytree(motion_videos / "train", data / "train")
     for name in ("down/0_broken_0", "down/0_broken_1", "down/0_broken_2", "down/0_broken_3", "up/zz_broken_0",
-                 "up/zz_broken_1"):  # fmt: skip
+                 "up/zz_broken_1", "up/zz_broken_2", "up/zz_broken_3"):  # fmt: skip
         broken_video(data / "train" / f"{name}.mp4")
     output = tmp_path / "run"
     args = trainer_args(tiny_pretrained, data, output, "--num_train_epochs", "1", "--logging_steps", "1",
@@ -269,17 +269,17 @@ def test_a_batch_whose_videos_all_fail_runs_at_weight_zero_every_step_is_done_an
     args[args.index("--validation_dir") : args.index("--validation_dir") + 2] = []
     results = trainer_script.run(args)
     state = json.loads((output / "trainer_state.json").read_text())
-    assert state["global_step"] == state["max_steps"] == 5  # 18 videos, 4 per batch
+    assert state["global_step"] == state["max_steps"] == 5  # 20 videos, 4 per batch
     logs = [entry for entry in state["log_history"] if "loss" in entry]
     assert logs[0]["loss"] == logs[-1]["loss"] == 0.0 and all(entry["loss"] > 0 for entry in logs[1:-1])
-    assert [entry["skipped_videos"] for entry in logs] == [4, 4, 4, 4, 6]
-    assert results["skipped_videos"] == 6 and results["skipped_videos_per_process/0"] == 6
+    assert [entry["skipped_videos"] for entry in logs] == [4, 4, 4, 4, 8]
+    assert results["skipped_videos"] == 8 and results["skipped_videos_per_process/0"] == 8
     model = AutoModelForVideoClassification.from_pretrained(output)
     assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
 
     # a resume from step 2 counts the 4 videos skipped before it too
     resumed = trainer_script.run([*args, "--resume_from_checkpoint", str(output / "checkpoint-2")])
-    assert resumed["skipped_videos"] == 6
+    assert resumed["skipped_videos"] == 8
 
     with pytest.raises(TooManyBadVideosError, match="more than --max_bad_video_fraction 0.0 allows"):
         trainer_script.run([*args, "--max_bad_video_fraction", "0"])
@@ -433,6 +433,31 @@ def test_the_trainer_streams_shards_and_index_files(source, tiny_pretrained, mot
         "0": "down", "1": "left", "2": "right", "3": "up"
     }  # fmt: skip
     assert results["eval_num_videos"] == 4 and results["eval_skipped_videos"] == 0
+
+
+def test_the_trainer_commands_defaults_are_mae_st_finetunes(tmp_path):
+    """The Trainer's own defaults (8 videos per step, which scaled the lr 4x, logging every 500 steps, no
+    evaluation, ./trainer_output) stood where the README promised mae-st-finetune's."""
+    required = ["--model_name_or_path", "x", "--train_dir", str(tmp_path)]
+    _, _, trainer = arguments.parse_trainer_arguments(required)
+    _, _, accelerate = arguments.parse_finetuning_arguments(required)
+    for name in ("output_dir", "per_device_train_batch_size", "per_device_eval_batch_size", "logging_steps",
+                 "eval_strategy", "num_train_epochs", "weight_decay", "max_grad_norm", "seed", "warmup_epochs"):
+        assert getattr(trainer, name) == getattr(accelerate, name), name
+
+
+def test_the_trainer_drops_a_passs_last_partial_batch_and_refuses_fewer_videos_than_a_batch(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    # 12 training videos at 5 per step: mae-st-finetune makes 2 steps a pass (the official drop_last); so does this
+    argv = trainer_args(tiny_pretrained, motion_videos, tmp_path / "out", "--per_device_train_batch_size", "5",
+                        "--num_train_epochs", "1", "--eval_strategy", "no", "--save_strategy", "no")  # fmt: skip
+    trainer_script.run(argv)
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    argv[argv.index("5")] = "13"
+    with pytest.raises(UsageError, match="The training split has 12 videos, fewer than one batch of 13"):
+        trainer_script.run(argv)
 
 
 @pytest.mark.parametrize(

@@ -544,11 +544,7 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
     """What is wrong with the arguments both Accelerate scripts share, one sentence per problem."""
     problems = video_data_problems(data_args) + [
         f"--{name} must be at least 1, got {value}"
-        for name, value in (
-            ("per_device_train_batch_size", args.per_device_train_batch_size),
-            ("gradient_accumulation_steps", args.gradient_accumulation_steps),
-            ("logging_steps", args.logging_steps),
-        )
+        for name, value in (("logging_steps", args.logging_steps),)
         if value < 1
     ]
     if args.checkpointing_steps not in (None, "epoch") and not args.checkpointing_steps.isdigit():
@@ -565,6 +561,9 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
 # The optimizer's, the schedule's and the loader's numbers, as every training command names them: (flag, what it
 # must be, test).
 TRAINING_NUMBER_RANGES = (
+    ("per_device_train_batch_size", "at least 1", lambda value: value >= 1),
+    ("per_device_eval_batch_size", "at least 1", lambda value: value >= 1),
+    ("gradient_accumulation_steps", "at least 1", lambda value: value >= 1),
     ("dataloader_num_workers", "at least 0 (0: decode in the training process)", lambda value: value >= 0),
     ("seed", "in [0, 2**32)", lambda value: 0 <= value < 2**32),
     ("checkpoints_total_limit", "at least 1 (unset: keep every checkpoint)", lambda value: value >= 1),
@@ -580,6 +579,16 @@ TRAINING_NUMBER_RANGES = (
     ("num_train_epochs", "above 0", lambda value: value > 0),
     ("warmup_epochs", "at least 0", lambda value: value >= 0),
     ("warmup_steps", "at least 0", lambda value: value >= 0),
+    # the fine-tuning recipe's regularization (drop path, dropout and smoothing are probabilities; the Beta
+    # distributions of mixup and cutmix need a positive alpha, 0 turning them off)
+    ("drop_path_rate", "in [0, 1)", lambda value: 0 <= value < 1),
+    ("classifier_dropout", "in [0, 1)", lambda value: 0 <= value < 1),
+    ("head_init_std", "at least 0", lambda value: value >= 0),
+    ("label_smoothing", "in [0, 1)", lambda value: 0 <= value < 1),
+    ("mixup", "at least 0 (0: off)", lambda value: value >= 0),
+    ("cutmix", "at least 0 (0: off)", lambda value: value >= 0),
+    ("mixup_prob", "in [0, 1]", lambda value: 0 <= value <= 1),
+    ("mixup_switch_prob", "in [0, 1]", lambda value: 0 <= value <= 1),
 )
 
 
@@ -698,11 +707,11 @@ def parse_finetuning_arguments(
         "See training/README.md.",
     )
     model_args, data_args, training_args = parser.parse(argv)
-    problems = finetuning_data_problems(model_args, data_args) + training_loop_problems(training_args, data_args)
-    if training_args.per_device_eval_batch_size < 1:
-        problems.append(
-            f"--per_device_eval_batch_size must be at least 1, got {training_args.per_device_eval_batch_size}"
-        )
+    problems = (
+        finetuning_data_problems(model_args, data_args)
+        + training_loop_problems(training_args, data_args)
+        + training_number_problems(model_args)
+    )
     if problems:
         parser.error("; ".join(problems))
     return model_args, data_args, training_args
@@ -715,6 +724,13 @@ def _finetuning_training_arguments() -> type:
     @dataclass
     class FinetuningTrainingArguments(FinetuningRecipeArguments, TrainingArguments):
         __doc__ = TrainingArguments.__doc__
+        # mae-st-finetune's defaults where the Trainer's differ (the Trainer's 8 videos per step scaled the lr 4x;
+        # evaluation is skipped without validation data, as there)
+        output_dir: str | None = field_like(FinetuningArguments, "output_dir")
+        per_device_train_batch_size: int = field_like(FinetuningArguments, "per_device_train_batch_size")
+        per_device_eval_batch_size: int = field_like(FinetuningArguments, "per_device_eval_batch_size")
+        logging_steps: float = field_like(TrainingArguments, "logging_steps", default=10)
+        eval_strategy: str = field_like(TrainingArguments, "eval_strategy", default="epoch")  # no, steps or epoch
 
     FinetuningTrainingArguments.__qualname__ = FinetuningTrainingArguments.__name__  # picklable (training_args.bin)
     return FinetuningTrainingArguments
@@ -727,6 +743,19 @@ def __getattr__(name: str):
         globals()[name] = _finetuning_training_arguments()
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The Trainer's flags that the Trainer script's recipe replaces (its optimizer, schedule and mixing), each with what
+# to give instead.
+TRAINER_FLAGS_THE_RECIPE_REPLACES = {
+    "warmup_steps": "warmup (give --warmup_epochs)",
+    "lr_scheduler_type": "warmup and half-cosine schedule (--warmup_epochs, --min_learning_rate)",
+    "lr_scheduler_kwargs": "warmup and half-cosine schedule (--warmup_epochs, --min_learning_rate)",
+    "optim": "AdamW with layer-wise lr decay (--adam_beta1, --adam_beta2, --weight_decay, --layer_decay)",
+    "optim_args": "AdamW with layer-wise lr decay (--adam_beta1, --adam_beta2, --weight_decay, --layer_decay)",
+    "adam_epsilon": "AdamW, whose epsilon is the official 1e-8",
+    "label_smoothing_factor": "label smoothing, applied with mixup (give --label_smoothing)",
+}
 
 
 TRAINER_DESCRIPTION = (
@@ -753,8 +782,14 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         video_data_problems(data_args)
         + finetuning_data_problems(model_args, data_args)
         + training_number_problems(training_args)
+        + training_number_problems(model_args)
     )
+    from transformers import TrainingArguments
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK  # (loaded with TrainingArguments)
+
+    for name, instead in TRAINER_FLAGS_THE_RECIPE_REPLACES.items():  # set, they were ignored without a word
+        if getattr(training_args, name) != TrainingArguments.__dataclass_fields__[name].default:
+            problems.append(f"--{name}: this command trains with the fine-tuning recipe's {instead}")
 
     for tracker in training_args.report_to or []:  # "all" and "none" are resolved by now
         if tracker not in INTEGRATION_TO_CALLBACK:

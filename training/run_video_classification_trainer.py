@@ -43,7 +43,7 @@ import datasets
 import numpy as np
 import torch
 from transformers import AutoConfig, Trainer, TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, get_last_checkpoint
 
 from mae_st_training.arguments import hub_dataset_id, parse_trainer_arguments, run_command
 from mae_st_training.checkpointing import TRAINER_STATE_FILE, resolve_checkpoint
@@ -252,7 +252,13 @@ class VideoClassificationTrainer(Trainer):
 
     def get_train_dataloader(self):
         if self.train_stream is None:
-            return super().get_train_dataloader()
+            # A pass drops its last partial batch, as the official fine-tuning and mae-st-finetune do (so that both
+            # commands count an epoch's steps alike); evaluation keeps every video.
+            drop_last, self.args.dataloader_drop_last = self.args.dataloader_drop_last, True
+            try:
+                return super().get_train_dataloader()
+            finally:
+                self.args.dataloader_drop_last = drop_last
         # not prepared by Accelerate: the stream is split between the processes already (the Trainer moves the
         # batches to the device)
         return build_stream_dataloader(
@@ -452,6 +458,8 @@ def run(argv: list[str] | None = None) -> dict:
     check_sizes_fit(config, num_frames, image_size, model_args.model_name_or_path)
     with training_args.main_process_first():
         train_dataset, eval_dataset, label_names = load_splits(data_args)
+    if eval_dataset is None and training_args.eval_strategy == "epoch":  # the default: no validation, no evaluation
+        training_args.eval_strategy, training_args.do_eval = IntervalStrategy.NO, False
     if eval_dataset is None and training_args.eval_strategy != "no":  # the Trainer would raise a traceback
         raise UsageError(
             f"--eval_strategy {training_args.eval_strategy.value}: there is no validation data to evaluate on (give "
@@ -475,6 +483,13 @@ def run(argv: list[str] | None = None) -> dict:
             training_args.world_size,
         )
     else:
+        batch = training_args.per_device_train_batch_size * training_args.world_size
+        if len(train_dataset) < batch:  # (a pass drops its last partial batch)
+            raise UsageError(
+                f"The training split has {len(train_dataset)} videos, fewer than one batch of "
+                f"{training_args.per_device_train_batch_size} on each of {training_args.world_size} processes; lower "
+                "--per_device_train_batch_size."
+            )
         train_dataset = train_dataset.with_transform(VideoClipTransform(train_processor))
     if eval_dataset is not None:
         eval_dataset = with_video_transform(eval_dataset, VideoClipTransform(eval_processor))
