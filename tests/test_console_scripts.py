@@ -166,6 +166,20 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
 
 
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
+def test_a_file_where_the_output_folder_goes_is_one_line(name, tiny_pretrained, motion_videos, tmp_path, capsys):
+    """The Trainer blamed --push_to_hub ("could not create its Hub repository ([Errno 17] File exists)"), the
+    Accelerate scripts said "File exists" after loading everything."""
+    output = tmp_path / "taken"
+    output.write_text("a file\n")
+    argv = ["--output_dir", str(output), "--max_train_steps", "1"]
+    if name != "mae-st-pretrain":
+        argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"), *argv]
+    if name == "mae-st-finetune-trainer":
+        argv[argv.index("--max_train_steps")] = "--max_steps"
+    assert_user_error(name, argv, f"--output_dir {output}: a file, not a folder", capsys)
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
 def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, tiny_pretrained, tmp_path, capsys):
     """A mistyped folder name without "./" was taken for a Hub id: datasets' ConnectionError, with its traceback."""
     argv = ["--dataset_name", "no_such_folder", "--output_dir", str(tmp_path / "out"), "--max_train_steps", "1"]

@@ -540,9 +540,16 @@ def video_data_problems(data_args: VideoDataArguments) -> list[str]:
     return problems
 
 
+def output_dir_problems(output_dir: str | None) -> list[str]:
+    """An `--output_dir` that cannot be a folder (a file is there), in every training command's words."""
+    if output_dir and Path(output_dir).expanduser().exists() and not Path(output_dir).expanduser().is_dir():
+        return [f"--output_dir {output_dir}: a file, not a folder"]
+    return []
+
+
 def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArguments) -> list[str]:
     """What is wrong with the arguments both Accelerate scripts share, one sentence per problem."""
-    problems = video_data_problems(data_args) + [
+    problems = video_data_problems(data_args) + output_dir_problems(args.output_dir) + [
         f"--{name} must be at least 1, got {value}"
         for name, value in (("logging_steps", args.logging_steps),)
         if value < 1
@@ -783,6 +790,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         + finetuning_data_problems(model_args, data_args)
         + training_number_problems(training_args)
         + training_number_problems(model_args)
+        + output_dir_problems(training_args.output_dir)
     )
     from transformers import TrainingArguments
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK  # (loaded with TrainingArguments)

@@ -559,6 +559,8 @@ def run(argv: list[str] | None = None) -> dict:
             },  # fmt: skip
         )
     except HUB_ERRORS as error:
+        if not training_args.push_to_hub:  # not the Hub's
+            raise
         cause = " ".join(str(error).split())
         raise HubPushError(f"--push_to_hub: the Trainer could not create its Hub repository ({cause}).") from error
 
