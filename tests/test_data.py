@@ -181,6 +181,12 @@ def test_tracker_raises_once_too_many_videos_failed():
     strict = BadVideoTracker(max_bad_video_fraction=0.0)
     with pytest.raises(TooManyBadVideosError):
         strict.update(batch)
+    # a dataset smaller than min_videos is judged on all of it: with 16 videos a pass, 4 bad passed at 5% (and so
+    # did a run in which no video decoded)
+    small = BadVideoTracker(max_bad_video_fraction=0.05, videos_per_pass=16)
+    with pytest.raises(TooManyBadVideosError, match="1 of 4 videos"):
+        small.update(batch)
+    BadVideoTracker(max_bad_video_fraction=0.05).update(batch)  # (unknown size: the first 100 videos' grace)
 
 
 def test_dataloader_workers_are_reproducible_with_a_seed(synthetic_dataset_dir, small_processor):

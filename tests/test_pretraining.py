@@ -254,7 +254,8 @@ def test_pretraining_skips_a_broken_video_logs_saves_everything_and_pushes_witho
     output_dir = tmp_path / "out"
     # One video held out, 8 to train on (one broken) at 2 per step: 4 steps per pass read the broken one once.
     run_in_process(
-        tiny_arguments(data_dir, output_dir, 4, checkpointing_steps=2, visualization_steps=2, report_to="tensorboard")
+        tiny_arguments(data_dir, output_dir, 4, checkpointing_steps=2, visualization_steps=2, report_to="tensorboard",
+                       max_bad_video_fraction=0.2)
         + ["--push_to_hub", "--hub_model_id=me/mae-st-tiny", "--hub_token=hf_secret_of_the_user"]
     )
     history = log_history(output_dir)

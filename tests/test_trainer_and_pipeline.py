@@ -300,7 +300,8 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate
         trainer_script.__file__,
         trainer_args(tiny_pretrained, data, output, "--per_device_train_batch_size", "2",
                      "--per_device_eval_batch_size", "2", "--num_train_epochs", "1", "--train_sampling_strategy",
-                     "sequential", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no"),
+                     "sequential", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no",
+                     "--max_bad_video_fraction", "0.5"),
     )  # fmt: skip
     results = json.loads((output / "all_results.json").read_text())
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 4  # 16 videos, 2 x 2 a step

@@ -133,7 +133,11 @@ class VideoDataArguments:
         default=4, metadata={"help": "Clips per decoded video, each with its own window and augmentation."}
     )
     max_bad_video_fraction: float = field(
-        default=0.05, metadata={"help": "Stop when more than this fraction of the videos read cannot be decoded."}
+        default=0.05,
+        metadata={
+            "help": "Stop when more than this fraction of the videos read cannot be decoded (judged from the first "
+            "100 videos of each process on, or from its whole pass when that is shorter)."
+        },
     )
     streaming: bool = field(
         default=False,

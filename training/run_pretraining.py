@@ -348,7 +348,10 @@ def run(argv: list[str] | None = None) -> Path:
     # decode, and a process with no clip runs a placeholder at loss weight 0, so the collectives stay in step. The
     # loop runs passes until the requested steps are done. Nothing in a step waits for the accelerator: the loss is
     # summed on the device and read at logging steps only.
-    bad_videos = BadVideoTracker(max_bad_video_fraction=data_args.max_bad_video_fraction)
+    bad_videos = BadVideoTracker(
+        max_bad_video_fraction=data_args.max_bad_video_fraction,
+        videos_per_pass=None if data_args.streaming else math.ceil(len(train_dataset) / accelerator.num_processes),
+    )
     data_order: list[list[str]] = []
     progress_bar = tqdm(
         total=max_train_steps, initial=start_step, disable=not accelerator.is_local_main_process, desc="pretraining"

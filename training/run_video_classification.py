@@ -266,7 +266,10 @@ def run(argv: list[str] | None = None) -> dict:
         disable=not accelerator.is_local_main_process,
         desc="fine-tuning",
     )
-    bad_videos = BadVideoTracker(max_bad_video_fraction=data_args.max_bad_video_fraction)
+    bad_videos = BadVideoTracker(
+        max_bad_video_fraction=data_args.max_bad_video_fraction,
+        videos_per_pass=None if streaming else math.ceil(len(train_dataset) / accelerator.num_processes),
+    )
     history: list[dict] = []
     window = LoggingWindow(device=accelerator.device)
     # one clip's forward + backward, counted on the meta device, for the logs' achieved TFLOP/s

@@ -235,7 +235,11 @@ class VideoClassificationTrainer(Trainer):
         self.warmup_epochs = warmup_epochs
         self.min_learning_rate = min_learning_rate
         self.steps_per_epoch = None
-        self.bad_videos = BadVideoTracker(max_bad_video_fraction=max_bad_video_fraction)  # this process's
+        sized = train_stream is None and self.train_dataset is not None
+        videos_per_pass = -(-len(self.train_dataset) // self.args.world_size) if sized else None
+        self.bad_videos = BadVideoTracker(  # this process's
+            max_bad_video_fraction=max_bad_video_fraction, videos_per_pass=videos_per_pass
+        )
         self.bad_video_checkpointing = SkippedVideosCheckpointing(self.bad_videos)
         self.add_callback(self.bad_video_checkpointing)
 
