@@ -73,7 +73,7 @@ def test_readme_states_each_sizes_recipe_defaults_with_its_source():
 
 
 def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(
-    tiny_pretrained, motion_videos, tmp_path, caplog
+    tiny_pretrained, motion_videos, tmp_path, caplog, capsys
 ):
     output = tmp_path / "run"
     caplog.set_level("INFO")
@@ -102,6 +102,11 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(
     assert "hf_secret" not in caplog.text and "<HUB_TOKEN>" in caplog.text
     assert str(tmp_path) not in card and "`layer_decay` | 0.75 |" in card and "`warmup_steps` |" in card
     assert list((output / "runs").rglob("events.out.tfevents.*"))  # as pretraining's: not pushed to the Hub
+    # the run ended on the weights' progress bar: it now says what it measured and where the model is
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2] == (f"Validation (2x3 views): top-1 {results['multi_view']['top1']:.2f}%, top-5 "
+                           f"{results['multi_view']['top5']:.2f}%")  # fmt: skip
+    assert printed[-1].startswith(f"Model, video processor and card saved to {output.resolve()} (")
 
 
 def test_a_torch_compile_run_trains_like_the_eager_run(tiny_pretrained, motion_videos, tmp_path):

@@ -448,7 +448,7 @@ def test_the_trainer_commands_defaults_are_mae_st_finetunes(tmp_path):
 
 
 def test_the_trainer_drops_a_passs_last_partial_batch_and_refuses_fewer_videos_than_a_batch(
-    tiny_pretrained, motion_videos, tmp_path
+    tiny_pretrained, motion_videos, tmp_path, capsys
 ):
     # 12 training videos at 5 per step: mae-st-finetune makes 2 steps a pass (the official drop_last); so does this
     argv = trainer_args(tiny_pretrained, motion_videos, tmp_path / "out", "--per_device_train_batch_size", "5",
@@ -456,6 +456,8 @@ def test_the_trainer_drops_a_passs_last_partial_batch_and_refuses_fewer_videos_t
     trainer_script.run(argv)
     state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
+    last = capsys.readouterr().out.splitlines()[-1]  # where the model is, as the other commands say
+    assert last == f"Model, video processor and card saved to {(tmp_path / 'out').resolve()}"
     argv[argv.index("5")] = "13"
     with pytest.raises(UsageError, match="The training split has 12 videos, fewer than one batch of 13"):
         trainer_script.run(argv)

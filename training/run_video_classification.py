@@ -427,8 +427,14 @@ def run(argv: list[str] | None = None) -> dict:
             extra_files=[output_dir / name for name in pictures],
         )
         (output_dir / "all_results.json").write_text(json.dumps({**results, "history": history}, indent=2) + "\n")
+        # The run's verdict and where to look (the log ended on the weights' progress bar).
+        if multi_view:
+            views = f"{data_args.num_temporal_views}x{data_args.num_spatial_crops} views"
+            print(f"Validation ({views}): top-1 {multi_view['top1']:.2f}%, top-5 {multi_view['top5']:.2f}%")
+        print(f"Model, video processor and card saved to {output_dir.resolve()} ({train_seconds:.0f} s of training)")
         if training_args.push_to_hub:
             push_to_hub(output_dir, repo_id, token=training_args.hub_token, private=training_args.hub_private_repo)
+            print(f"Pushed to https://huggingface.co/{repo_id}")
     accelerator.wait_for_everyone()
     return results
 

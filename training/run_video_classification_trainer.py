@@ -587,9 +587,12 @@ def run(argv: list[str] | None = None) -> dict:
     trainer.save_state()
     # The model with its processor, remote code and card (save_model, create_model_card); with --push_to_hub
     # uploaded in one commit once all of it, the evaluation included, is written.
+    saved = f"Model, video processor and card saved to {Path(training_args.output_dir).resolve()}"
     if not training_args.push_to_hub:
         trainer.save_model()
         trainer.create_model_card()
+        if trainer.is_world_process_zero():
+            print(saved)
         return results
     try:
         trainer.push_to_hub()
@@ -600,6 +603,8 @@ def run(argv: list[str] | None = None) -> dict:
             "folder is saved and complete: push it later with modeling_mae_st.hub.push_to_hub("
             f"{str(training_args.output_dir)!r}, {trainer.hub_model_id!r})."
         ) from error
+    if trainer.is_world_process_zero():
+        print(f"{saved}, and pushed to https://huggingface.co/{trainer.hub_model_id}")
     return results
 
 
