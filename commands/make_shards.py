@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset_name", required=True, help="Folder of videos, index file, or folder of index files.")
     parser.add_argument("--output_dir", required=True, help="Folder for the shards (must hold no .tar file yet).")
     parser.add_argument(
-        "--max_videos_per_shard", type=int, default=1000, help="Videos per shard, at most (default: 1000)."
+        "--max_videos_per_shard", type=int, default=None, help="Videos per shard, at most (default: 1000)."
     )
     parser.add_argument(
         "--max_shard_size", default=None,
@@ -65,8 +65,14 @@ def main(argv: list[str] | None = None) -> None:
         max_shard_bytes = None if args.max_shard_size is None else parse_size(args.max_shard_size)
     except ValueError:
         parser.error(f"--max_shard_size: {args.max_shard_size!r} is not a size such as 500MB or 2GB")
-    if min(args.max_videos_per_shard, max_shard_bytes or 1, args.num_shards or 1) < 1:
-        parser.error("--max_videos_per_shard, --max_shard_size and --num_shards must be at least 1")
+    # (0 used to pass for "unset": --num_shards 0 wrote one shard, --max_shard_size 0 one per video)
+    for flag, value in (("--max_videos_per_shard", args.max_videos_per_shard), ("--max_shard_size", max_shard_bytes),
+                        ("--num_shards", args.num_shards)):  # fmt: skip
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    if args.num_shards is not None and (args.max_videos_per_shard is not None or max_shard_bytes is not None):
+        parser.error("--num_shards sets the shards' size itself: give it or --max_videos_per_shard / "
+                     "--max_shard_size, not both")  # fmt: skip
     from modeling_mae_st.command_line import exit_on_user_error
     from modeling_mae_st.shards import LABEL_NAMES_FILE, write_video_shards
 
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         written = write_video_shards(
             args.dataset_name,
             args.output_dir,
-            max_videos_per_shard=args.max_videos_per_shard,
+            max_videos_per_shard=args.max_videos_per_shard or 1000,
             max_shard_bytes=max_shard_bytes,
             num_shards=args.num_shards,
             shuffle=args.shuffle,

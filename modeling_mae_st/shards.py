@@ -349,17 +349,32 @@ def write_video_shards(
     except ValueError as error:  # anything else the source's content makes datasets refuse
         raise UsageError(f"{source}: {error}") from None
     output_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+    try:
+        _write_shards(dataset, output_dir, root, written, max_videos_per_shard, max_shard_bytes, num_shards, shuffle,
+                      seed)  # fmt: skip
+    except BaseException:  # a video missing halfway, an interrupt: nothing half-written stays to refuse the retry
+        for path in [output_dir / LABEL_NAMES_FILE, *(shard for shards in written.values() for shard in shards)]:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _write_shards(
+    dataset, output_dir: Path, root: Path, written: dict[str, list[Path]], max_videos_per_shard: int,
+    max_shard_bytes: int | None, num_shards: int | None, shuffle: bool, seed: int,
+) -> None:  # fmt: skip
+    """The writing part of [`write_video_shards`]: `written[split]` lists each shard as soon as it is opened."""
     label_names = get_label_names(dataset)  # the same ClassLabel in every split
     if label_names is not None:
         (output_dir / LABEL_NAMES_FILE).write_text("".join(f"{name}\n" for name in label_names), encoding="utf-8")
-    written: dict[str, list[Path]] = {}
     for split, split_dataset in dataset.items():
         label_feature = split_dataset.features.get("label")
         rows = list(split_dataset)
         if shuffle:
             random.Random(seed).shuffle(rows)
         keys: dict[str, str] = {}
-        shards: list[Path] = []
+        shards = written[split] = []
         archive, videos_in_shard, bytes_in_shard = None, 0, 0
         for index, row in enumerate(rows):
             payload, path = _video_bytes(row[VIDEO_COLUMN])
@@ -392,9 +407,7 @@ def write_video_shards(
             videos_in_shard, bytes_in_shard = videos_in_shard + 1, bytes_in_shard + len(payload)
         if archive is not None:
             archive.close()
-        written[split] = shards
         logger.info(f"{split}: {len(rows)} videos in {len(shards)} shards under {output_dir}")
-    return written
 
 
 __all__ = [

@@ -129,12 +129,31 @@ def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_
         (["--dataset_name", "a", "--output_dir", "b", "--max_shard_size", "big"], "is not a size"),
         # a video given as the index: said once, naming it (the path was printed twice)
         (["--dataset_name", str(video), "--output_dir", str(tmp_path / "y")], f"error: {video} is a video file, not"),
+        # 0 passed for "unset" (one shard, or one per video), and --num_shards silently overrode the limits
+        (["--dataset_name", "a", "--output_dir", "b", "--num_shards", "0"], "--num_shards must be at least 1, got 0"),
+        (["--dataset_name", "a", "--output_dir", "b", "--max_shard_size", "0"], "--max_shard_size must be at least"),
+        (["--dataset_name", "a", "--output_dir", "b", "--num_shards", "2", "--max_videos_per_shard", "3"],
+         "--num_shards sets the shards' size itself"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             make_shards.main(argv)
         assert exit_info.value.code == 2
         error = capsys.readouterr().err.strip().splitlines()[-1]  # (argparse prints its usage before)
         assert error.startswith("mae-st-make-shards: error: ") and message in error
+
+
+def test_a_source_that_fails_halfway_leaves_nothing_to_refuse_the_retry(tmp_path, synthetic_dataset_dir):
+    """An index whose last video is missing left label_names.txt and the first shards: every retry into the folder
+    was then refused ("already holds .tar shards or a label_names.txt"), hiding the real error."""
+    videos = sorted(synthetic_dataset_dir.glob("train/*/*.mp4"))
+    index = tmp_path / "train.csv"
+    rows = [f"{video},{video.parent.name}" for video in videos] + [f"{tmp_path / 'gone.mp4'},left"]
+    index.write_text("path,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(FileNotFoundError):
+        write_video_shards(index, tmp_path / "out", max_videos_per_shard=2, shuffle=False)
+    assert list((tmp_path / "out").iterdir()) == []
+    index.write_text("path,label\n" + "\n".join(rows[:-1]) + "\n")
+    assert len(write_video_shards(index, tmp_path / "out", max_videos_per_shard=2)["train"]) == 4
 
 
 def test_videos_given_as_bytes_alone_are_named_by_their_content():
