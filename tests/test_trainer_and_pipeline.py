@@ -284,6 +284,15 @@ def test_a_batch_whose_videos_all_fail_runs_at_weight_zero_every_step_is_done_an
     with pytest.raises(TooManyBadVideosError, match="more than --max_bad_video_fraction 0.0 allows"):
         trainer_script.run([*args, "--max_bad_video_fraction", "0"])
 
+    # logged once for the 5 steps, the loss is the mean of the 3 that trained: the Trainer's mean counted the 2
+    # skipped ones as 0 (0.83 where every step was near 1.39)
+    window = list(args)
+    window[window.index(str(output))], window[window.index("--logging_steps") + 1] = str(tmp_path / "window"), "5"
+    trainer_script.run(window)
+    (logged,) = [entry for entry in json.loads((tmp_path / "window" / "trainer_state.json").read_text())["log_history"]
+                 if "loss" in entry]  # fmt: skip
+    assert logged["loss"] == pytest.approx(sum(entry["loss"] for entry in logs[1:-1]) / 3, rel=1e-3)
+
 
 def test_two_processes_stay_in_step_when_one_has_no_decodable_video_and_evaluate_the_decoded_videos(
     tiny_pretrained, motion_videos, tmp_path

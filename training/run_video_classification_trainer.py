@@ -241,6 +241,8 @@ class VideoClassificationTrainer(Trainer):
             max_bad_video_fraction=max_bad_video_fraction, videos_per_pass=videos_per_pass
         )
         self.bad_video_checkpointing = SkippedVideosCheckpointing(self.bad_videos)
+        # training micro-batches since the last log, and those no process could decode (run at loss 0)
+        self.micro_batches_logged, self.micro_batches_skipped = 0, 0
         self.add_callback(self.bad_video_checkpointing)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
@@ -373,7 +375,10 @@ class VideoClassificationTrainer(Trainer):
             decoded = inputs["decoded"]  # host list, one per video asked for
             rows = torch.tensor(decoded).repeat_interleave(len(pixel_values) // len(decoded))  # host: no sync
             num_clips = int(rows.sum())
-            loss_weight = agree_on_batch(num_clips) or 0.0  # None: no process has a clip, all run at weight 0
+            loss_weight = agree_on_batch(num_clips)  # None: no process has a clip, all run at weight 0
+            self.micro_batches_logged += 1
+            self.micro_batches_skipped += loss_weight is None
+            loss_weight = loss_weight or 0.0
             erasing = inputs.get("random_erasing")  # the decoded clips' draws, in their order
             if num_clips == 0:  # a zero clip (every row is one) with a valid label, for the collectives only
                 pixel_values, labels, erasing = pixel_values[:1], torch.zeros_like(labels[:1]), None
@@ -393,6 +398,11 @@ class VideoClassificationTrainer(Trainer):
         if "loss" in logs or "train_loss" in logs:
             skipped_videos_per_process = counts_of_every_process([self.bad_videos.num_skipped])[:, 0].tolist()
             logs.update(flatten_for_tracking(describe_skipped(skipped_videos_per_process)))
+        run, skipped = self.micro_batches_logged, self.micro_batches_skipped
+        if "loss" in logs and 0 < skipped < run:  # the Trainer's mean counted them as loss 0: the mean of the others
+            logs["loss"] = logs["loss"] * run / (run - skipped)
+        if "loss" in logs:
+            self.micro_batches_logged, self.micro_batches_skipped = 0, 0
         super().log(logs, start_time)
 
 
