@@ -658,10 +658,10 @@ class MAESTModel(MAESTPreTrainedModel):
     `mask_ratio` or `bool_masked_pos` it encodes only the visible patches, as during pretraining.
     """
 
-    # Loading the encoder out of a pretraining folder is the normal use: its decoder weights are expected there and
-    # left out quietly (transformers collects this pattern into the models that hold an encoder). A missing encoder
-    # weight is still reported.
-    _keys_to_ignore_on_load_unexpected = [r"^decoder\."]
+    # Loading the encoder out of a pretraining or a classifier folder is the normal use (features, mae-st-embed): the
+    # decoder's or the classifier's weights are expected there and left out quietly (transformers collects these
+    # patterns into the models that hold an encoder). A missing encoder weight is still reported.
+    _keys_to_ignore_on_load_unexpected = [r"^decoder\.", r"^classifier\."]
 
     def __init__(self, config: MAESTConfig):
         super().__init__(config)

@@ -190,6 +190,12 @@ def test_the_encoder_loads_from_a_pretraining_folder_quietly_but_a_missing_encod
     assert info["unexpected_keys"] == set() and info["missing_keys"] == set()
     assert "LOAD REPORT" not in caplog.text and "decoder" not in caplog.text
     torch.testing.assert_close(encoder.layernorm.weight, pretraining.mae_st.layernorm.weight)
+    classifier = tmp_path / "classifier"  # mae-st-embed on a fine-tuned folder printed an 8-line load report
+    MAESTForVideoClassification(tiny_config()).save_pretrained(classifier)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        _, info = AutoModel.from_pretrained(classifier, output_loading_info=True)
+    assert info["unexpected_keys"] == set() and info["missing_keys"] == set() and "LOAD REPORT" not in caplog.text
     weights = load_file(tmp_path / "model.safetensors")
     del weights["mae_st.layers.1.mlp.fc2.weight"]
     save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
