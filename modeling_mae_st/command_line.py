@@ -128,6 +128,11 @@ def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> An
         return cls.from_pretrained(name_or_path, **kwargs)
     except (OSError, StrictDataclassError) as error:
         cause = " ".join(str(error).split())
+        if not path.exists() and isinstance(error, OSError):  # a folder name without ./, taken for a Hub id
+            raise UsageError(
+                f"{flag} {name_or_path}: no such local folder, and no Hub model of that name could be loaded "
+                f"({cause})"
+            ) from error
         raise UsageError(f"{flag} {name_or_path}: cannot load a {cls.__name__} from it ({cause})") from error
     except ValueError as error:  # a config of values that do not fit together
         if isinstance(error, UsageError):

@@ -51,6 +51,12 @@ def test_a_saved_config_with_a_wrong_value_is_one_line_naming_the_flag(tmp_path,
     assert cause in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_mistyped_folder_name_without_a_path_says_it_is_neither_here_nor_on_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (it said only that the Hub could not be reached)
+    with pytest.raises(UsageError, match="^--model_name_or_path nosuch: no such local folder, and no Hub model"):
+        load_pretrained(MAESTModel, "nosuch", "--model_name_or_path")
+
+
 def test_a_missing_model_folder_is_named_as_one_not_as_a_bad_hub_id(tmp_path):
     missing = str(tmp_path / "no_such_model")
     with pytest.raises(UsageError, match=f"^--model_name_or_path {missing}: no such folder$"):
