@@ -226,6 +226,8 @@ def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, ti
          "--per_device_train_batch_size must be at least 1, got 0"),
         ("mae-st-finetune-trainer", ["--gradient_accumulation_steps", "0"],
          "--gradient_accumulation_steps must be at least 1, got 0"),
+        # found after the model had loaded (19 lines of log before it)
+        ("mae-st-finetune", ["--streaming"], "--streaming needs --max_train_steps: the length of a streamed pass"),
         # the Trainer's schedule, optimizer and smoothing flags were ignored without a word
         ("mae-st-finetune-trainer", ["--warmup_steps", "1"], "--warmup_steps: this command trains with the fine-"),
         ("mae-st-finetune-trainer", ["--lr_scheduler_type", "constant"], "--lr_scheduler_type: this command trains"),

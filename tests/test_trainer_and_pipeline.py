@@ -475,7 +475,7 @@ def test_the_trainer_drops_a_passs_last_partial_batch_and_refuses_fewer_videos_t
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--streaming"], "A streaming training set has no length: give --max_steps."),
+        (["--streaming"], "--streaming needs --max_steps: the length of a streamed pass is unknown"),
         (["--eval_strategy", "steps", "--eval_steps", "2"], "--eval_strategy steps: there is no validation data"),
     ],
 )

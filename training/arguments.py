@@ -702,6 +702,14 @@ def finetuning_data_problems(model_args: FinetuningModelArguments, data_args: Fi
     return problems
 
 
+def streaming_problems(data_args: VideoDataArguments, steps_flag: str, steps: int | None) -> list[str]:
+    """A fine-tuning stream without a step count (the Trainer's `--max_steps`, the Accelerate script's
+    `--max_train_steps`), found before the model loads (it was found after)."""
+    if data_args.streaming and steps is None:
+        return [f"--streaming needs {steps_flag}: the length of a streamed pass is unknown"]
+    return []
+
+
 def parse_finetuning_arguments(
     argv: Sequence[str] | None = None, prog: str = "mae-st-finetune"
 ) -> tuple[FinetuningModelArguments, FinetuningDataArguments, FinetuningArguments]:
@@ -722,6 +730,7 @@ def parse_finetuning_arguments(
         finetuning_data_problems(model_args, data_args)
         + training_loop_problems(training_args, data_args)
         + training_number_problems(model_args)
+        + streaming_problems(data_args, "--max_train_steps", training_args.max_train_steps)
     )
     if problems:
         parser.error("; ".join(problems))
@@ -795,6 +804,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         + training_number_problems(training_args)
         + training_number_problems(model_args)
         + output_dir_problems(training_args.output_dir)
+        + streaming_problems(data_args, "--max_steps", training_args.max_steps if training_args.max_steps > 0 else None)
     )
     from transformers import TrainingArguments
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK  # (loaded with TrainingArguments)

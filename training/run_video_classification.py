@@ -183,8 +183,6 @@ def run(argv: list[str] | None = None) -> dict:
     if streaming:
         # A stream has no length: the run is --max_train_steps long and warms up for the same fraction of it as
         # warmup_epochs / num_train_epochs.
-        if training_args.max_train_steps is None:
-            raise UsageError("A streaming training set has no length: give --max_train_steps.")
         max_train_steps = steps_per_epoch = training_args.max_train_steps
         num_train_epochs = max_train_steps  # passes over the stream, each at least one step
         num_warmup_steps = round(max_train_steps * training_args.warmup_epochs / training_args.num_train_epochs)

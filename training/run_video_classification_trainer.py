@@ -485,8 +485,6 @@ def run(argv: list[str] | None = None) -> dict:
     train_processor = train_processor.with_settings(return_uint8=True)
     train_stream = None
     if isinstance(train_dataset, datasets.IterableDataset):
-        if training_args.max_steps <= 0:
-            raise UsageError("A streaming training set has no length: give --max_steps.")
         # each process reads its own part, through a shuffle buffer reseeded every pass (modeling_mae_st/streaming.py)
         train_stream = training_stream(
             train_dataset,
