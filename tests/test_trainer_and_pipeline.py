@@ -230,8 +230,8 @@ def test_schedule_spans_the_trainers_own_step_count_with_accumulation_over_an_un
     tiny_pretrained, motion_videos, tmp_path
 ):
     # 12 videos at 4 per batch: 3 batches a pass, which the Trainer takes as ceil(3 / 2) = 2 optimizer steps; 2 passes
-    # are 4 steps, and the warmup of half a pass is 1 step. Each step logs the lr it used (of the first parameter
-    # group, layer-decayed: compared as a fraction of the peak, which step 1 reaches).
+    # are 4 steps, and the warmup of half a pass is 1 step. Each step logs the lr it used, the schedule's full lr
+    # (the head's, as mae-st-finetune logs it; it was the first group's, which layer decay scales down).
     trainer_script.run(
         trainer_args(tiny_pretrained, motion_videos, tmp_path, "--gradient_accumulation_steps", "2",
                      "--warmup_epochs", "0.5", "--logging_steps", "1", "--eval_strategy", "no", "--save_strategy", "no")
@@ -240,7 +240,7 @@ def test_schedule_spans_the_trainers_own_step_count_with_accumulation_over_an_un
     logged = [entry["learning_rate"] for entry in state["log_history"] if "learning_rate" in entry]
     peak = 2.4e-3 * (4 * 2 * 2) / 256  # base lr x (videos x accumulation x repeat_aug) / 256
     factors = [warmup_cosine_factor(step, 1, 4, 1e-6 / peak) for step in range(4)]
-    assert state["max_steps"] == 4 and [lr / logged[1] for lr in logged] == pytest.approx(factors)
+    assert state["max_steps"] == 4 and [lr / peak for lr in logged] == pytest.approx(factors, rel=1e-3)
 
 
 def test_pipeline_classifies_a_video_file_with_our_processor(trainer_run, demo_video):

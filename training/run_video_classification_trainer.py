@@ -403,6 +403,11 @@ class VideoClassificationTrainer(Trainer):
             logs["loss"] = logs["loss"] * run / (run - skipped)
         if "loss" in logs:
             self.micro_batches_logged, self.micro_batches_skipped = 0, 0
+        if "learning_rate" in logs and self.optimizer is not None:
+            # the schedule's full lr (the head's), as mae-st-finetune logs it: the Trainer's is group 0's, the lowest
+            # encoder layer's, which layer decay scales down (2.6e-06 where the schedule was at 1.25e-05)
+            groups = self.optimizer.param_groups
+            logs["learning_rate"] *= groups[-1].get("lr_scale", 1.0) / groups[0].get("lr_scale", 1.0)
         super().log(logs, start_time)
 
 
