@@ -209,14 +209,16 @@ def save_for_hub(
 
 def give_usual_permissions(folder: str | Path) -> None:
     """
-    Give the files directly in `folder` the permissions a new file gets (0666 less the umask, usually 0644).
+    Give the files directly in `folder` (or the file `folder`) the permissions a new file gets (0666 less the umask,
+    usually 0644).
 
-    transformers writes `model.safetensors` through a temporary file, which is created 0600 (only its owner can read
-    it); a folder meant to be shared or served must not keep that.
+    safetensors writes through a temporary file, which is created 0600 (only its owner can read it): transformers'
+    `model.safetensors`, `mae-st-embed`'s `.safetensors`. A file meant to be shared or served must not keep that.
     """
     umask = os.umask(0)
     os.umask(umask)
-    for path in Path(folder).iterdir():
+    folder = Path(folder)
+    for path in [folder] if folder.is_file() else folder.iterdir():
         if path.is_file():
             path.chmod(0o666 & ~umask)
 

@@ -182,7 +182,10 @@ def save_embeddings(results: dict[str, VideoEmbedding], path: str | Path) -> Pat
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
+        from .hub import give_usual_permissions
+
         save_file(tensors, str(path), metadata=names)
+        give_usual_permissions(path)  # (safetensors leaves it readable by its owner only, unlike .npz and .pt)
     elif path.suffix == ".npz":
         np.savez(path, **{k: v.numpy() for k, v in tensors.items()}, **{f"{i}/name": n for i, n in names.items()})
     elif path.suffix == ".pt":

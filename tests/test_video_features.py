@@ -80,6 +80,7 @@ def test_embed_command_writes_embeddings_per_video(tiny_encoder_folder, demo_vid
         assert f.metadata() == {"0": str(demo_video)}
         assert f.get_tensor("0/window_embeddings").shape == (3, TINY["hidden_size"])
         assert f.get_tensor("0/video_embedding").shape == (TINY["hidden_size"],)
+    assert output.stat().st_mode & 0o044 == 0o044  # readable by all as .npz and .pt outputs (it was 0600)
 
 
 def run_embed(capsys, *argv: str) -> tuple[int, str]:
