@@ -165,6 +165,24 @@ def test_a_dataset_that_holds_no_videos_to_train_on_is_one_line_and_exit_status_
     assert_user_error(name, argv, message, capsys)
 
 
+@pytest.mark.parametrize(
+    "name,flags,hint",
+    [
+        ("mae-st-finetune-trainer", ["--max_train_steps", "4"], "(here --max_train_steps is --max_steps)"),
+        ("mae-st-finetune-trainer", ["--mixed_precision", "bf16"], "(here --mixed_precision is --bf16 or --fp16)"),
+        ("mae-st-finetune", ["--max_steps", "4"], "(here --max_steps is --max_train_steps)"),
+        ("mae-st-pretrain", ["--save_total_limit", "2"], "(here --save_total_limit is --checkpoints_total_limit)"),
+    ],
+)  # fmt: skip
+def test_the_other_script_familys_flag_gets_this_commands_name(name, flags, hint, tmp_path, capsys):
+    """Both names stay (training/README.md), but a flag of the other family was only "unrecognized"."""
+    argv = ["--output_dir", str(tmp_path), *flags]
+    if name != "mae-st-pretrain":
+        argv = ["--model_name_or_path", "x", "--train_dir", str(tmp_path), *argv]
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    assert status == 2 and error.splitlines()[-1].endswith(hint), error
+
+
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
 def test_a_file_where_the_output_folder_goes_is_one_line(name, tiny_pretrained, motion_videos, tmp_path, capsys):
     """The Trainer blamed --push_to_hub ("could not create its Hub repository ([Errno 17] File exists)"), the

@@ -446,6 +446,24 @@ RENAMED_FLAGS = {
 }
 
 
+# Where the Trainer has its own name for a concept the Accelerate scripts name after the Accelerate examples, both
+# stay (training/README.md); a flag of the other family gets this command's name in its error.
+ACCELERATE_TO_TRAINER_FLAGS = {
+    "--max_train_steps": "--max_steps",
+    "--checkpointing_steps": "--save_strategy steps --save_steps N",
+    "--checkpoints_total_limit": "--save_total_limit",
+    "--mixed_precision": "--bf16 or --fp16",
+}
+TRAINER_TO_ACCELERATE_FLAGS = {
+    "--max_steps": "--max_train_steps",
+    "--save_steps": "--checkpointing_steps",
+    "--save_strategy": "--checkpointing_steps",
+    "--save_total_limit": "--checkpoints_total_limit",
+    "--bf16": "--mixed_precision bf16",
+    "--fp16": "--mixed_precision fp16",
+}
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each option's default once: appended as "(default: ...)" unless its help already says which one is
     (some of `TrainingArguments`' helps do, e.g. "'random' (default)")."""
@@ -460,8 +478,16 @@ class CommandLineParser(HfArgumentParser):
     """`HfArgumentParser` whose errors are one line (`<prog>: error: <cause>`, exit status 2): the usage of fifty
     flags would bury the cause. `--help` shows each default once, and the quick-start value where it differs."""
 
-    def __init__(self, dataclass_types, prog: str, description: str, quick_start: dict | None = None):
+    def __init__(
+        self,
+        dataclass_types,
+        prog: str,
+        description: str,
+        quick_start: dict | None = None,
+        other_names: dict[str, str] | None = None,
+    ):
         super().__init__(dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter)
+        self.other_names = other_names or {}  # the other script family's flag -> this command's
         for action in self._actions:
             if quick_start and action.dest in quick_start:
                 # the formatter adds no "(default: ...)" of its own to a help that already shows the default
@@ -470,6 +496,7 @@ class CommandLineParser(HfArgumentParser):
     def error(self, message: str):
         words = {word.split("=")[0] for word in message.split()}
         renamed = [f"{old} is now {new}" for old, new in RENAMED_FLAGS.items() if old in words]
+        renamed += [f"here {other} is {new}" for other, new in self.other_names.items() if other in words]
         if renamed:
             message += f" ({'; '.join(renamed)})"
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -628,6 +655,7 @@ def parse_pretraining_arguments(
         description="Pretrain MAE-ST with Accelerate: the official recipe, or without --dataset_name a quick start "
         "(tiny model, synthetic videos, a few minutes on CPU). See training/README.md.",
         quick_start=QUICKSTART_ARGUMENTS,
+        other_names=TRAINER_TO_ACCELERATE_FLAGS,
     )
     model_args, data_args, training_args = parser.parse(argv)
     if data_args.dataset_name is None:
@@ -724,6 +752,7 @@ def parse_finetuning_arguments(
         prog=prog,
         description="Fine-tune a MAE-ST encoder into a video classifier with Accelerate (the official recipe). "
         "See training/README.md.",
+        other_names=TRAINER_TO_ACCELERATE_FLAGS,
     )
     model_args, data_args, training_args = parser.parse(argv)
     problems = (
@@ -796,6 +825,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         (FinetuningModelArguments, FinetuningDataArguments, __getattr__("FinetuningTrainingArguments")),
         prog=prog,
         description=TRAINER_DESCRIPTION,
+        other_names=ACCELERATE_TO_TRAINER_FLAGS,
     )
     model_args, data_args, training_args = parser.parse(argv)
     problems = (
