@@ -39,3 +39,14 @@ def positive_float(text: str) -> float:
     if not value > 0:  # (NaN too)
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed, a whole number in [0, 2**32), as the training commands take it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value

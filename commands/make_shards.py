@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser
+from mae_st_commands import ArgumentParser, seed
 
 
 DESCRIPTION = """\
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no_shuffle", dest="shuffle", action="store_false",
         help="Keep the source's order (default: a seeded random order, so that each shard mixes classes).",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the shuffled order (default: 0).")
+    parser.add_argument("--seed", type=seed, default=0, help="Seed of the shuffled order (default: 0).")
     return parser
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser, positive_int
+from mae_st_commands import ArgumentParser, positive_int, seed
 
 
 DESCRIPTION = """\
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Where the mean/variance of hidden patches come from with normalized-pixel targets: 'visible' "
         "(nearest visible patches) or 'target' (the hidden patches' own, as the official demo; leaks).",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the random masks.")
+    parser.add_argument("--seed", type=seed, default=0, help="Seed of the random masks.")
     parser.add_argument(
         "--output", default="reconstruction.gif",
         help="GIF to write; the PNG grid goes beside it with the suffix .png.",

@@ -131,6 +131,7 @@ def test_make_shards_command_writes_shards_and_reports_mistakes_in_one_line(tmp_
         (["--dataset_name", str(video), "--output_dir", str(tmp_path / "y")], f"error: {video} is a video file, not"),
         # 0 passed for "unset" (one shard, or one per video), and --num_shards silently overrode the limits
         (["--dataset_name", "a", "--output_dir", "b", "--num_shards", "0"], "--num_shards must be at least 1, got 0"),
+        (["--dataset_name", "a", "--output_dir", "b", "--seed", "-1"], "--seed: must be in [0, 2**32), got -1"),
         (["--dataset_name", "a", "--output_dir", "b", "--max_shard_size", "0"], "--max_shard_size must be at least"),
         (["--dataset_name", "a", "--output_dir", "b", "--num_shards", "2", "--max_videos_per_shard", "3"],
          "--num_shards sets the shards' size itself"),
