@@ -5,6 +5,7 @@ with one line and exit status 2 while a bug keeps its traceback."""
 import importlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import distribution
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY
 from mae_st_training import arguments
 
 
@@ -181,6 +183,28 @@ def test_the_other_script_familys_flag_gets_this_commands_name(name, flags, hint
         argv = ["--model_name_or_path", "x", "--train_dir", str(tmp_path), *argv]
     status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
     assert status == 2 and error.splitlines()[-1].endswith(hint), error
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
+def test_an_output_folder_holding_another_kind_of_model_is_one_line(name, tiny_pretrained, motion_videos, tmp_path,
+                                                                     capsys):  # fmt: skip
+    """A classifier's README, results and confusion matrix stayed beside a new pretraining model (and were pushed
+    with it), and the other way round. The same kind, a rerun, is fine (the quick start reruns into its folder)."""
+    from modeling_mae_st import MAESTConfig, MAESTForVideoClassification
+
+    output = tmp_path / "used"
+    kind = "MAESTForPreTraining"
+    if name == "mae-st-pretrain":
+        MAESTForVideoClassification(MAESTConfig(**TINY)).save_pretrained(output)
+        kind = "MAESTForVideoClassification"
+    else:
+        shutil.copytree(tiny_pretrained, output)
+    argv = ["--output_dir", str(output), "--max_train_steps", "1"]
+    if name != "mae-st-pretrain":
+        argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"), *argv]
+    if name == "mae-st-finetune-trainer":
+        argv[argv.index("--max_train_steps")] = "--max_steps"
+    assert_user_error(name, argv, f"--output_dir {output} holds a {kind} (config.json), whose card", capsys)
 
 
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))

@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import glob
 import importlib
+import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -571,16 +572,30 @@ def video_data_problems(data_args: VideoDataArguments) -> list[str]:
     return problems
 
 
-def output_dir_problems(output_dir: str | None) -> list[str]:
-    """An `--output_dir` that cannot be a folder (a file is there), in every training command's words."""
-    if output_dir and Path(output_dir).expanduser().exists() and not Path(output_dir).expanduser().is_dir():
+def output_dir_problems(output_dir: str | None, architecture: str) -> list[str]:
+    """
+    An `--output_dir` that cannot take this command's model (`architecture`, e.g. `"MAESTForPreTraining"`): a file is
+    there, or another kind of model, whose card, results and pictures would stay beside the new one (and be pushed
+    with it). The same kind (a rerun, a resume) is fine.
+    """
+    if not output_dir:
+        return []
+    folder = Path(output_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
         return [f"--output_dir {output_dir}: a file, not a folder"]
+    try:
+        saved = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):  # no saved model there (or no readable config of one)
+        return []
+    if saved and architecture not in saved:
+        return [f"--output_dir {output_dir} holds a {saved[0]} (config.json), whose card, results and pictures would "
+                f"stay beside this command's {architecture}: give a new or empty folder"]  # fmt: skip
     return []
 
 
 def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArguments) -> list[str]:
     """What is wrong with the arguments both Accelerate scripts share, one sentence per problem."""
-    problems = video_data_problems(data_args) + output_dir_problems(args.output_dir) + [
+    problems = video_data_problems(data_args) + [
         f"--{name} must be at least 1, got {value}"
         for name, value in (("logging_steps", args.logging_steps),)
         if value < 1
@@ -660,7 +675,9 @@ def parse_pretraining_arguments(
     model_args, data_args, training_args = parser.parse(argv)
     if data_args.dataset_name is None:
         apply_quickstart_defaults(model_args, data_args, training_args)
-    problems = training_loop_problems(training_args, data_args)
+    problems = training_loop_problems(training_args, data_args) + output_dir_problems(
+        training_args.output_dir, "MAESTForPreTraining"
+    )
     if training_args.output_dir is None:
         problems.append("--output_dir is required with --dataset_name")
     overrides = model_args.config_overrides
@@ -760,6 +777,7 @@ def parse_finetuning_arguments(
         + training_loop_problems(training_args, data_args)
         + training_number_problems(model_args)
         + streaming_problems(data_args, "--max_train_steps", training_args.max_train_steps)
+        + output_dir_problems(training_args.output_dir, "MAESTForVideoClassification")
     )
     if problems:
         parser.error("; ".join(problems))
@@ -833,7 +851,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         + finetuning_data_problems(model_args, data_args)
         + training_number_problems(training_args)
         + training_number_problems(model_args)
-        + output_dir_problems(training_args.output_dir)
+        + output_dir_problems(training_args.output_dir, "MAESTForVideoClassification")
         + streaming_problems(data_args, "--max_steps", training_args.max_steps if training_args.max_steps > 0 else None)
     )
     from transformers import TrainingArguments
