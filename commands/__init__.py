@@ -9,6 +9,8 @@ or a mistyped flag must answer at once. The work itself lives in `modeling_mae_s
 """
 
 import argparse
+import os
+from pathlib import Path
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -50,3 +52,22 @@ def seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
     return value
+
+
+def output_path_problem(flag: str, path: str, folder: bool) -> str | None:
+    """
+    Why `path` (a command's output file, or with `folder` its output folder) cannot be written, checked before any
+    work, or `None`. An output under a file, or a file where the folder goes, said "File exists" without naming the
+    flag, and `mae-st-embed` found it only after computing every embedding.
+    """
+    target = Path(path).expanduser()
+    if not folder and target.is_dir():
+        return f"{flag} {path}: a folder, not a file name"
+    for part in [target if folder else target.parent, *(target if folder else target.parent).parents]:
+        if part.exists():
+            if not part.is_dir():
+                return f"{flag} {path}: {part} is a file, not a folder"
+            if not os.access(part, os.W_OK | os.X_OK):
+                return f"{flag} {path}: {part} is not writable"
+            return None
+    return None

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser
+from mae_st_commands import ArgumentParser, output_path_problem
 
 
 DESCRIPTION = """\
@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (problem := output_path_problem("--output_dir", args.output_dir, folder=True)) is not None:
+        parser.error(problem)
     from modeling_mae_st.command_line import exit_on_user_error
     from modeling_mae_st.convert_official_checkpoint import convert_official_checkpoint
     from modeling_mae_st.hub import push_to_hub

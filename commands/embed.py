@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser, positive_float, positive_int
+from mae_st_commands import ArgumentParser, output_path_problem, positive_float, positive_int
 
 
 OUTPUT_FORMATS = (".safetensors", ".pt", ".npz")
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (problem := output_path_problem("--output", args.output, folder=False)) is not None:
+        parser.error(problem)
     if Path(args.output).suffix not in OUTPUT_FORMATS:
         parser.error(f"--output {args.output}: unknown format; use a file name ending in {', '.join(OUTPUT_FORMATS)}")
     import torch

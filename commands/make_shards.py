@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser, seed
+from mae_st_commands import ArgumentParser, output_path_problem, seed
 
 
 DESCRIPTION = """\
@@ -61,6 +61,8 @@ def parse_size(text: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (problem := output_path_problem("--output_dir", args.output_dir, folder=True)) is not None:
+        parser.error(problem)
     try:
         max_shard_bytes = None if args.max_shard_size is None else parse_size(args.max_shard_size)
     except ValueError:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mae_st_commands import ArgumentParser, positive_int, seed
+from mae_st_commands import ArgumentParser, output_path_problem, positive_int, seed
 
 
 DESCRIPTION = """\
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (problem := output_path_problem("--output", args.output, folder=False)) is not None:
+        parser.error(problem)
     if args.model_name_or_path is None:
         parser.error("the following arguments are required: --model_name_or_path")
     if not 0 < args.mask_ratio < 1:

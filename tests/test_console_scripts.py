@@ -70,6 +70,31 @@ def assert_user_error(name: str, argv: list[str], message: str, capsys) -> None:
     assert error.splitlines()[-1].startswith(f"{name}: error: {message}"), error
 
 
+@pytest.mark.parametrize(
+    "module,argv,message",
+    [
+        ("visualize", ["v.mp4", "--model_name_or_path", "m", "--output", "{file}/x.gif"],
+         "--output {file}/x.gif: {file}"),
+        ("visualize", ["v.mp4", "--model_name_or_path", "m", "--output", "{folder}"],
+         "--output {folder}: a folder, not"),
+        ("embed", ["v.mp4", "--model_name_or_path", "m", "--output", "{file}/x.npz"],
+         "--output {file}/x.npz: {file} is"),
+        ("convert", ["--checkpoint", "c.pth", "--output_dir", "{file}"], "--output_dir {file}: {file} is a file, not"),
+        ("make_shards", ["--dataset_name", "d", "--output_dir", "{file}/s"], "--output_dir {file}/s: {file} is a file"),
+    ],
+)  # fmt: skip
+def test_a_tools_output_path_that_cannot_be_written_is_one_line_naming_the_flag(module, argv, message, tmp_path,
+                                                                                capsys):  # fmt: skip
+    """It was "File exists: <path>" without the flag, after the work (mae-st-embed computed every embedding first)."""
+    (tmp_path / "a_file").write_text("x\n")
+    paths = {"file": str(tmp_path / "a_file"), "folder": str(tmp_path)}
+    main = importlib.import_module(f"mae_st_commands.{module}").main
+    with pytest.raises(SystemExit) as exit_info:
+        main([argument.format(**paths) for argument in argv])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and error.count("\n") == 1 and message.format(**paths) in error, error
+
+
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
 def test_a_wrong_flag_is_one_line_and_exit_status_2(name, tmp_path, capsys):
     argv = ["--model_name_or_path", str(tmp_path), "--preprocessing_num_workers", "2"]
