@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=positive_int, default=8, help="Windows per forward pass (default: 8).")
     parser.add_argument("--device", default=None, help="Device to run on (default: cuda when available, else cpu).")
     parser.add_argument(
-        "--backend", default=None, choices=["decord", "pyav"],
-        help="Video decoder (default: PyAV; decord falls back to PyAV for what it cannot read).",
+        "--decoding_backend", "--backend", default=None, choices=["decord", "pyav"],
+        help="Video decoder, the video processor's `decoding_backend` (default: PyAV; decord falls back to PyAV for "
+        "what it cannot read). --backend is its old name.",
     )  # fmt: skip
     return parser
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                 stride_seconds=args.stride_seconds,
                 sampling_rate=args.sampling_rate,
                 batch_size=args.batch_size,
-                backend=args.backend,
+                backend=args.decoding_backend,
                 interpolate_pos_encoding=args.interpolate_pos_encoding,
             )
             times = results[video].window_times

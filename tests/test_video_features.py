@@ -75,7 +75,8 @@ def test_embed_video_gives_one_vector_per_window_and_their_mean(tiny_encoder_fol
 def test_embed_command_writes_embeddings_per_video(tiny_encoder_folder, demo_video, tmp_path):
     output = tmp_path / "embeddings.safetensors"
     main([str(demo_video), "--model_name_or_path", str(tiny_encoder_folder), "--output", str(output),
-          "--window_seconds", "4", "--stride_seconds", "3", "--batch_size", "4"])  # fmt: skip
+          "--window_seconds", "4", "--stride_seconds", "3", "--batch_size", "4",
+          "--decoding_backend", "pyav"])  # the processor's name for it (--backend before)  # fmt: skip
     with safe_open(str(output), "pt") as f:
         assert f.metadata() == {"0": str(demo_video)}
         assert f.get_tensor("0/window_embeddings").shape == (3, TINY["hidden_size"])
