@@ -95,6 +95,16 @@ def test_a_tools_output_path_that_cannot_be_written_is_one_line_naming_the_flag(
     assert exit_info.value.code == 2 and error.count("\n") == 1 and message.format(**paths) in error, error
 
 
+def one_step_run(name: str, tiny_pretrained: Path, *flags: str, train_dir: Path | None = None) -> list[str]:
+    """Training command `name`'s arguments for a one-step run with `flags` (its own step-count flag; fine-tuning
+    from `tiny_pretrained`, on `train_dir` if given)."""
+    argv = [*flags, "--max_steps" if name == "mae-st-finetune-trainer" else "--max_train_steps", "1"]
+    if name == "mae-st-pretrain":
+        return argv
+    data = ["--train_dir", str(train_dir)] if train_dir else []
+    return ["--model_name_or_path", str(tiny_pretrained), *data, *argv]
+
+
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
 def test_a_wrong_flag_is_one_line_and_exit_status_2(name, tmp_path, capsys):
     argv = ["--model_name_or_path", str(tmp_path), "--preprocessing_num_workers", "2"]
@@ -224,11 +234,7 @@ def test_an_output_folder_holding_another_kind_of_model_is_one_line(name, tiny_p
         kind = "MAESTForVideoClassification"
     else:
         shutil.copytree(tiny_pretrained, output)
-    argv = ["--output_dir", str(output), "--max_train_steps", "1"]
-    if name != "mae-st-pretrain":
-        argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"), *argv]
-    if name == "mae-st-finetune-trainer":
-        argv[argv.index("--max_train_steps")] = "--max_steps"
+    argv = one_step_run(name, tiny_pretrained, "--output_dir", str(output), train_dir=motion_videos / "train")
     assert_user_error(name, argv, f"--output_dir {output} holds a {kind} (config.json), whose card", capsys)
 
 
@@ -238,22 +244,14 @@ def test_a_file_where_the_output_folder_goes_is_one_line(name, tiny_pretrained, 
     Accelerate scripts said "File exists" after loading everything."""
     output = tmp_path / "taken"
     output.write_text("a file\n")
-    argv = ["--output_dir", str(output), "--max_train_steps", "1"]
-    if name != "mae-st-pretrain":
-        argv = ["--model_name_or_path", str(tiny_pretrained), "--train_dir", str(motion_videos / "train"), *argv]
-    if name == "mae-st-finetune-trainer":
-        argv[argv.index("--max_train_steps")] = "--max_steps"
+    argv = one_step_run(name, tiny_pretrained, "--output_dir", str(output), train_dir=motion_videos / "train")
     assert_user_error(name, argv, f"--output_dir {output}: a file, not a folder", capsys)
 
 
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
 def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, tiny_pretrained, tmp_path, capsys):
     """A mistyped folder name without "./" was taken for a Hub id: datasets' ConnectionError, with its traceback."""
-    argv = ["--dataset_name", "no_such_folder", "--output_dir", str(tmp_path / "out"), "--max_train_steps", "1"]
-    if name != "mae-st-pretrain":
-        argv = ["--model_name_or_path", str(tiny_pretrained), *argv]
-    if name == "mae-st-finetune-trainer":
-        argv[argv.index("--max_train_steps")] = "--max_steps"
+    argv = one_step_run(name, tiny_pretrained, "--dataset_name", "no_such_folder", "--output_dir", str(tmp_path / "o"))
     assert_user_error(name, argv, "no_such_folder: no such local file or folder, and no Hub dataset", capsys)
 
 
