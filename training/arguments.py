@@ -798,6 +798,8 @@ def _finetuning_training_arguments() -> type:
         per_device_eval_batch_size: int = field_like(FinetuningArguments, "per_device_eval_batch_size")
         logging_steps: float = field_like(TrainingArguments, "logging_steps", default=10)
         eval_strategy: str = field_like(TrainingArguments, "eval_strategy", default="epoch")  # no, steps or epoch
+        # a switch, as in the other commands (the Trainer's takes a value: "--hub_private_repo" alone was refused)
+        hub_private_repo: bool = field_like(TrainingLoopArguments, "hub_private_repo")
 
     FinetuningTrainingArguments.__qualname__ = FinetuningTrainingArguments.__name__  # picklable (training_args.bin)
     return FinetuningTrainingArguments
