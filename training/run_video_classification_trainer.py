@@ -42,7 +42,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import AutoConfig, Trainer, TrainerCallback
+from transformers import AutoConfig, Trainer, TrainerCallback, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, get_last_checkpoint
 
 from mae_st_training.arguments import hub_dataset_id, parse_trainer_arguments, run_command
@@ -53,6 +53,7 @@ from mae_st_training.run_video_classification import card_hyperparameters, flatt
 from modeling_mae_st.command_line import UsageError, load_pretrained
 from modeling_mae_st.data import (
     BadVideoTracker,
+    IndexSeededVideoDataset,
     TooManyBadVideosError,
     VideoClipTransform,
     collate_video_clips,
@@ -156,6 +157,21 @@ class SkippedVideosCheckpointing(TrainerCallback):
 STREAM_POSITION_FILE = "stream_position.json"  # in each checkpoint-<step> folder of a streamed run
 
 
+class VideoPassSeeding(TrainerCallback):
+    """
+    Tells an [`IndexSeededVideoDataset`] which pass begins, so that each video's clips are drawn from (seed, pass,
+    index), as in the Accelerate scripts: a run resumed mid-pass decodes the clips the uninterrupted run decoded.
+    (Drawn from torch's global generator, a resumed run's clips, and so its weights, differed from the first step
+    after the checkpoint on.) The pass is set before the Trainer starts the pass's DataLoader workers.
+    """
+
+    def __init__(self, dataset: IndexSeededVideoDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(int(state.epoch or 0))  # a resumed pass's number too (its fraction dropped)
+
+
 class StreamPositionCheckpointing(TrainerCallback):
     """
     Saves every process's position in a streamed training set (`streaming.VideoStream.state_dict`) with each
@@ -244,6 +260,8 @@ class VideoClassificationTrainer(Trainer):
         # training micro-batches since the last log, and those no process could decode (run at loss 0)
         self.micro_batches_logged, self.micro_batches_skipped = 0, 0
         self.add_callback(self.bad_video_checkpointing)
+        if isinstance(self.train_dataset, IndexSeededVideoDataset):
+            self.add_callback(VideoPassSeeding(self.train_dataset))
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         checkpoint = resume_from_checkpoint
@@ -507,10 +525,12 @@ def run(argv: list[str] | None = None) -> dict:
                 f"{training_args.per_device_train_batch_size} on each of {training_args.world_size} processes; lower "
                 "--per_device_train_batch_size."
             )
-        train_dataset = train_dataset.with_transform(VideoClipTransform(train_processor))
+        # each video's clips drawn from (seed, pass, index): a resumed run sees the clips of the uninterrupted one
+        train_dataset = IndexSeededVideoDataset(train_dataset, train_processor, training_args.seed)
     if eval_dataset is not None:
         eval_dataset = with_video_transform(eval_dataset, VideoClipTransform(eval_processor))
 
+    set_seed(training_args.seed)  # the new head's weights (the Trainer seeds only once the model exists)
     model, _ = load_classifier(model_args, config, label_names)
 
     # Layer-wise lr decay and the per-step warmup + cosine of the recipe, given to the Trainer as its optimizer.
