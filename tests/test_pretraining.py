@@ -324,6 +324,19 @@ def test_resumed_run_reproduces_the_losses_and_weights_of_an_uninterrupted_run(t
     assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
 
 
+def test_checkpointing_every_pass_saves_at_each_pass_end_and_resumes_there(tmp_path, video_dir):
+    """--checkpointing_steps epoch never saved a checkpoint (only fine-tuning looked at the end of a pass)."""
+    common = {"checkpointing_steps": "epoch"}
+    uninterrupted = run_in_process(tiny_arguments(video_dir, tmp_path / "full", 6, **common))
+    assert sorted(path.name for path in uninterrupted.glob("checkpoint-*")) == ["checkpoint-4"]  # 4 steps a pass
+    resumed = run_in_process(
+        tiny_arguments(video_dir, tmp_path / "resumed", 6, resume_from_checkpoint=uninterrupted / "checkpoint-4",
+                       **common)
+    )  # fmt: skip
+    full_weights, resumed_weights = (load_file(path / "model.safetensors") for path in (uninterrupted, resumed))
+    assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
+
+
 def test_batches_with_no_decodable_video_are_skipped_and_every_step_is_still_done_and_resumable(
     tmp_path, half_broken_dir
 ):

@@ -444,6 +444,11 @@ def run(argv: list[str] | None = None) -> Path:
                     f"({bad_videos.num_skipped} skipped on this process); nothing to train on."
                 )
             progress.finish_pass()
+            if checkpoint_due(training_args.checkpointing_steps, progress.completed_steps, end_of_epoch=True):
+                window.count_skipped(progress.skipped_videos_per_process)  # the saved counts complete (a collective)
+                save_checkpoint(
+                    accelerator, output_dir, progress.completed_steps, training_args.checkpoints_total_limit
+                )
     progress_bar.close()
     train_seconds = time.perf_counter() - train_start
 
