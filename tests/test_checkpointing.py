@@ -1,5 +1,7 @@
 """The Accelerate scripts' training-state layout (training/checkpointing.py): checkpoint-<step>, resume, pruning."""
 
+import shutil
+
 import pytest
 import torch
 from accelerate import Accelerator
@@ -120,3 +122,8 @@ def test_a_checkpoint_of_another_kind_of_run_is_refused_in_one_line(tmp_path):
         load_training_state(other_sizes, folder)
     same, _ = accelerator_with(torch.nn.Linear(3, 2), TrainingProgress())
     load_training_state(same, folder)
+    # as if 2 processes had saved it (one random state each): 1 -> 2 failed at the first logging step, 2 -> 1 went on
+    # with another data order
+    shutil.copy(folder / "random_states_0.pkl", folder / "random_states_1.pkl")
+    with pytest.raises(UsageError, match=r"checkpoint-4: 2 process\(es\) saved it and this run has 1; resume with as"):
+        load_training_state(same, folder)

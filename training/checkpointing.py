@@ -107,8 +107,16 @@ def load_training_state(accelerator: Accelerator, checkpoint: Path) -> None:
     streamed or not) is refused in one line naming it and the cause, instead of Accelerate's or torch's traceback.
 
     Raises:
-        UsageError: the saved state does not fit this run's model, optimizer or registered objects.
+        UsageError: the saved state does not fit this run's model, optimizer or registered objects, or another
+            number of processes saved it (its data order and every process's random state are theirs: 1 -> 2
+            processes failed at the first logging step, 2 -> 1 went on silently with another data order).
     """
+    saved_processes = len(list(Path(checkpoint).glob("random_states_*.pkl")))  # one per process (Accelerate)
+    if saved_processes and saved_processes != accelerator.num_processes:
+        raise UsageError(
+            f"--resume_from_checkpoint {checkpoint}: {saved_processes} process(es) saved it and this run has "
+            f"{accelerator.num_processes}; resume with as many processes as the run that saved it."
+        )
     try:
         accelerator.load_state(str(checkpoint))
     except (RuntimeError, ValueError, KeyError) as error:
