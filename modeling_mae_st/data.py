@@ -612,9 +612,26 @@ class BadVideoTracker:
     def skipped_videos(self) -> list[str]:
         return list(self._skipped)
 
-    def update(self, batch: Mapping[str, Any]) -> int:
+    @property
+    def exceeded(self) -> bool:
+        """Whether the skipped videos exceed the allowed fraction (see the class)."""
+        return self.num_skipped > self.max_bad_video_fraction * max(self.num_videos, self.min_videos)
+
+    def error(self) -> TooManyBadVideosError:
+        """The error to stop with once [`exceeded`]: the counts and the first skipped videos."""
+        return TooManyBadVideosError(
+            f"{self.num_skipped} of {self.num_videos} videos could not be decoded, more than "
+            f"--max_bad_video_fraction {self.max_bad_video_fraction} allows; first ones: "
+            f"{', '.join(list(self._skipped)[:10])}."
+        )
+
+    def update(self, batch: Mapping[str, Any], raise_error: bool = True) -> int:
         """
         Count one batch; returns how many of its videos were skipped.
+
+        Args:
+            raise_error: raise once [`exceeded`]; with several processes, pass `False` and decide together (the
+                training loops' `loop.agree_on_batch`), so that all processes stop at once.
 
         Raises:
             TooManyBadVideosError: the skipped videos now exceed the allowed fraction.
@@ -630,12 +647,8 @@ class BadVideoTracker:
                 self.num_videos,
                 ", ".join(batch["skipped_videos"]),
             )
-        if self.num_skipped > self.max_bad_video_fraction * max(self.num_videos, self.min_videos):
-            raise TooManyBadVideosError(
-                f"{self.num_skipped} of {self.num_videos} videos could not be decoded, more than "
-                f"--max_bad_video_fraction {self.max_bad_video_fraction} allows; first ones: "
-                f"{', '.join(list(self._skipped)[:10])}."
-            )
+        if raise_error and self.exceeded:
+            raise self.error()
         return batch["num_skipped"]
 
 

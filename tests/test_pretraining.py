@@ -365,6 +365,27 @@ def launch_two_processes(data_dir: Path, output_dir: Path, max_train_steps: int,
     )
 
 
+def test_when_one_process_passes_the_bad_video_limit_every_process_stops_with_one_line(tmp_path, video_dir):
+    """The process past --max_bad_video_fraction stopped alone; the other died in the collective it never reached,
+    with gloo's traceback ("Connection closed by peer")."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for video in sorted(video_dir.iterdir()):
+        (data / video.name).symlink_to(video)
+    for index in range(2):  # 10 training videos: 5 a process, no padding
+        (data / f"video_broken_{index}.mp4").write_text("not a video\n")
+    result = launch_two_cpu_processes(
+        REPO_ROOT / "training" / "run_pretraining.py",
+        tiny_arguments(data, tmp_path / "out", 5, per_device_train_batch_size=1, max_bad_video_fraction=0),
+        timeout=240,
+        check=False,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mae-st-pretrain: error: ")]
+    assert result.returncode != 0 and len(errors) == 2, result.stderr[-3000:]
+    assert "Connection closed by peer" not in result.stderr and "[rank" not in result.stderr, result.stderr[-3000:]
+    assert any("more than --max_bad_video_fraction 0.0 allows; first ones: " in line for line in errors), errors
+
+
 def test_two_process_run_over_half_broken_videos_stays_in_step_and_does_every_step(tmp_path, half_broken_dir):
     # One video per process and step: a process whose video fails runs a placeholder at weight 0 while the other
     # trains; a step where both fail is skipped by both. Before, the processes' collectives went out of step.

@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 
 from modeling_mae_st.command_line import UsageError
-from modeling_mae_st.data import build_video_dataloader
+from modeling_mae_st.data import BadVideoTracker, TooManyBadVideosError, build_video_dataloader
 from modeling_mae_st.streaming import VideoStream, build_stream_dataloader
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 
@@ -140,17 +140,33 @@ def training_stream(
     )
 
 
-def agree_on_batch(num_clips: int) -> float | None:
+def agree_on_batch(num_clips: int, bad_videos: BadVideoTracker | None = None) -> float | None:
     """
-    Decide with the other processes what to do with a micro-batch of which this process holds `num_clips` clips.
+    Decide with the other processes what to do with a micro-batch of which this process holds `num_clips` clips,
+    and whether to stop on bad videos: when any process's `bad_videos` is past `--max_bad_video_fraction`, every
+    process raises (the others used to die in the collective that process never reached, with gloo's traceback).
 
     Returns:
         `None` when no process holds a clip (every process skips the micro-batch), else this process's loss weight,
         `num_clips x num_processes / total clips`: DDP averages the processes' gradients, so weighted losses give the
         mean over all clips (weight 1.0 exactly when every process holds as many clips; 0.0 for a process with none,
         which runs a placeholder clip).
+
+    Raises:
+        TooManyBadVideosError: some process skipped too many videos (its own counts and names there, the
+            processes' numbers elsewhere).
     """
-    clips_per_process = counts_of_every_process([num_clips])[:, 0]
+    exceeded = bad_videos is not None and bad_videos.exceeded
+    table = counts_of_every_process([num_clips, int(exceeded)])
+    if exceeded:
+        raise bad_videos.error()
+    if table[:, 1].any():
+        stopped = ", ".join(str(process) for process in table[:, 1].nonzero()[:, 0].tolist())
+        raise TooManyBadVideosError(
+            f"Process {stopped} could not decode more of its videos than --max_bad_video_fraction allows (its line "
+            "names them); all processes stop."
+        )
+    clips_per_process = table[:, 0]
     total = int(clips_per_process.sum())
     if total == 0:
         return None
@@ -158,7 +174,10 @@ def agree_on_batch(num_clips: int) -> float | None:
 
 
 def agree_on_clips(
-    pixel_values: torch.Tensor | None, clip_shape: tuple[int, int, int], device
+    pixel_values: torch.Tensor | None,
+    clip_shape: tuple[int, int, int],
+    device,
+    bad_videos: BadVideoTracker | None = None,
 ) -> tuple[torch.Tensor, float, int] | None:
     """
     [`agree_on_batch`] for a micro-batch's clips `(num_clips, frames, channels, height, width)`, or `None` when this
@@ -169,7 +188,7 @@ def agree_on_clips(
         clip gets one [`placeholder_clip`] of `clip_shape` (frames, image size, channels) on `device`, at weight 0.
     """
     num_clips = 0 if pixel_values is None else len(pixel_values)
-    loss_weight = agree_on_batch(num_clips)
+    loss_weight = agree_on_batch(num_clips, bad_videos)
     if loss_weight is None:
         return None
     if pixel_values is None:

@@ -377,11 +377,11 @@ def run(argv: list[str] | None = None) -> Path:
             progress.batches_in_pass += 1
             if data_args.streaming:
                 stream.take(batch)
-            window.skipped_videos += bad_videos.update(batch)
+            window.skipped_videos += bad_videos.update(batch, raise_error=False)  # all stop together
             if training_args.record_data_order:
                 data_order.append([name for name, ok in zip(batch["video_names"], batch["decoded"]) if ok])
             pixel_values = batch["pixel_values"]  # (batch * repeat_aug, frames, channels, height, width) or None
-            agreed = agree_on_clips(pixel_values, clip_shape, accelerator.device)
+            agreed = agree_on_clips(pixel_values, clip_shape, accelerator.device, bad_videos)
             if agreed is None:  # no process decoded any video of this micro-batch: all skip it
                 waited_from = time.perf_counter()
                 continue

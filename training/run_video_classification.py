@@ -289,11 +289,12 @@ def run(argv: list[str] | None = None) -> dict:
             progress.batches_in_pass += 1
             if streaming:
                 stream.take(batch)
-            # logs and counts undecodable videos; raises past max_bad_video_fraction
-            window.skipped_videos += bad_videos.update(batch)
+            # logs and counts undecodable videos; past max_bad_video_fraction all processes stop (agree_on_clips)
+            window.skipped_videos += bad_videos.update(batch, raise_error=False)
             # (batch * repeat_aug, frames, channels, height, width): repeated clips are ordinary samples, or None
             pixel_values, labels = batch["pixel_values"], batch["labels"]
-            agreed = agree_on_clips(pixel_values, (num_frames, image_size, config.num_channels), accelerator.device)
+            clip_shape = (num_frames, image_size, config.num_channels)
+            agreed = agree_on_clips(pixel_values, clip_shape, accelerator.device, bad_videos)
             if agreed is None:  # no process decoded any video of this micro-batch: all skip it
                 waited_from = time.perf_counter()
                 continue

@@ -389,11 +389,11 @@ class VideoClassificationTrainer(Trainer):
         if model.training:
             if self.train_stream is not None:
                 self.train_stream.take(inputs)  # moves the stream's position past this micro-batch
-            self.bad_videos.update(inputs)  # logs and counts undecodable videos; raises past max_bad_video_fraction
+            self.bad_videos.update(inputs, raise_error=False)  # counts, logs; agree_on_batch stops all processes
             decoded = inputs["decoded"]  # host list, one per video asked for
             rows = torch.tensor(decoded).repeat_interleave(len(pixel_values) // len(decoded))  # host: no sync
             num_clips = int(rows.sum())
-            loss_weight = agree_on_batch(num_clips)  # None: no process has a clip, all run at weight 0
+            loss_weight = agree_on_batch(num_clips, self.bad_videos)  # None: no process has a clip: all at weight 0
             self.micro_batches_logged += 1
             self.micro_batches_skipped += loss_weight is None
             loss_weight = loss_weight or 0.0
