@@ -84,9 +84,46 @@ def test_quick_start_values_apply_only_to_arguments_left_at_their_defaults():
 
 def test_a_single_json_file_holds_the_arguments(tmp_path):
     path = tmp_path / "args.json"
-    path.write_text('{"dataset_name": "x", "output_dir": "out", "repeat_aug": 2}')
+    path.write_text('{"dataset_name": "x", "output_dir": "out", "repeat_aug": 2, "push_to_hub": "false"}')
     _, data_args, training_args = arguments.parse_pretraining_arguments([str(path)])
     assert (data_args.repeat_aug, training_args.output_dir) == (2, "out")
+    assert training_args.push_to_hub is False  # the string "false" counted as true (a run that pushed at the end)
+    yaml_file = tmp_path / "args.yaml"
+    yaml_file.write_text("dataset_name: x\noutput_dir: out\nstreaming: true\nmax_train_steps: 4\nwarmup_steps: 1\n")
+    _, data_args, training_args = arguments.parse_pretraining_arguments([str(yaml_file)])
+    assert (data_args.streaming, training_args.max_train_steps) == (True, 4)
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        # checked as argparse checks the command line: the values used to be taken as they were
+        ('{"max_train_steps": "two"}', "invalid int value: 'two'"),
+        ('{"per_device_train_batch_size": 2.5}', "invalid int value: '2.5'"),
+        ('{"streaming": "yes please"}', "Truthy value expected"),
+        ('{"max_trian_steps": 4}', "unrecognized arguments: --max_trian_steps 4"),
+        ("[1, 2]", "must map flag names to values, got a list"),
+        ("{not json", "not valid JSON (Expecting property name enclosed in double quotes"),
+    ],
+)  # fmt: skip
+def test_an_argument_file_is_checked_as_the_command_line_in_one_line(content, message, tmp_path, capsys):
+    path = tmp_path / "args.json"
+    path.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        arguments.parse_pretraining_arguments([str(path)])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and error.count("\n") == 1 and message in error, error
+    assert error.startswith(f"mae-st-pretrain: error: argument file {path}: "), error  # the file is named
+
+
+def test_a_malformed_yaml_file_or_one_with_other_arguments_is_one_line(tmp_path, capsys):
+    path = tmp_path / "args.yaml"
+    path.write_text("dataset_name: [data\n")
+    for argv, message in (([str(path)], "not valid YAML"), ([str(path), "--output_dir", "x"], "must be the only")):
+        with pytest.raises(SystemExit):
+            arguments.parse_pretraining_arguments(argv)
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and f"argument file {path}: {message}" in error, error
 
 
 @pytest.mark.parametrize(

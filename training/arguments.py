@@ -494,7 +494,11 @@ class CommandLineParser(HfArgumentParser):
                 # the formatter adds no "(default: ...)" of its own to a help that already shows the default
                 action.help += f" (default: %(default)s; quick start: {quick_start[action.dest]})"
 
+    argument_file: str | None = None  # the file of flags being parsed, which every error then names
+
     def error(self, message: str):
+        if self.argument_file and not message.startswith("argument file"):
+            message = f"argument file {self.argument_file}: {message}"
         words = {word.split("=")[0] for word in message.split()}
         renamed = [f"{old} is now {new}" for old, new in RENAMED_FLAGS.items() if old in words]
         renamed += [f"here {other} is {new}" for other, new in self.other_names.items() if other in words]
@@ -505,14 +509,10 @@ class CommandLineParser(HfArgumentParser):
     def parse(self, argv: Sequence[str] | None) -> tuple:
         """The dataclasses from `argv` (the command line by default), or from a single .json/.yaml file of values."""
         argv = sys.argv[1:] if argv is None else list(argv)
-        if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-            if not Path(argv[0]).is_file():
-                self.error(f"argument file {argv[0]}: no such file")
-            parse_file = self.parse_json_file if argv[0].endswith(".json") else self.parse_yaml_file
-            try:
-                return tuple(parse_file(str(Path(argv[0]).resolve())))
-            except (TypeError, ValueError) as error:  # unknown keys or values of the wrong type
-                self.error(f"argument file {argv[0]}: {error}")
+        if argv and argv[0].endswith((".json", ".yaml", ".yml")):
+            if len(argv) > 1:
+                self.error(f"argument file {argv[0]}: must be the only argument (put the other flags in it)")
+            argv = self.arguments_of_file(argv[0])  # (from here on, errors name the file)
         try:
             *parsed, unknown = self.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
         except ValueError as error:  # a dataclass's own check (TrainingArguments: --report_to, --save_steps ...)
@@ -520,6 +520,39 @@ class CommandLineParser(HfArgumentParser):
         if unknown:
             self.error(f"unrecognized arguments: {' '.join(unknown)}")
         return tuple(parsed)
+
+    def arguments_of_file(self, path: str) -> list[str]:
+        """
+        A .json/.yaml file of `flag: value` as command-line arguments, so that argparse checks its values as it
+        checks the command line's (parsed as a dict, "false" counted as true, "two" steps failed later with a
+        traceback, and "256 320" became a list of characters).
+        """
+        import yaml
+
+        if not Path(path).is_file():
+            self.error(f"argument file {path}: no such file")
+        self.argument_file = path
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            values = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as error:
+            cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self.error(f"argument file {path}: not valid {'JSON' if path.endswith('.json') else 'YAML'} ({cause})")
+        if not isinstance(values, dict):
+            self.error(f"argument file {path}: must map flag names to values, got a {type(values).__name__}")
+        argv = []
+        for name, value in values.items():
+            if value is None:  # unset: the default
+                continue
+            if isinstance(value, bool):
+                argv += [f"--{name}", str(value).lower()]
+            elif isinstance(value, (list, tuple)):
+                argv += [f"--{name}", *(str(item) for item in value)]
+            elif isinstance(value, dict):  # (TrainingArguments' dict flags take JSON)
+                argv += [f"--{name}", json.dumps(value)]
+            else:
+                argv += [f"--{name}", str(value)]
+        return argv
 
 
 def without_tokens(values: dict) -> dict:
