@@ -890,7 +890,10 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         + streaming_problems(data_args, "--max_steps", training_args.max_steps if training_args.max_steps > 0 else None)
     )
     from transformers import TrainingArguments
-    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK  # (loaded with TrainingArguments)
+    from transformers.integrations.integration_utils import (  # (loaded with TrainingArguments)
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
 
     for name, instead in TRAINER_FLAGS_THE_RECIPE_REPLACES.items():  # set, they were ignored without a word
         if getattr(training_args, name) != TrainingArguments.__dataclass_fields__[name].default:
@@ -900,6 +903,8 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         if tracker not in INTEGRATION_TO_CALLBACK:
             problems.append(f"--report_to {tracker}: not a tracker the Trainer knows; one of all, none, "
                             f"{', '.join(INTEGRATION_TO_CALLBACK)}")  # fmt: skip
+        elif tracker not in get_available_reporting_integrations():  # (the Trainer's own error was a traceback)
+            problems.append(f"--report_to {tracker}: its package is not installed here (pip install {tracker})")
     if problems:
         parser.error("; ".join(problems))
     return model_args, data_args, training_args

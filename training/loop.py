@@ -42,13 +42,18 @@ def check_accelerator_choices(report_to: str, torch_compile_backend: str | None)
     errors for them come as tracebacks from inside `Accelerator(...)`.
 
     Raises:
-        UsageError: `--report_to` or `--torch_compile_backend` is not one of Accelerate's.
+        UsageError: `--report_to` or `--torch_compile_backend` is not one of Accelerate's, or the tracker's package is
+            not installed (Accelerate then trained without it, saying so only in a Python warning).
     """
+    from accelerate.tracking import get_available_trackers
     from accelerate.utils import DynamoBackend, LoggerType
 
     trackers = ["none", *(tracker.value for tracker in LoggerType)]
     if report_to not in trackers:
         raise UsageError(f"--report_to {report_to}: not a tracker Accelerate knows; one of {', '.join(trackers)}")
+    installed = [getattr(tracker, "value", tracker) for tracker in get_available_trackers()]
+    if report_to not in ("none", "all", *installed):
+        raise UsageError(f"--report_to {report_to}: its package is not installed here (pip install {report_to})")
     backends = [backend.value.lower() for backend in DynamoBackend]
     if torch_compile_backend is not None and torch_compile_backend.lower() not in backends:
         raise UsageError(
