@@ -1,6 +1,7 @@
 """The Accelerate scripts' training-state layout (training/checkpointing.py): checkpoint-<step>, resume, pruning."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -43,6 +44,24 @@ def test_saves_checkpoint_step_folders_keeps_the_newest_and_resumes_from_the_lat
         model.weight.zero_()
     accelerator.load_state(str(resolve_checkpoint(str(tmp_path / "checkpoint-9"), tmp_path)))
     assert torch.equal(model.weight, weights_at[9])
+
+
+def test_a_save_cut_short_leaves_no_checkpoint_for_latest_to_pick(accelerator, tmp_path, monkeypatch):
+    """A run killed while saving left a half-written checkpoint-<step>, which `latest` picked and failed on."""
+    model = accelerator.prepare(torch.nn.Linear(3, 2))
+    save_checkpoint(accelerator, tmp_path, 2)
+
+    def killed(folder):  # the weights written, the job killed before the rest
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "model.safetensors").write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accelerator, "save_state", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(accelerator, tmp_path, 4)
+    assert resolve_checkpoint("latest", tmp_path) == tmp_path / "checkpoint-2"
+    monkeypatch.undo()
+    assert save_checkpoint(accelerator, tmp_path, 2).is_dir() and model is not None  # a rerun's step: replaced
 
 
 def test_without_a_limit_every_checkpoint_stays(accelerator, tmp_path):

@@ -45,15 +45,24 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total
     `accelerator.save_state` into `output_dir/checkpoint-<step>` (every process takes part), then, on the main
     process, remove the oldest checkpoints beyond `total_limit` (`--checkpoints_total_limit`; `None` keeps all).
 
+    The state is written into `checkpoint-<step>.incomplete` and renamed once every process has written its part, so
+    that a run killed while saving leaves no `checkpoint-<step>` for `--resume_from_checkpoint latest` to pick
+    half-written (it picked one, and failed on its missing files).
+
     Returns:
         The checkpoint folder.
     """
     folder = Path(output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
-    accelerator.save_state(str(folder))
-    if accelerator.is_main_process and total_limit:
-        for old in list_checkpoints(output_dir)[:-total_limit]:
+    incomplete = folder.with_name(folder.name + ".incomplete")
+    accelerator.save_state(str(incomplete))
+    accelerator.wait_for_everyone()  # every process's part is written
+    if accelerator.is_main_process:
+        if folder.exists():  # a rerun's checkpoint of the same step
+            shutil.rmtree(folder)
+        incomplete.rename(folder)
+        for old in list_checkpoints(output_dir)[:-total_limit] if total_limit else []:
             shutil.rmtree(old)
-    accelerator.wait_for_everyone()  # no process reads a folder the main process is removing
+    accelerator.wait_for_everyone()  # no process reads a folder the main process is renaming or removing
     return folder
 
 
