@@ -10,6 +10,7 @@ from accelerate.state import AcceleratorState
 from safetensors.torch import load_file, save_file
 
 from conftest import launch_two_cpu_processes
+from modeling_mae_st.command_line import UsageError
 from modeling_mae_st.configuration_mae_st import MAESTConfig
 from modeling_mae_st.finetuning import RECIPE_FIELDS, SIZE_RECIPES, apply_size_recipe
 from mae_st_training import run_video_classification as script
@@ -145,6 +146,12 @@ def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(
     full = load_file(tmp_path / "full" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "model.safetensors")
     assert all(torch.equal(full[name], resumed[name]) for name in full)
+    if num_workers == "0":  # the checkpoint's batch size, not another (which skipped the rest of the pass)
+        checkpoint = str(tmp_path / "full" / "checkpoint-4")
+        other = finetune_args(tiny_pretrained, motion_videos, tmp_path / "other", *common, "--resume_from_checkpoint",
+                              checkpoint, "--per_device_train_batch_size", "2")  # fmt: skip
+        with pytest.raises(UsageError, match="per_device_train_batch_size 4 there, 2 here"):
+            script.run(other)
 
 
 def test_a_broken_file_in_a_label_folder_is_skipped_counted_and_logged(

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from conftest import REPO_ROOT, launch_two_cpu_processes
 from modeling_mae_st import MAESTConfig, MAESTForPreTraining, MAESTForVideoClassification
+from modeling_mae_st.command_line import UsageError
 from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.optimization import (
     build_adamw,
@@ -322,6 +323,18 @@ def test_resumed_run_reproduces_the_losses_and_weights_of_an_uninterrupted_run(t
     assert resumed_losses == full_losses[6:]
     full_weights, resumed_weights = (load_file(path / "model.safetensors") for path in (uninterrupted, resumed))
     assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights)
+
+
+def test_a_resume_with_other_data_order_flags_is_one_line(tmp_path, video_dir):
+    """Another batch size skipped the rest of the pass, another seed or dataset went on with other videos: all
+    silently. --max_train_steps may change."""
+    run_in_process(tiny_arguments(video_dir, tmp_path / "full", 3, checkpointing_steps=2))
+    checkpoint = tmp_path / "full" / "checkpoint-2"
+    for change, message in (({"per_device_train_batch_size": 4}, "per_device_train_batch_size 2 there, 4 here"),
+                            ({"seed": 5}, "seed 0 there, 5 here")):  # fmt: skip
+        with pytest.raises(UsageError, match=f"checkpoint-2: the run that saved it read its data .*{message}"):
+            run_in_process(tiny_arguments(video_dir, tmp_path / "x", 3, resume_from_checkpoint=checkpoint, **change))
+    run_in_process(tiny_arguments(video_dir, tmp_path / "longer", 4, resume_from_checkpoint=checkpoint))
 
 
 def test_checkpointing_every_pass_saves_at_each_pass_end_and_resumes_there(tmp_path, video_dir):

@@ -110,6 +110,25 @@ def resolve_checkpoint(value: str, output_dir: Path, state_file: str = ACCELERAT
     return Path(value)
 
 
+def check_same_data_order(saved: dict, current: dict, checkpoint: Path) -> None:
+    """
+    Refuse a resume whose data-order flags (`TrainingProgress.data_order`) differ from those of the run that saved
+    `checkpoint`: its position in the data (pass, batches read) means other videos under them. Another batch size
+    skipped the rest of a pass, another seed or dataset went on with other videos, silently. A checkpoint of an
+    earlier version, which saved none, is not checked; `--max_train_steps` may change.
+
+    Raises:
+        UsageError: naming each flag, its value there and here.
+    """
+    changed = [f"{name} {saved[name]} there, {value} here" for name, value in current.items()
+               if name in saved and saved[name] != value]  # fmt: skip
+    if changed:
+        raise UsageError(
+            f"--resume_from_checkpoint {checkpoint}: the run that saved it read its data otherwise "
+            f"({'; '.join(changed)}); resume with its flags (only --max_train_steps may change)."
+        )
+
+
 def load_training_state(accelerator: Accelerator, checkpoint: Path) -> None:
     """
     `accelerator.load_state(checkpoint)`, where a checkpoint of another kind of run (another script, model size,

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from mae_st_training.arguments import hub_dataset_id, parse_pretraining_arguments, run_command, without_tokens
 from mae_st_training.checkpointing import (
+    check_same_data_order,
     checkpoint_due,
     load_training_state,
     resolve_checkpoint,
@@ -307,6 +308,11 @@ def run(argv: list[str] | None = None) -> Path:
         optimizer, warmup_steps, max_train_steps, min_lr=training_args.min_learning_rate
     )
     progress = TrainingProgress()
+    progress.data_order = {
+        "videos": None if data_args.streaming else len(train_dataset), "seed": training_args.seed,
+        "per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps, "repeat_aug": data_args.repeat_aug,
+    }  # fmt: skip
     accelerator.register_for_checkpointing(lr_scheduler, progress)
     if data_args.streaming:  # every process's position in the stream
         accelerator.register_for_checkpointing(stream)
@@ -323,7 +329,9 @@ def run(argv: list[str] | None = None) -> Path:
     # --- Resume: model, optimizer, schedule, RNG and position in the data ---
     if training_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
+        data_order = progress.data_order
         load_training_state(accelerator, checkpoint)
+        check_same_data_order(progress.data_order, data_order, checkpoint)
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps}")
     start_step = progress.completed_steps
     log_path = output_dir / "log_history.jsonl"  # one JSON line per logging step, the run's loss curve
