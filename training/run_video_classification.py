@@ -24,7 +24,7 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, gather_object, set_seed
 from datasets.distributed import split_dataset_by_node
 from tqdm.auto import tqdm
 from transformers import AutoConfig
@@ -375,7 +375,8 @@ def run(argv: list[str] | None = None) -> dict:
         "train_seconds": train_seconds,
         "completed_steps": progress.completed_steps,
         **window.count_skipped(progress.skipped_videos_per_process),
-        "skipped_video_names": bad_videos.skipped_videos,
+        # every process's (it was the main process's alone: a two-process run named 2 of its 3 bad videos)
+        "skipped_video_names": list(dict.fromkeys(gather_object(bad_videos.skipped_videos))),
         "num_views": {"temporal": data_args.num_temporal_views, "spatial": data_args.num_spatial_crops},
     }
     pictures = []
