@@ -288,7 +288,8 @@ def test_two_processes_stay_in_step_when_one_has_no_decodable_video_in_training_
     per_process = results["skipped_videos_per_process"]
     assert sum(per_process.values()) == results["skipped_videos"] >= 4 and set(per_process) == {"0", "1"}
     # every process's skipped videos by name (the main process's alone were listed)
-    assert sorted(Path(name).name for name in results["skipped_video_names"]) == [f"zz_broken_{i}.mp4" for i in range(4)]
+    names = sorted(Path(name).name for name in results["skipped_video_names"])
+    assert names == [f"zz_broken_{index}.mp4" for index in range(4)]
     table = (output / "eval_per_class_accuracy.csv").read_text().splitlines()[1:]
     assert sum(int(row.split(",")[1]) for row in table) == 4  # the 4 decodable validation videos, each once
 
