@@ -146,6 +146,13 @@ def test_resuming_from_a_mid_epoch_checkpoint_gives_the_same_weights(
     full = load_file(tmp_path / "full" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "model.safetensors")
     assert all(torch.equal(full[name], resumed[name]) for name in full)
+    if num_workers == "0":  # resumed in its own folder, the run's records cover it all (the card's loss curve too)
+        losses = [(r["step"], r["loss"]) for r in json.loads((tmp_path / "full" / "all_results.json").read_text())[
+            "history"] if "loss" in r]  # fmt: skip
+        script.run(finetune_args(tiny_pretrained, motion_videos, tmp_path / "full", *common, "--resume_from_checkpoint",
+                                 "latest"))  # fmt: skip
+        history = json.loads((tmp_path / "full" / "all_results.json").read_text())["history"]
+        assert [(r["step"], r["loss"]) for r in history if "loss" in r] == losses
     if num_workers == "0":  # the checkpoint's batch size, not another (which skipped the rest of the pass)
         checkpoint = str(tmp_path / "full" / "checkpoint-4")
         other = finetune_args(tiny_pretrained, motion_videos, tmp_path / "other", *common, "--resume_from_checkpoint",

@@ -19,9 +19,11 @@ no host synchronization.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets
 import torch
@@ -234,6 +236,32 @@ class TrainingProgress:
         """Move the position to the start of the next pass."""
         self.video_pass += 1
         self.batches_in_pass = 0
+
+
+class LogHistory:
+    """
+    A run's logged records (loss, lr, clips/s ... per logging step), one JSON line each in `output_dir/
+    log_history.jsonl`, written by the main process as they come. A resumed run keeps the records up to its step, so
+    that the loss curve of its card and results covers the whole run (fine-tuning kept its records in memory only:
+    a resumed run's card began at the resume).
+    """
+
+    FILE_NAME = "log_history.jsonl"
+
+    def __init__(self, output_dir: Path, start_step: int, is_main_process: bool):
+        self.path = Path(output_dir) / self.FILE_NAME
+        self.is_main_process = is_main_process
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        self.records = [record for record in map(json.loads, lines) if record["step"] <= start_step]
+        if is_main_process:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("".join(json.dumps(record) + "\n" for record in self.records))
+
+    def append(self, record: dict) -> None:
+        self.records.append(record)
+        if self.is_main_process:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
 
 
 class LoggingWindow:

@@ -47,6 +47,7 @@ from mae_st_training.checkpointing import (
     save_checkpoint,
 )
 from mae_st_training.loop import (
+    LogHistory,
     LoggingWindow,
     TrainingProgress,
     agree_on_clips,
@@ -334,10 +335,7 @@ def run(argv: list[str] | None = None) -> Path:
         check_same_data_order(progress.data_order, data_order, checkpoint)
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps}")
     start_step = progress.completed_steps
-    log_path = output_dir / "log_history.jsonl"  # one JSON line per logging step, the run's loss curve
-    if accelerator.is_main_process and log_path.exists():  # a resumed run keeps the history up to its step
-        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= start_step]
-        log_path.write_text("".join(line + "\n" for line in kept))
+    log_history = LogHistory(output_dir, start_step, accelerator.is_main_process)  # the run's loss curve
 
     logger.info("***** Pretraining *****")
     videos = "streamed" if data_args.streaming else len(train_dataset)
@@ -429,9 +427,7 @@ def run(argv: list[str] | None = None) -> Path:
                     raise FloatingPointError(f"Loss is {logs['loss']} at step {step}; stopping.")
                 accelerator.log(logs, step=step)
                 progress_bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
-                if accelerator.is_main_process:
-                    with open(log_path, "a") as handle:
-                        handle.write(json.dumps(logs) + "\n")
+                log_history.append(logs)
 
             if checkpointing:
                 save_checkpoint(accelerator, output_dir, step, training_args.checkpoints_total_limit)
@@ -483,7 +479,7 @@ def run(argv: list[str] | None = None) -> Path:
         (output_dir / "data_order").mkdir(parents=True, exist_ok=True)
         (output_dir / "data_order" / f"process_{accelerator.process_index}.json").write_text(json.dumps(record))
     if accelerator.is_main_process:
-        records = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+        records = log_history.records
         history = [record["loss"] for record in records]
         run = RunFacts(
             # a local folder is named by its last part (no machine paths in the card), a Hub dataset by its id

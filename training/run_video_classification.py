@@ -38,6 +38,7 @@ from mae_st_training.checkpointing import (
     save_checkpoint,
 )
 from mae_st_training.loop import (
+    LogHistory,
     LoggingWindow,
     TrainingProgress,
     agree_on_clips,
@@ -276,7 +277,8 @@ def run(argv: list[str] | None = None) -> dict:
         max_bad_video_fraction=data_args.max_bad_video_fraction,
         videos_per_pass=None if streaming else math.ceil(len(train_dataset) / accelerator.num_processes),
     )
-    history: list[dict] = []
+    log_history = LogHistory(output_dir, progress.completed_steps, accelerator.is_main_process)
+    history = log_history.records  # (a resumed run's begins with the records up to its step)
     window = LoggingWindow(device=accelerator.device)
     # one clip's forward + backward, counted on the meta device, for the logs' achieved TFLOP/s
     clip_flops = count_training_flops(
@@ -337,7 +339,7 @@ def run(argv: list[str] | None = None) -> dict:
                 record.update(lr=optimizer.param_groups[-1]["lr"])
                 if not math.isfinite(record["loss"]):
                     raise FloatingPointError(f"Loss is {record['loss']} at step {step}; stopping.")
-                history.append(record)
+                log_history.append(record)
                 progress_bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.3e}")
                 if tracking:
                     accelerator.log({f"train/{name}": value for name, value in record.items()}, step=step)
@@ -360,7 +362,7 @@ def run(argv: list[str] | None = None) -> dict:
             metrics, _, _ = evaluate_classifier(model, eval_dataloader, accelerator, even_batches=not eval_streaming)
             epoch_log.update({f"eval/{name}": value for name, value in metrics.items()})
         logger.info(json.dumps(epoch_log))
-        history.append(epoch_log)
+        log_history.append(epoch_log)
         if tracking:
             accelerator.log(epoch_log, step=progress.completed_steps)
         if checkpoint_due(training_args.checkpointing_steps, progress.completed_steps, end_of_epoch=True):
