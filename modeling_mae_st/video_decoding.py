@@ -97,6 +97,9 @@ def check_source(source: VideoSource) -> None:
     if isinstance(source, Mapping):
         if source.get("bytes"):
             return
+        if source.get("bytes") is not None:  # the cell holds the video's bytes, and there are none (a shard's empty
+            # member was "no such file", its path being the member's name)
+            raise VideoDecodingError(video_name(source), "the video is empty (0 bytes)")
         if not source.get("path"):
             raise VideoDecodingError(video_name(source), "the video cell has neither `bytes` nor `path`")
         source = source["path"]

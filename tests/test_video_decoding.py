@@ -128,6 +128,13 @@ def test_broken_files_raise_one_error_type_naming_file_and_cause(broken_videos, 
         assert "decord" in error.value.reason and "PyAV" in error.value.reason  # both were tried
 
 
+def test_a_cell_with_empty_bytes_is_an_empty_video_not_a_missing_file():
+    """A shard's 0-byte member was "no such file": its path (the member's name) was tried instead."""
+    with pytest.raises(VideoDecodingError) as error:
+        decode_frames({"bytes": b"", "path": "train/left/clip.mp4"}, lambda info: np.arange(4))
+    assert (error.value.video, error.value.reason) == ("train/left/clip.mp4", "the video is empty (0 bytes)")
+
+
 def test_in_memory_bytes_and_datasets_cells_decode_like_the_file(codec_videos):
     path = codec_videos["h264_64x48.mp4"]
     indices = lambda info: np.array([1, 7, 20])  # noqa: E731
