@@ -598,11 +598,17 @@ class BadVideoTracker:
     """
 
     def __init__(
-        self, max_bad_video_fraction: float = 0.05, min_videos: int = 100, videos_per_pass: int | None = None
+        self,
+        max_bad_video_fraction: float = 0.05,
+        min_videos: int = 100,
+        videos_per_pass: int | None = None,
+        process_index: int | None = None,
     ):
         if not 0.0 <= max_bad_video_fraction <= 1.0:
             raise ValueError(f"max_bad_video_fraction must be in [0, 1], got {max_bad_video_fraction}.")
         self.max_bad_video_fraction = max_bad_video_fraction
+        # named in the log lines of a run of several processes, whose running counts are each their own
+        self.where = f" on process {process_index}" if process_index is not None else ""
         self.min_videos = min(min_videos, videos_per_pass) if videos_per_pass else min_videos
         self.num_videos = 0
         self.num_skipped = 0
@@ -641,10 +647,11 @@ class BadVideoTracker:
         self._skipped.update(dict.fromkeys(batch["skipped_videos"]))
         if batch["num_skipped"]:
             logger.warning(
-                "Skipped %d unreadable video(s) in this batch (%d of %d so far): %s",
+                "Skipped %d unreadable video(s) in this batch (%d of %d so far%s): %s",
                 batch["num_skipped"],
                 self.num_skipped,
                 self.num_videos,
+                self.where,
                 ", ".join(batch["skipped_videos"]),
             )
         if raise_error and self.exceeded:

@@ -189,6 +189,14 @@ def test_tracker_raises_once_too_many_videos_failed():
     BadVideoTracker(max_bad_video_fraction=0.05).update(batch)  # (unknown size: the first 100 videos' grace)
 
 
+
+def test_the_skip_log_line_of_a_run_of_several_processes_names_the_process(caplog):
+    batch = {"num_videos": 4, "num_skipped": 1, "skipped_videos": ["broken.mp4"]}
+    with caplog.at_level("WARNING"):
+        BadVideoTracker(max_bad_video_fraction=1, process_index=1).update(batch)
+    assert "(1 of 4 so far on process 1): broken.mp4" in caplog.text  # (each process counts its own)
+
+
 def test_dataloader_workers_are_reproducible_with_a_seed(synthetic_dataset_dir, small_processor):
     dataset = load_video_folder(synthetic_dataset_dir)["train"]
     processor = small_processor.with_settings(mode="train", repeat_aug=2)

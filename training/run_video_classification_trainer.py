@@ -254,7 +254,9 @@ class VideoClassificationTrainer(Trainer):
         sized = train_stream is None and self.train_dataset is not None
         videos_per_pass = -(-len(self.train_dataset) // self.args.world_size) if sized else None
         self.bad_videos = BadVideoTracker(  # this process's
-            max_bad_video_fraction=max_bad_video_fraction, videos_per_pass=videos_per_pass
+            max_bad_video_fraction=max_bad_video_fraction,
+            videos_per_pass=videos_per_pass,
+            process_index=self.args.process_index if self.args.world_size > 1 else None,
         )
         self.bad_video_checkpointing = SkippedVideosCheckpointing(self.bad_videos)
         # training micro-batches since the last log, and those no process could decode (run at loss 0)
