@@ -211,7 +211,8 @@ def load_video_index(
         )
     resolved = {}
     for split, split_dataset in dataset.items():
-        root = Path(video_root) if video_root is not None else files[split].resolve().parent
+        # absolute, as documented (a relative --video_root gave relative paths, which depend on the working folder)
+        root = Path(video_root).resolve() if video_root is not None else files[split].resolve().parent
         if path_column not in split_dataset.column_names:
             raise DatasetSourceError(
                 f"Index file {files[split]} has no {path_column!r} column (columns: {split_dataset.column_names})."

@@ -2,6 +2,7 @@
 repeated-augmentation collate, DataLoader workers, and bad-video accounting."""
 
 import json
+import os
 import logging
 import shutil
 
@@ -74,6 +75,13 @@ def test_index_file_source_resolves_paths_and_labels(synthetic_dataset_dir, tmp_
     assert dataset["train"].num_rows == 8
     assert all(folder == label for folder, label in _labels_by_class(dataset["train"]).items())
     assert all(video.startswith(str(synthetic_dataset_dir)) for video in dataset["train"]["video"])
+
+
+def test_a_relative_video_root_gives_absolute_paths(synthetic_dataset_dir, monkeypatch):
+    """The docstring's "resolved paths" were relative with a relative video_root (valid from one folder only)."""
+    monkeypatch.chdir(synthetic_dataset_dir.parent)
+    dataset = load_video_index({"train": synthetic_dataset_dir / "train.jsonl"}, video_root=synthetic_dataset_dir.name)
+    assert all(video.startswith(str(synthetic_dataset_dir) + os.sep) for video in dataset["train"]["video"])
 
 
 def test_saved_datasets_dataset_with_paths_bytes_or_video_feature(synthetic_dataset_dir, tmp_path, small_processor):
