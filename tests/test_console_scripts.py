@@ -297,6 +297,10 @@ def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, ti
          "--per_device_train_batch_size must be at least 1, got 0"),
         ("mae-st-finetune-trainer", ["--gradient_accumulation_steps", "0"],
          "--gradient_accumulation_steps must be at least 1, got 0"),
+        # found after the model and the data had loaded (118 lines of log before it)
+        ("mae-st-finetune", ["--resume_from_checkpoint", "latest"], "--resume_from_checkpoint latest: no checkpoint-"),
+        ("mae-st-finetune-trainer", ["--resume_from_checkpoint", "latest"],
+         "--resume_from_checkpoint latest: no checkpoint-<step> folder in"),
         # found after the model had loaded (19 lines of log before it)
         ("mae-st-finetune", ["--streaming"], "--streaming needs --max_train_steps: the length of a streamed pass"),
         # the Trainer's schedule, optimizer and smoothing flags were ignored without a word

@@ -468,6 +468,7 @@ def test_the_trainer_commands_defaults_are_mae_st_finetunes(tmp_path):
     for name in ("output_dir", "per_device_train_batch_size", "per_device_eval_batch_size", "logging_steps",
                  "eval_strategy", "num_train_epochs", "weight_decay", "max_grad_norm", "seed", "warmup_epochs"):
         assert getattr(trainer, name) == getattr(accelerate, name), name
+    assert trainer.ddp_find_unused_parameters is False  # every parameter is used: no extra pass a step under DDP
     switch = ["--hub_private_repo"]  # a switch in both (the Trainer's wanted a value)
     assert arguments.parse_trainer_arguments([*required, *switch])[2].hub_private_repo is True
     assert arguments.parse_finetuning_arguments([*required, *switch])[2].hub_private_repo is True

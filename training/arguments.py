@@ -605,6 +605,15 @@ def video_data_problems(data_args: VideoDataArguments) -> list[str]:
     return problems
 
 
+def resume_problems(resume_from_checkpoint: str | None, output_dir: str | None) -> list[str]:
+    """`--resume_from_checkpoint latest` with no `checkpoint-<step>` folder in `--output_dir`, found before the model
+    and the data load (it was found after them, 118 lines of log later)."""
+    if resume_from_checkpoint != "latest" or not output_dir:
+        return []
+    folders = [path for path in Path(output_dir).expanduser().glob("checkpoint-*") if path.name[11:].isdigit()]
+    return [] if folders else [f"--resume_from_checkpoint latest: no checkpoint-<step> folder in {output_dir}"]
+
+
 def output_dir_problems(output_dir: str | None, architecture: str) -> list[str]:
     """
     An `--output_dir` that cannot take this command's model (`architecture`, e.g. `"MAESTForPreTraining"`): a file is
@@ -641,7 +650,7 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
         problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
         problems.append(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
-    return problems + training_number_problems(args)
+    return problems + resume_problems(args.resume_from_checkpoint, args.output_dir) + training_number_problems(args)
 
 
 # The optimizer's, the schedule's and the loader's numbers, as every training command names them: (flag, what it
@@ -833,6 +842,10 @@ def _finetuning_training_arguments() -> type:
         eval_strategy: str = field_like(TrainingArguments, "eval_strategy", default="epoch")  # no, steps or epoch
         # a switch, as in the other commands (the Trainer's takes a value: "--hub_private_repo" alone was refused)
         hub_private_repo: bool = field_like(TrainingLoopArguments, "hub_private_repo")
+        # every parameter takes part in every step: DDP's search for unused ones (the Trainer's default for a model
+        # without gradient checkpointing) is an extra pass over the graph a step, and a warning from every process
+        ddp_find_unused_parameters: bool | None = field_like(TrainingArguments, "ddp_find_unused_parameters",
+                                                             default=False)  # fmt: skip
 
     FinetuningTrainingArguments.__qualname__ = FinetuningTrainingArguments.__name__  # picklable (training_args.bin)
     return FinetuningTrainingArguments
@@ -887,6 +900,7 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         + training_number_problems(training_args)
         + training_number_problems(model_args)
         + output_dir_problems(training_args.output_dir, "MAESTForVideoClassification")
+        + resume_problems(training_args.resume_from_checkpoint, training_args.output_dir)
         + streaming_problems(data_args, "--max_steps", training_args.max_steps if training_args.max_steps > 0 else None)
     )
     from transformers import TrainingArguments
