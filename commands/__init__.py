@@ -13,9 +13,24 @@ import os
 from pathlib import Path
 
 
+def with_dashed_aliases(names: tuple[str, ...]) -> list[str]:
+    """A flag's names and, for each `--snake_case` one, its `--kebab-case` alias, as the training commands take them
+    (transformers' `HfArgumentParser`): `--output-dir` was refused here and taken there."""
+    return [*names, *(name.replace("_", "-") for name in names if name.startswith("--") and "_" in name)]
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser whose errors are one line, `<prog>: error: <cause>` with exit status 2, as the training
-    commands' (the usage is what `--help` is for)."""
+    commands' (the usage is what `--help` is for), and whose flags also take their dashed names."""
+
+    def add_argument(self, *names, **kwargs):
+        return super().add_argument(*with_dashed_aliases(names), **kwargs)
+
+    def add_argument_group(self, *args, **kwargs):
+        group = super().add_argument_group(*args, **kwargs)
+        add = group.add_argument
+        group.add_argument = lambda *names, **options: add(*with_dashed_aliases(names), **options)
+        return group
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")

@@ -72,6 +72,22 @@ def assert_user_error(name: str, argv: list[str], message: str, capsys) -> None:
 
 
 @pytest.mark.parametrize(
+    "module,argv,dest",
+    [
+        ("convert", ["--checkpoint", "c.pth", "--output-dir", "o", "--hub-private-repo"], "hub_private_repo"),
+        ("embed", ["v.mp4", "--model-name-or-path", "m", "--window-seconds", "2"], "window_seconds"),
+        ("visualize", ["v.mp4", "--model-name-or-path", "m", "--frame-duration-ms", "50"], "frame_duration_ms"),
+        ("make_shards", ["--dataset-name", "d", "--output-dir", "o", "--max-videos-per-shard", "3"],
+         "max_videos_per_shard"),
+    ],
+)  # fmt: skip
+def test_the_tools_take_the_dashed_flag_names_as_the_training_commands_do(module, argv, dest):
+    """`--output-dir` was taken by the training commands (HfArgumentParser) and refused by the tools."""
+    args = importlib.import_module(f"mae_st_commands.{module}").build_parser().parse_args(argv)
+    assert getattr(args, dest) not in (None, False)
+
+
+@pytest.mark.parametrize(
     "module,argv,message",
     [
         ("visualize", ["v.mp4", "--model_name_or_path", "m", "--output", "{file}/x.gif"],

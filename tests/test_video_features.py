@@ -133,10 +133,10 @@ def test_embed_command_reports_a_users_mistake_in_one_line(tiny_encoder_folder, 
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--window_seconds", "-1"], "argument --window_seconds: must be above 0, got -1"),
-        (["--stride_seconds", "0"], "argument --stride_seconds: must be above 0, got 0"),
-        (["--batch_size", "0"], "argument --batch_size: must be at least 1, got 0"),
-        (["--sampling_rate", "two"], "argument --sampling_rate: must be a whole number, got 'two'"),
+        (["--window_seconds", "-1"], "argument --window_seconds/--window-seconds: must be above 0, got -1"),
+        (["--stride_seconds", "0"], "argument --stride_seconds/--stride-seconds: must be above 0, got 0"),
+        (["--batch_size", "0"], "argument --batch_size/--batch-size: must be at least 1, got 0"),
+        (["--sampling_rate", "two"], "argument --sampling_rate/--sampling-rate: must be a whole number, got 'two'"),
         (["--device", "gpu"], "--device gpu: Expected one of cpu, cuda"),
     ],
 )

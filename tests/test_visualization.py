@@ -186,7 +186,7 @@ def test_command_line_refuses_a_folder_without_decoder_weights(model_class, code
     "flags,message",
     [
         (["--mask_ratio", "1"], "--mask_ratio must be between 0 and 1 (exclusive), got 1.0"),
-        (["--frame_duration_ms", "0"], "argument --frame_duration_ms: must be at least 1, got 0"),
+        (["--frame_duration_ms", "0"], "argument --frame_duration_ms/--frame-duration-ms: must be at least 1, got 0"),
         (["--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),  # as the training commands
     ],
 )
