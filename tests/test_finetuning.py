@@ -176,6 +176,25 @@ def test_a_broken_file_in_a_label_folder_is_skipped_counted_and_logged(
     assert "broken.mp4" in caplog.text
 
 
+def test_a_resumed_run_names_the_videos_skipped_before_its_checkpoint(tiny_pretrained, motion_videos, tmp_path):
+    """skipped_video_names listed only the videos skipped since the resume (the names were not checkpointed)."""
+    data = tmp_path / "data"
+    shutil.copytree(motion_videos / "train", data / "train")
+    for index in range(4):  # 16 videos at 4 a step: 4 steps, checkpoints at 2 and 4
+        (data / "train" / "left" / f"broken_{index}.mp4").write_bytes(b"not a video" * 20)
+    common = ("--num_train_epochs", "1", "--max_bad_video_fraction", "0.5", "--checkpointing_steps", "2",
+              "--eval_strategy", "no", "--num_temporal_views", "1", "--num_spatial_crops", "1")  # fmt: skip
+    arguments = {name: finetune_args(tiny_pretrained, data, tmp_path / "run", *common, *extra)
+                 for name, extra in (("full", ()), ("resumed", ("--resume_from_checkpoint", "latest")))}  # fmt: skip
+    for argv in arguments.values():  # (no validation videos here)
+        argv[argv.index("--validation_dir") : argv.index("--validation_dir") + 2] = []
+    full = script.run(arguments["full"])
+    shutil.rmtree(tmp_path / "run" / "checkpoint-4")  # latest: the one at step 2
+    resumed = script.run(arguments["resumed"])
+    assert sorted(resumed["skipped_video_names"]) == sorted(full["skipped_video_names"])
+    assert len(full["skipped_video_names"]) == 4
+
+
 def test_bad_inputs_fail_clearly_before_training(tiny_pretrained, motion_videos, tmp_path):
     empty = tmp_path / "empty" / "left"
     empty.mkdir(parents=True)

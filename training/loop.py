@@ -221,6 +221,7 @@ class TrainingProgress:
     video_pass: int = 0  # passes over the training videos completed (the epoch)
     batches_in_pass: int = 0  # batches of `video_pass` read so far, skipped ones included
     skipped_videos_per_process: list[int] = field(default_factory=list)  # run totals as of the last logging step
+    skipped_video_names: list[str] = field(default_factory=list)  # every process's, as of the last checkpoint
     # the flags the position means something under (batch size, accumulation, repeat_aug, seed, videos): a resume
     # checks them (`checkpointing.check_same_data_order`)
     data_order: dict = field(default_factory=dict)

@@ -346,6 +346,7 @@ def run(argv: list[str] | None = None) -> dict:
                     accelerator.log({f"train/{name}": value for name, value in record.items()}, step=step)
             if checkpoint_due(training_args.checkpointing_steps, step):
                 window.count_skipped(progress.skipped_videos_per_process)  # saved complete
+                progress.skipped_video_names = all_skipped_video_names(progress, bad_videos)
                 save_checkpoint(accelerator, output_dir, step, training_args.checkpoints_total_limit)
             if step >= max_train_steps:
                 break
@@ -367,6 +368,7 @@ def run(argv: list[str] | None = None) -> dict:
         if tracking:
             accelerator.log(epoch_log, step=progress.completed_steps)
         if checkpoint_due(training_args.checkpointing_steps, progress.completed_steps, end_of_epoch=True):
+            progress.skipped_video_names = all_skipped_video_names(progress, bad_videos)
             save_checkpoint(accelerator, output_dir, progress.completed_steps, training_args.checkpoints_total_limit)
     progress_bar.close()
     train_seconds = time.time() - start_time
@@ -378,8 +380,7 @@ def run(argv: list[str] | None = None) -> dict:
         "train_seconds": train_seconds,
         "completed_steps": progress.completed_steps,
         **window.count_skipped(progress.skipped_videos_per_process),
-        # every process's (it was the main process's alone: a two-process run named 2 of its 3 bad videos)
-        "skipped_video_names": list(dict.fromkeys(gather_object(bad_videos.skipped_videos))),
+        "skipped_video_names": all_skipped_video_names(progress, bad_videos),
         "num_views": {"temporal": data_args.num_temporal_views, "spatial": data_args.num_spatial_crops},
     }
     pictures = []
@@ -448,6 +449,14 @@ def run(argv: list[str] | None = None) -> dict:
             print(f"Pushed to https://huggingface.co/{repo_id}")
     accelerator.wait_for_everyone()
     return results
+
+
+def all_skipped_video_names(progress: TrainingProgress, bad_videos: BadVideoTracker) -> list[str]:
+    """
+    Every process's skipped videos by name, those skipped before a resume included (a collective: call it on every
+    process). The main process's alone were listed, and a resumed run forgot those before its checkpoint.
+    """
+    return list(dict.fromkeys([*progress.skipped_video_names, *gather_object(bad_videos.skipped_videos)]))
 
 
 def iter_epoch(accelerator: Accelerator, dataloader, seed: int, skip_batches: int = 0):
