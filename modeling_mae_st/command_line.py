@@ -135,7 +135,5 @@ def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> An
             ) from error
         raise UsageError(f"{flag} {name_or_path}: cannot load a {cls.__name__} from it ({cause})") from error
     except ValueError as error:  # a config of values that do not fit together
-        if isinstance(error, UsageError):
-            raise
         cause = " ".join(str(error).split())
         raise UsageError(f"{flag} {name_or_path}: its config is not valid ({cause})") from error

@@ -610,7 +610,8 @@ def resume_problems(resume_from_checkpoint: str | None, output_dir: str | None) 
     and the data load (it was found after them, 118 lines of log later)."""
     if resume_from_checkpoint != "latest" or not output_dir:
         return []
-    folders = [path for path in Path(output_dir).expanduser().glob("checkpoint-*") if path.name[11:].isdigit()]
+    folders = [path for path in Path(output_dir).expanduser().glob("checkpoint-*")
+               if path.name.removeprefix("checkpoint-").isdigit()]  # fmt: skip
     return [] if folders else [f"--resume_from_checkpoint latest: no checkpoint-<step> folder in {output_dir}"]
 
 

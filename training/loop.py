@@ -252,9 +252,10 @@ class LogHistory:
     def __init__(self, output_dir: Path, start_step: int, is_main_process: bool):
         self.path = Path(output_dir) / self.FILE_NAME
         self.is_main_process = is_main_process
-        lines = self.path.read_text().splitlines() if self.path.exists() else []
-        self.records = [record for record in map(json.loads, lines) if record["step"] <= start_step]
+        self.records = []  # (the main process's alone: the others would read the file while it rewrites it)
         if is_main_process:
+            lines = self.path.read_text().splitlines() if self.path.exists() else []
+            self.records = [record for record in map(json.loads, lines) if record["step"] <= start_step]
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("".join(json.dumps(record) + "\n" for record in self.records))
 
