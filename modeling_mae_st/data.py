@@ -587,10 +587,11 @@ class BadVideoTracker:
 
     It raises [`TooManyBadVideosError`] when `num_skipped > max_bad_video_fraction * max(num_videos, min_videos)`:
     the fraction of bad videos seen so far, with `min_videos` keeping the first few batches from deciding alone (with
-    the defaults, up to 5 bad videos pass before 100 videos were seen). Given `videos_per_pass` (the videos this
-    process reads in a pass, where it is known), `min_videos` is at most that: a smaller dataset is judged on all
-    of it (16 videos with 4 bad, or all bad, used to pass). `max_bad_video_fraction=0` fails on the first bad video.
-    Counts are per process; sum them over processes for a run-wide figure.
+    the defaults, up to 5 bad videos pass before 100 videos were seen). Given `num_videos` (the split's videos, where
+    it is known), `min_videos` is at most this process's share of them, `num_videos / num_processes`: a smaller
+    dataset is judged on all of it (16 videos with 4 bad, or all bad, used to pass). `max_bad_video_fraction=0` fails
+    on the first bad video. Counts are per process (`process_index`, named in the log lines of a run of several);
+    sum them over processes for a run-wide figure.
 
     Attributes:
         num_videos: videos asked for so far.
@@ -602,15 +603,16 @@ class BadVideoTracker:
         self,
         max_bad_video_fraction: float = 0.05,
         min_videos: int = 100,
-        videos_per_pass: int | None = None,
-        process_index: int | None = None,
+        num_videos: int | None = None,
+        num_processes: int = 1,
+        process_index: int = 0,
     ):
         if not 0.0 <= max_bad_video_fraction <= 1.0:
             raise ValueError(f"max_bad_video_fraction must be in [0, 1], got {max_bad_video_fraction}.")
         self.max_bad_video_fraction = max_bad_video_fraction
         # named in the log lines of a run of several processes, whose running counts are each their own
-        self.where = f" on process {process_index}" if process_index is not None else ""
-        self.min_videos = min(min_videos, videos_per_pass) if videos_per_pass else min_videos
+        self.where = f" on process {process_index}" if num_processes > 1 else ""
+        self.min_videos = min(min_videos, -(-num_videos // num_processes)) if num_videos else min_videos
         self.num_videos = 0
         self.num_skipped = 0
         self._skipped: dict[str, None] = {}  # insertion-ordered set

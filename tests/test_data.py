@@ -191,7 +191,7 @@ def test_tracker_raises_once_too_many_videos_failed():
         strict.update(batch)
     # a dataset smaller than min_videos is judged on all of it: with 16 videos a pass, 4 bad passed at 5% (and so
     # did a run in which no video decoded)
-    small = BadVideoTracker(max_bad_video_fraction=0.05, videos_per_pass=16)
+    small = BadVideoTracker(max_bad_video_fraction=0.05, num_videos=32, num_processes=2)  # 16 a process
     with pytest.raises(TooManyBadVideosError, match="1 of 4 videos"):
         small.update(batch)
     BadVideoTracker(max_bad_video_fraction=0.05).update(batch)  # (unknown size: the first 100 videos' grace)
@@ -201,7 +201,7 @@ def test_tracker_raises_once_too_many_videos_failed():
 def test_the_skip_log_line_of_a_run_of_several_processes_names_the_process(caplog):
     batch = {"num_videos": 4, "num_skipped": 1, "skipped_videos": ["broken.mp4"]}
     with caplog.at_level("WARNING"):
-        BadVideoTracker(max_bad_video_fraction=1, process_index=1).update(batch)
+        BadVideoTracker(max_bad_video_fraction=1, num_processes=2, process_index=1).update(batch)
     assert "(1 of 4 so far on process 1): broken.mp4" in caplog.text  # (each process counts its own)
 
 

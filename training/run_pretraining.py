@@ -356,8 +356,9 @@ def run(argv: list[str] | None = None) -> Path:
     # summed on the device and read at logging steps only.
     bad_videos = BadVideoTracker(
         max_bad_video_fraction=data_args.max_bad_video_fraction,
-        videos_per_pass=None if data_args.streaming else math.ceil(len(train_dataset) / accelerator.num_processes),
-        process_index=accelerator.process_index if accelerator.num_processes > 1 else None,
+        num_videos=None if data_args.streaming else len(train_dataset),
+        num_processes=accelerator.num_processes,
+        process_index=accelerator.process_index,
     )
     data_order: list[list[str]] = []
     progress_bar = tqdm(

@@ -275,8 +275,9 @@ def run(argv: list[str] | None = None) -> dict:
     )
     bad_videos = BadVideoTracker(
         max_bad_video_fraction=data_args.max_bad_video_fraction,
-        videos_per_pass=None if streaming else math.ceil(len(train_dataset) / accelerator.num_processes),
-        process_index=accelerator.process_index if accelerator.num_processes > 1 else None,
+        num_videos=None if streaming else len(train_dataset),
+        num_processes=accelerator.num_processes,
+        process_index=accelerator.process_index,
     )
     log_history = LogHistory(output_dir, progress.completed_steps, accelerator.is_main_process)
     history = log_history.records  # (a resumed run's begins with the records up to its step)

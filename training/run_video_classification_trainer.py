@@ -252,11 +252,11 @@ class VideoClassificationTrainer(Trainer):
         self.min_learning_rate = min_learning_rate
         self.steps_per_epoch = None
         sized = train_stream is None and self.train_dataset is not None
-        videos_per_pass = -(-len(self.train_dataset) // self.args.world_size) if sized else None
         self.bad_videos = BadVideoTracker(  # this process's
             max_bad_video_fraction=max_bad_video_fraction,
-            videos_per_pass=videos_per_pass,
-            process_index=self.args.process_index if self.args.world_size > 1 else None,
+            num_videos=len(self.train_dataset) if sized else None,
+            num_processes=self.args.world_size,
+            process_index=self.args.process_index,
         )
         self.bad_video_checkpointing = SkippedVideosCheckpointing(self.bad_videos)
         # training micro-batches since the last log, and those no process could decode (run at loss 0)
