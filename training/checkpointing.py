@@ -129,6 +129,16 @@ def check_same_data_order(saved: dict, current: dict, checkpoint: Path) -> None:
         )
 
 
+def resume_training(accelerator: Accelerator, checkpoint: Path, progress) -> None:
+    """
+    Both Accelerate scripts' resume: [`load_training_state`], which restores `progress` (a `loop.TrainingProgress`)
+    with the rest, then [`check_same_data_order`] of its saved flags against this run's.
+    """
+    data_order = progress.data_order  # this run's (the load replaces it with the checkpoint's)
+    load_training_state(accelerator, checkpoint)
+    check_same_data_order(progress.data_order, data_order, checkpoint)
+
+
 def load_training_state(accelerator: Accelerator, checkpoint: Path) -> None:
     """
     `accelerator.load_state(checkpoint)`, where a checkpoint of another kind of run (another script, model size,

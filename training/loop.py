@@ -226,6 +226,16 @@ class TrainingProgress:
     # checks them (`checkpointing.check_same_data_order`)
     data_order: dict = field(default_factory=dict)
 
+    def record_data_order(self, num_videos: int | None, training_args, data_args) -> None:
+        """Keep the flags this run's position in the data means something under (`data_order`), from both
+        Accelerate scripts' arguments; `num_videos`: the training split's (`None` for a stream)."""
+        self.data_order = {
+            "videos": num_videos, "seed": training_args.seed,
+            "per_device_train_batch_size": training_args.per_device_train_batch_size,
+            "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+            "repeat_aug": data_args.repeat_aug,
+        }  # fmt: skip
+
     def state_dict(self) -> dict:
         return dataclasses.asdict(self)
 

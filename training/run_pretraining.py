@@ -40,10 +40,9 @@ from tqdm.auto import tqdm
 
 from mae_st_training.arguments import hub_dataset_id, parse_pretraining_arguments, run_command, without_tokens
 from mae_st_training.checkpointing import (
-    check_same_data_order,
     checkpoint_due,
-    load_training_state,
     resolve_checkpoint,
+    resume_training,
     save_checkpoint,
 )
 from mae_st_training.loop import (
@@ -309,11 +308,7 @@ def run(argv: list[str] | None = None) -> Path:
         optimizer, warmup_steps, max_train_steps, min_lr=training_args.min_learning_rate
     )
     progress = TrainingProgress()
-    progress.data_order = {
-        "videos": None if data_args.streaming else len(train_dataset), "seed": training_args.seed,
-        "per_device_train_batch_size": training_args.per_device_train_batch_size,
-        "gradient_accumulation_steps": training_args.gradient_accumulation_steps, "repeat_aug": data_args.repeat_aug,
-    }  # fmt: skip
+    progress.record_data_order(None if data_args.streaming else len(train_dataset), training_args, data_args)
     accelerator.register_for_checkpointing(lr_scheduler, progress)
     if data_args.streaming:  # every process's position in the stream
         accelerator.register_for_checkpointing(stream)
@@ -330,9 +325,7 @@ def run(argv: list[str] | None = None) -> Path:
     # --- Resume: model, optimizer, schedule, RNG and position in the data ---
     if training_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
-        data_order = progress.data_order
-        load_training_state(accelerator, checkpoint)
-        check_same_data_order(progress.data_order, data_order, checkpoint)
+        resume_training(accelerator, checkpoint, progress)
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps}")
     start_step = progress.completed_steps
     log_history = LogHistory(output_dir, start_step, accelerator.is_main_process)  # the run's loss curve

@@ -31,10 +31,9 @@ from transformers import AutoConfig
 
 from mae_st_training.arguments import hub_dataset_id, parse_finetuning_arguments, run_command, without_tokens
 from mae_st_training.checkpointing import (
-    check_same_data_order,
     checkpoint_due,
-    load_training_state,
     resolve_checkpoint,
+    resume_training,
     save_checkpoint,
 )
 from mae_st_training.loop import (
@@ -208,11 +207,7 @@ def run(argv: list[str] | None = None) -> dict:
         optimizer, num_warmup_steps, max_train_steps, training_args.min_learning_rate
     )
     progress = TrainingProgress()
-    progress.data_order = {
-        "videos": None if streaming else len(train_dataset), "seed": training_args.seed,
-        "per_device_train_batch_size": training_args.per_device_train_batch_size,
-        "gradient_accumulation_steps": training_args.gradient_accumulation_steps, "repeat_aug": data_args.repeat_aug,
-    }  # fmt: skip
+    progress.record_data_order(None if streaming else len(train_dataset), training_args, data_args)
     accelerator.register_for_checkpointing(scheduler, progress)
     if streaming:  # every process's position in the stream
         accelerator.register_for_checkpointing(stream)
@@ -256,9 +251,7 @@ def run(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------------------------------------------------
     if training_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
-        data_order = progress.data_order
-        load_training_state(accelerator, checkpoint)  # restores `progress` too
-        check_same_data_order(progress.data_order, data_order, checkpoint)
+        resume_training(accelerator, checkpoint, progress)  # restores `progress` too
         logger.info(f"Resumed from {checkpoint} at step {progress.completed_steps} (epoch {progress.video_pass})")
     starting_epoch = progress.video_pass
 
