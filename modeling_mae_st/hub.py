@@ -72,6 +72,15 @@ class HubPushError(OSError):
     """[`push_to_hub`] could not reach the Hub or was refused (offline mode, no token, no rights, the network); the
     message says why and how to push the saved folder later (the commands print it as one line)."""
 
+    @classmethod
+    def of_upload(cls, output_dir: str | Path, repo_id: str, error: BaseException) -> "HubPushError":
+        """The error of a failed upload of a saved, complete folder: the cause, and how to push it later."""
+        cause = " ".join(str(error).split()) or type(error).__name__
+        return cls(
+            f"--push_to_hub: uploading {output_dir} to {repo_id} failed ({cause}). The folder is saved and "
+            f"complete: push it later with modeling_mae_st.hub.push_to_hub({str(output_dir)!r}, {repo_id!r})."
+        )
+
 
 def module_closure(stems: Iterable[str], package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """
@@ -330,11 +339,7 @@ def push_to_hub(
         logger.info("Uploading %d files from %s to %s", len(files), output_dir, repo_url.repo_id)
         return api.create_commit(repo_id=repo_url.repo_id, operations=operations, commit_message=commit_message)
     except HUB_ERRORS as error:
-        cause = " ".join(str(error).split()) or type(error).__name__
-        raise HubPushError(
-            f"--push_to_hub: uploading {output_dir} to {repo_id} failed ({cause}). The folder is saved and "
-            f"complete: push it later with modeling_mae_st.hub.push_to_hub({str(output_dir)!r}, {repo_id!r})."
-        ) from error
+        raise HubPushError.of_upload(output_dir, repo_id, error) from error
 
 
 __all__ = [

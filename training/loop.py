@@ -147,6 +147,14 @@ def training_stream(
     )
 
 
+def fewer_videos_than_a_batch(num_videos: int, batch_size: int, num_processes: int) -> UsageError:
+    """The error of a training split too small for one batch a process, in every training command's words."""
+    return UsageError(
+        f"The training split has {num_videos} videos, fewer than one batch of {batch_size} on each of {num_processes} "
+        "processes; lower --per_device_train_batch_size."
+    )
+
+
 def agree_on_batch(num_clips: int, bad_videos: BadVideoTracker | None = None) -> float | None:
     """
     Decide with the other processes what to do with a micro-batch of which this process holds `num_clips` clips,

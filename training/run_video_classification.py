@@ -43,9 +43,10 @@ from mae_st_training.loop import (
     agree_on_clips,
     build_training_dataloader,
     check_accelerator_choices,
+    fewer_videos_than_a_batch,
 )
 
-from modeling_mae_st.command_line import UsageError, load_pretrained
+from modeling_mae_st.command_line import load_pretrained
 from modeling_mae_st.data import (
     BadVideoTracker,
     TooManyBadVideosError,
@@ -189,10 +190,8 @@ def run(argv: list[str] | None = None) -> dict:
         num_warmup_steps = round(max_train_steps * training_args.warmup_epochs / training_args.num_train_epochs)
     else:
         if len(train_dataloader) == 0:
-            raise UsageError(
-                f"The training split has {len(train_dataset)} videos, fewer than one batch of "
-                f"{training_args.per_device_train_batch_size} on each of {accelerator.num_processes} processes; lower "
-                "--per_device_train_batch_size."
+            raise fewer_videos_than_a_batch(
+                len(train_dataset), training_args.per_device_train_batch_size, accelerator.num_processes
             )
         # After `prepare`, the loader holds this process's batches; Accelerate takes an optimizer step every
         # `gradient_accumulation_steps` of them and at the end of the pass, so a pass is ceil(batches / accumulation).

@@ -47,7 +47,13 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, 
 
 from mae_st_training.arguments import hub_dataset_id, parse_trainer_arguments, run_command
 from mae_st_training.checkpointing import TRAINER_STATE_FILE, resolve_checkpoint
-from mae_st_training.loop import agree_on_batch, counts_of_every_process, describe_skipped, training_stream
+from mae_st_training.loop import (
+    agree_on_batch,
+    counts_of_every_process,
+    describe_skipped,
+    fewer_videos_than_a_batch,
+    training_stream,
+)
 from mae_st_training.run_video_classification import card_hyperparameters, flatten_for_tracking
 
 from modeling_mae_st.command_line import UsageError, load_pretrained
@@ -522,10 +528,8 @@ def run(argv: list[str] | None = None) -> dict:
     else:
         batch = training_args.per_device_train_batch_size * training_args.world_size
         if len(train_dataset) < batch:  # (a pass drops its last partial batch)
-            raise UsageError(
-                f"The training split has {len(train_dataset)} videos, fewer than one batch of "
-                f"{training_args.per_device_train_batch_size} on each of {training_args.world_size} processes; lower "
-                "--per_device_train_batch_size."
+            raise fewer_videos_than_a_batch(
+                len(train_dataset), training_args.per_device_train_batch_size, training_args.world_size
             )
         # each video's clips drawn from (seed, pass, index): a resumed run sees the clips of the uninterrupted one
         train_dataset = IndexSeededVideoDataset(train_dataset, train_processor, training_args.seed)
@@ -632,12 +636,7 @@ def run(argv: list[str] | None = None) -> dict:
     try:
         trainer.push_to_hub()
     except HUB_ERRORS as error:
-        cause = " ".join(str(error).split())
-        raise HubPushError(
-            f"--push_to_hub: uploading {training_args.output_dir} to {trainer.hub_model_id} failed ({cause}). The "
-            "folder is saved and complete: push it later with modeling_mae_st.hub.push_to_hub("
-            f"{str(training_args.output_dir)!r}, {trainer.hub_model_id!r})."
-        ) from error
+        raise HubPushError.of_upload(training_args.output_dir, trainer.hub_model_id, error) from error
     if trainer.is_world_process_zero():
         print(f"{saved}, and pushed to https://huggingface.co/{trainer.hub_model_id}")
     return results
