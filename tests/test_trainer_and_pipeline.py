@@ -9,13 +9,20 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForVideoClassification, AutoVideoProcessor, TrainingArguments, pipeline
+from transformers import (
+    AutoConfig,
+    AutoModelForVideoClassification,
+    AutoVideoProcessor,
+    TrainingArguments,
+    pipeline,
+)
 
 from conftest import launch_two_cpu_processes
 from mae_st_training import arguments
 from mae_st_training import run_video_classification_trainer as trainer_script
 from modeling_mae_st.command_line import UsageError
 from modeling_mae_st.data import TooManyBadVideosError, VideoClipTransform
+from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.mixup import VideoMixup
 from modeling_mae_st.optimization import warmup_cosine_factor
 from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
@@ -196,6 +203,28 @@ def test_trainer_trains_evaluates_with_compute_metrics_and_checkpoints(trainer_r
     config = json.loads((output / "config.json").read_text())
     assert config["id2label"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
     assert (output / "video_preprocessor_config.json").is_file()
+
+
+def test_the_trainer_counts_its_flops_and_logs_the_speed_under_mae_st_finetunes_names(
+    tiny_pretrained, motion_videos, tmp_path
+):
+    """`total_flos` was 6 x parameters x the pixels of `pixel_values` (each pixel taken for a token: thousands of
+    times the step's FLOPs), and the training logs had no clips/s, TFLOP/s or data wait, which mae-st-finetune logs."""
+    results = trainer_script.run(
+        trainer_args(tiny_pretrained, motion_videos, tmp_path, "--num_train_epochs", "1", "--logging_steps", "1",
+                     "--repeat_aug", "2", "--eval_strategy", "no")
+    )  # fmt: skip
+    clip_flops = count_training_flops(
+        AutoConfig.from_pretrained(tmp_path), 0.0, num_frames=4, image_size=32, task="video-classification"
+    )
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    assert state["global_step"] == 3  # 12 videos, 4 a step, 2 clips each: 24 clips a step
+    assert results["total_flos"] == state["total_flos"] == 3 * 4 * 2 * clip_flops
+    logs = [record for record in state["log_history"] if "loss" in record]
+    assert [record["step"] for record in logs] == [1, 2, 3]
+    for record in logs:
+        assert record["clips_per_second"] > 0 and 0 <= record["data_wait_fraction"] < 1
+        assert record["tflops"] == pytest.approx(record["clips_per_second"] * clip_flops / 1e12, rel=1e-9)
 
 
 def test_trainer_resumes_from_a_checkpoint(trainer_run, tiny_pretrained, motion_videos, tmp_path):

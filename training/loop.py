@@ -324,13 +324,8 @@ class LoggingWindow:
         clips, data_microseconds = table[:, 0], table[:, 2]
         _add_counts(skipped_videos_per_process, table[:, 1].tolist())
         total_clips = int(clips.sum())
-        logs = {
-            "loss": loss_sum / total_clips if total_clips else float("nan"),
-            "clips_per_second": total_clips / seconds,
-        }
-        if clip_flops is not None:
-            logs["tflops"] = clip_flops * total_clips / seconds / 1e12
-        logs["data_wait_fraction"] = float(data_microseconds.double().mean()) / 1e6 / seconds
+        logs = {"loss": loss_sum / total_clips if total_clips else float("nan")}
+        logs.update(throughput(total_clips, seconds, float(data_microseconds.double().mean()) / 1e6, clip_flops))
         logs.update(describe_skipped(skipped_videos_per_process))
         self.__init__(self.device)
         return logs
@@ -341,6 +336,20 @@ class LoggingWindow:
         _add_counts(skipped_videos_per_process, counts_of_every_process([self.skipped_videos])[:, 0].tolist())
         self.skipped_videos = 0
         return describe_skipped(skipped_videos_per_process)
+
+
+def throughput(clips: int, seconds: float, data_seconds: float, clip_flops: int | None = None) -> dict:
+    """
+    The speed of a logging window of `seconds` in which the processes trained `clips` clips (all of them together)
+    and waited `data_seconds` for data (their mean): `{"clips_per_second", ["tflops": achieved TFLOP/s of forward +
+    backward, with `clip_flops` counted FLOPs per clip,] "data_wait_fraction"}`, the names all three training
+    commands log.
+    """
+    logs = {"clips_per_second": clips / seconds}
+    if clip_flops is not None:
+        logs["tflops"] = clip_flops * clips / seconds / 1e12
+    logs["data_wait_fraction"] = data_seconds / seconds
+    return logs
 
 
 def _add_counts(totals: list[int], counts: list[int]) -> None:

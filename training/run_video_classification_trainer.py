@@ -34,6 +34,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -52,6 +53,7 @@ from mae_st_training.loop import (
     counts_of_every_process,
     describe_skipped,
     fewer_videos_than_a_batch,
+    throughput,
     training_stream,
 )
 from mae_st_training.run_video_classification import card_hyperparameters, flatten_for_tracking
@@ -67,6 +69,7 @@ from modeling_mae_st.data import (
     with_video_transform,
 )
 from modeling_mae_st.evaluation import classification_metrics
+from modeling_mae_st.flops import count_training_flops
 from modeling_mae_st.finetuning import (
     SINGLE_VIEW_VALIDATION_NOTE,
     apply_size_recipe,
@@ -267,6 +270,10 @@ class VideoClassificationTrainer(Trainer):
         self.bad_video_checkpointing = SkippedVideosCheckpointing(self.bad_videos)
         # training micro-batches since the last log, and those no process could decode (run at loss 0)
         self.micro_batches_logged, self.micro_batches_skipped = 0, 0
+        # since the last log, for the throughput logs (loop.throughput): this process's clips trained and seconds
+        # waited for the DataLoader, and when the window began (None before the first batch)
+        self.clips_logged, self.data_seconds, self.window_start = 0, 0.0, None
+        self.clip_flops = None  # one training clip's counted FLOPs (floating_point_ops), once a micro-batch ran
         self.add_callback(self.bad_video_checkpointing)
         if isinstance(self.train_dataset, IndexSeededVideoDataset):
             self.add_callback(VideoPassSeeding(self.train_dataset))
@@ -361,6 +368,34 @@ class VideoClassificationTrainer(Trainer):
         card = build_model_card("classifier", self.model.config, repo_id, run=run)
         card.save(Path(self.args.output_dir) / "README.md")
 
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
+        """The Trainer's fetch of an optimizer step's micro-batches, timed: the wait for data that the logs report."""
+        start = time.perf_counter()
+        if self.window_start is None:
+            self.window_start = start
+        try:
+            return super().get_batch_samples(epoch_iterator, num_batches, device)
+        finally:
+            self.data_seconds += time.perf_counter() - start
+
+    def floating_point_ops(self, inputs: dict[str, Any]) -> int:
+        """
+        The training micro-batch's forward and backward FLOPs, counted (`flops.count_training_flops`, once a clip
+        shape) for the clips it trains: what the Trainer adds up into `total_flos`, after each micro-batch. The
+        Trainer's own estimate, 6 x parameters x `numel` of the main input, counts every pixel of `pixel_values` as
+        a token: about 1000x a video step's FLOPs.
+        """
+        _, frames, _, image_size, _ = inputs["pixel_values"].shape
+        self.clip_flops = count_training_flops(self.model.config, 0.0, num_frames=frames, image_size=image_size,
+                                               task="video-classification")  # fmt: skip
+        return self.clip_flops * max(1, int(self._clips_to_train(inputs).sum()))  # (no clip: one zero clip ran)
+
+    @staticmethod
+    def _clips_to_train(inputs: dict[str, Any]) -> torch.Tensor:
+        """`(rows,)` 1 for the rows of a training micro-batch whose video decoded, 0 for its zero clips (host)."""
+        decoded = inputs["decoded"]  # host list, one per video asked for
+        return torch.tensor(decoded).repeat_interleave(len(inputs["pixel_values"]) // len(decoded))
+
     def set_initial_training_values(self, args, dataloader):
         values = super().set_initial_training_values(args, dataloader)
         self.steps_per_epoch = values[1]  # num_update_steps_per_epoch, as the Trainer counts them
@@ -398,9 +433,9 @@ class VideoClassificationTrainer(Trainer):
             if self.train_stream is not None:
                 self.train_stream.take(inputs)  # moves the stream's position past this micro-batch
             self.bad_videos.update(inputs, raise_error=False)  # counts, logs; agree_on_batch stops all processes
-            decoded = inputs["decoded"]  # host list, one per video asked for
-            rows = torch.tensor(decoded).repeat_interleave(len(pixel_values) // len(decoded))  # host: no sync
+            rows = self._clips_to_train(inputs)  # host: no sync
             num_clips = int(rows.sum())
+            self.clips_logged += num_clips
             loss_weight = agree_on_batch(num_clips, self.bad_videos)  # None: no process has a clip: all at weight 0
             self.micro_batches_logged += 1
             self.micro_batches_skipped += loss_weight is None
@@ -421,9 +456,16 @@ class VideoClassificationTrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # Training logs (every process logs them together, so the count is a collective): the skipped videos, as
         # scalars (`skipped_videos`, `skipped_videos_per_process/<process>`) for the Trainer's printing and trackers.
+        # With the loss, the window's speed under the Accelerate scripts' names (clips/s, TFLOP/s, data wait).
         if "loss" in logs or "train_loss" in logs:
-            skipped_videos_per_process = counts_of_every_process([self.bad_videos.num_skipped])[:, 0].tolist()
-            logs.update(flatten_for_tracking(describe_skipped(skipped_videos_per_process)))
+            table = counts_of_every_process(
+                [self.bad_videos.num_skipped, self.clips_logged, round(self.data_seconds * 1e6)]
+            )
+            if "loss" in logs and self.window_start is not None:
+                logs.update(throughput(int(table[:, 1].sum()), time.perf_counter() - self.window_start,
+                                       float(table[:, 2].double().mean()) / 1e6, self.clip_flops))  # fmt: skip
+                self.clips_logged, self.data_seconds, self.window_start = 0, 0.0, time.perf_counter()
+            logs.update(flatten_for_tracking(describe_skipped(table[:, 0].tolist())))
         run, skipped = self.micro_batches_logged, self.micro_batches_skipped
         if "loss" in logs and 0 < skipped < run:  # the Trainer's mean counted them as loss 0: the mean of the others
             logs["loss"] = logs["loss"] * run / (run - skipped)
