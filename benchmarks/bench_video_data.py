@@ -20,8 +20,8 @@ float clips before, uint8 clips with their erasing draws now). The fine-tuning r
 sides, as the path before did, so that both draw the same RandAugment operations from the same seeds (their cost
 varies 10x between operations); the recipe's shared window only decodes less.
 
-The baseline is the package's video modules at `--baseline`, read from git into a temporary package, so both paths
-run in one process, alternately, under the same load. Prints a Markdown table with the median of `--repeats`
+The baseline is the package's video and data modules at `--baseline` (its processor and its DataLoader), read from
+git into a temporary package, so both paths run in one process, alternately, under the same load. Prints a Markdown table with the median of `--repeats`
 rounds and the load average.
 """
 
@@ -52,7 +52,7 @@ from modeling_mae_st.video_transforms import draw_random_erasing
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEMO = REPOSITORY.parent / "shared" / "videos" / "demo.avi"
 BASELINE = "22e9605"  # the last commit before the data-path work
-BASELINE_MODULES = ("configuration_mae_st", "video_decoding", "video_transforms", "video_processing_mae_st")
+BASELINE_MODULES = ("configuration_mae_st", "video_decoding", "video_transforms", "video_processing_mae_st", "data")
 
 
 def make_kinetics_like_h264(folder: Path) -> Path:
@@ -75,7 +75,10 @@ def describe(path: Path) -> str:
 
 
 def import_baseline(revision: str, folder: Path):
-    """The video processor class of the package at `revision`, from git, as the package `mae_st_baseline`."""
+    """
+    The video processor class and `build_video_dataloader` of the package at `revision`, from git, as the package
+    `mae_st_baseline` (its DataLoader too: today's workers also keep their freed memory, `data.py`).
+    """
     package = folder / "mae_st_baseline"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -86,7 +89,8 @@ def import_baseline(revision: str, folder: Path):
         ).stdout  # fmt: skip
         (package / f"{module}.py").write_text(source)
     sys.path.insert(0, str(folder))
-    return importlib.import_module("mae_st_baseline.video_processing_mae_st").MAESTVideoProcessor
+    processor_class = importlib.import_module("mae_st_baseline.video_processing_mae_st").MAESTVideoProcessor
+    return processor_class, importlib.import_module("mae_st_baseline.data").build_video_dataloader
 
 
 def configurations(baseline_class, backend: str) -> dict[str, tuple]:
@@ -113,14 +117,15 @@ def configurations(baseline_class, backend: str) -> dict[str, tuple]:
 
 
 def worker_rate(
-    processor, path: Path, num_videos: int, seed: int, num_workers: int = 1, batch_size: int = 1, pin_memory: bool = False
+    processor, path: Path, num_videos: int, seed: int, num_workers: int = 1, batch_size: int = 1, pin_memory: bool = False,
+    build_dataloader=build_video_dataloader,
 ) -> float:
     """
-    Clips per second received from a DataLoader of `num_workers` workers, after each worker's first batch (which
-    also pays the worker's start).
+    Clips per second received from a DataLoader of `num_workers` workers (`build_dataloader`'s: today's or the
+    baseline's), after each worker's first batch (which also pays the worker's start).
     """
     dataset = datasets.Dataset.from_dict({"video": [str(path)] * num_videos})
-    loader = build_video_dataloader(
+    loader = build_dataloader(
         dataset, processor, batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory
     )
     clips, start = 0, None
@@ -132,7 +137,7 @@ def worker_rate(
     return clips / (time.perf_counter() - start)
 
 
-def process_video_rate(processor, path: Path, num_videos: int, seed: int) -> float:
+def process_video_rate(processor, path: Path, num_videos: int, seed: int, build_dataloader=None) -> float:
     """Clips per second of `process_video` in this process."""
     import random
 
@@ -175,23 +180,29 @@ def main() -> None:
     loads = [os.getloadavg()[0]]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        baseline_class = import_baseline(args.baseline, Path(folder))
+        baseline_class, baseline_dataloader = import_baseline(args.baseline, Path(folder))
+        dataloaders = {"before": baseline_dataloader, "now": build_video_dataloader}
         videos = [args.demo, make_kinetics_like_h264(Path(folder))]
-        for path in videos:
-            for backend in args.backends:
-                for label, (before, now) in configurations(baseline_class, backend).items():
-                    if args.only not in label:
-                        continue
-                    timings = {"worker": worker_rate, "process_video": process_video_rate}
-                    if "repeat_aug=4" not in label:  # the goal's configuration gets both timings
-                        del timings["process_video"]
-                    for timing, rate in timings.items():
+        # Every DataLoader row first: the baseline converts to RGB through PyAV's shared converter
+        # (`frame.to_ndarray`), which runs swscale threads; a worker forked once this process had used it (in a
+        # process_video row) inherits the converter without its threads and hung freeing them (PyAV 18.1.1, seen
+        # in gdb). Today's path keeps a converter of its own per file, with one thread.
+        timings = {"worker": worker_rate, "process_video": process_video_rate}
+        for timing, rate in timings.items():
+            for path in videos:
+                for backend in args.backends:
+                    for label, (before, now) in configurations(baseline_class, backend).items():
+                        # the goal's configuration (repeat_aug=4) gets both timings, the others the worker's
+                        if args.only not in label or (timing == "process_video" and "repeat_aug=4" not in label):
+                            continue
                         rates: dict[str, list[float]] = {"before": [], "now": []}
                         for round_index in range(args.repeats):
                             # alternate which path goes first, so that neither always meets the same load
                             order = [("before", before), ("now", now)][:: 1 if round_index % 2 else -1]
                             for name, processor in order:
-                                rates[name].append(rate(processor, path, args.num_videos, round_index))
+                                rates[name].append(
+                                    rate(processor, path, args.num_videos, round_index, build_dataloader=dataloaders[name])
+                                )
                         medians = {name: float(np.median(values)) for name, values in rates.items()}
                         rows.append((path.name, backend, label, timing, medians["before"], medians["now"]))
                         loads.append(os.getloadavg()[0])
