@@ -383,7 +383,7 @@ class VideoClassificationTrainer(Trainer):
         The training micro-batch's forward and backward FLOPs, counted (`flops.count_training_flops`, once a clip
         shape) for the clips it trains: what the Trainer adds up into `total_flos`, after each micro-batch. The
         Trainer's own estimate, 6 x parameters x `numel` of the main input, counts every pixel of `pixel_values` as
-        a token: about 1000x a video step's FLOPs.
+        a token: 1,161x the counted FLOPs of a ViT-B clip of 16 x 224^2 (1,079 GFLOP).
         """
         _, frames, _, image_size, _ = inputs["pixel_values"].shape
         self.clip_flops = count_training_flops(self.model.config, 0.0, num_frames=frames, image_size=image_size,
