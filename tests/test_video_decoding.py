@@ -24,10 +24,11 @@ CODEC_VIDEOS = ["mpeg4_96x64.mp4", "h264_64x48.mp4", "vp9_64x48.webm", "mjpeg_80
 
 
 @pytest.fixture(scope="module")
-def truncated_indexed_mp4(tmp_path_factory):
-    """An H.264 MP4 of noise frames written with its index (moov) first ("faststart"), then cut in half: the early
-    frames decode, the last listed one is cut."""
-    path = tmp_path_factory.mktemp("truncated") / "faststart.mp4"
+def damaged_indexed_mp4(tmp_path_factory):
+    """An H.264 MP4 of noise frames written with its index (moov) first ("faststart"), its second half then zeroed:
+    the index lists every frame, the early ones decode, the late ones do not. (Cut instead, it is a truncated file,
+    which both decoders refuse at once.)"""
+    path = tmp_path_factory.mktemp("damaged") / "faststart.mp4"
     with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
         stream = container.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
@@ -35,7 +36,7 @@ def truncated_indexed_mp4(tmp_path_factory):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+    path.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
     return path
 
 
@@ -93,16 +94,15 @@ def test_demo_clip_frame_count_comes_from_the_decoders_not_the_header(demo_video
     np.testing.assert_array_equal(decord_frames[2], decord_frames[3])
 
 
-def test_pyav_reads_only_the_frames_it_needs(truncated_indexed_mp4):
-    with open_video(truncated_indexed_mp4, "pyav") as reader:
+def test_pyav_reads_only_the_frames_it_needs(damaged_indexed_mp4):
+    with open_video(damaged_indexed_mp4, "pyav") as reader:
         assert reader.get_frames(np.array([0, 3, 5])).shape == (3, 48, 64, 3)  # early frames: no need to go further
         with pytest.raises(VideoDecodingError, match="faststart.mp4"):
             reader.get_frames(np.array([reader.info.num_frames - 1]))
 
 
-@pytest.mark.parametrize("source", ["truncated_indexed_mp4", "narrow_video"])
-def test_decord_failure_falls_back_to_pyav(request, codec_videos, source):
-    path = codec_videos["mpeg4_narrow_48x64.mp4"] if source == "narrow_video" else request.getfixturevalue(source)
+def test_decord_failure_falls_back_to_pyav(codec_videos):
+    path = codec_videos["mpeg4_narrow_48x64.mp4"]
     with pytest.raises(VideoDecodingError, match="decord"):
         with open_video(path, "decord") as reader:
             reader.get_frames(np.arange(4))
@@ -126,6 +126,40 @@ def test_broken_files_raise_one_error_type_naming_file_and_cause(broken_videos, 
     assert expected[name] in error.value.reason
     if backend == "decord" and name in ("not_a_video", "truncated"):
         assert "decord" in error.value.reason and "PyAV" in error.value.reason  # both were tried
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+@pytest.mark.parametrize("kilobytes", [20, 800])
+def test_a_cut_avi_is_a_truncated_video_not_a_shorter_one(demo_video, tmp_path, backend, kilobytes):
+    """An AVI loses its index with its end, so a cut copy read as a shorter video: 1 frame (repeated into every clip)
+    at 20 KB of the demo clip's 2.4 MB, 151 at 800 KB, and training used them silently."""
+    path = tmp_path / f"cut_{kilobytes}kb.avi"
+    path.write_bytes(demo_video.read_bytes()[: kilobytes * 1000])
+    with pytest.raises(VideoDecodingError) as error:
+        decode_frames(path, lambda info: np.arange(4), backend=backend)
+    frames = {20: 1, 800: 151}[kilobytes]
+    assert error.value.video == str(path)
+    assert error.value.reason == f"the file ends after {frames} of the 301 frames its header lists (truncated?)"
+
+
+def test_decord_given_the_bytes_of_a_cut_file_raises_instead_of_crashing_the_process(demo_video, tmp_path):
+    """decord's reader ended the process with a segmentation fault on the bytes of a cut AVI (a shard's member)."""
+    path = tmp_path / "cut.avi"
+    path.write_bytes(demo_video.read_bytes()[:800_000])
+    script = (
+        "import sys, numpy as np\n"
+        "from modeling_mae_st.video_decoding import VideoDecodingError, decode_frames\n"
+        "cell = {'bytes': open(sys.argv[1], 'rb').read(), 'path': 'train/left/cut.avi'}\n"
+        "try:\n"
+        "    decode_frames(cell, lambda info: np.arange(4), backend='decord')\n"
+        "except VideoDecodingError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == (
+        "Cannot decode video train/left/cut.avi: the file ends after 151 of the 301 frames its header lists (truncated?)"
+    )
 
 
 def test_a_cell_with_empty_bytes_is_an_empty_video_not_a_missing_file():
