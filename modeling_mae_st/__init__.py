@@ -22,6 +22,7 @@ from .data import (
     prepare_video_dataset,
 )
 from .modeling_mae_st import (
+    AUTO_CLASSES,
     MAESTForPreTraining,
     MAESTForVideoClassification,
     MAESTModel,
@@ -36,5 +37,12 @@ AutoConfig.register(MAESTConfig.model_type, MAESTConfig, exist_ok=True)
 AutoModel.register(MAESTConfig, MAESTModel, exist_ok=True)
 AutoModelForPreTraining.register(MAESTConfig, MAESTForPreTraining, exist_ok=True)
 AutoModelForVideoClassification.register(MAESTConfig, MAESTForVideoClassification, exist_ok=True)
+# Every `save_pretrained` (by hand, the Trainer's checkpoints, `push_to_hub`) copies the code `trust_remote_code` runs
+# beside what it saves and names it in `auto_map`, as transformers does for custom models: a folder saved by hand
+# from a loaded one kept the `auto_map` entries without the code they name (an OSError under trust_remote_code).
+MAESTConfig.register_for_auto_class()
+for auto_class, model_class in AUTO_CLASSES.items():
+    model_class.register_for_auto_class(auto_class)
+MAESTVideoProcessor.register_for_auto_class("AutoVideoProcessor")
 
 __version__ = "0.1.0"

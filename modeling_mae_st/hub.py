@@ -30,6 +30,8 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.errors import HfHubHTTPError
 from transformers.utils import CONFIG_NAME, VIDEO_PROCESSOR_NAME
 
+from .modeling_mae_st import AUTO_CLASSES
+
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +41,7 @@ PACKAGE_NAME = PACKAGE_DIR.name
 # `auto_map` entries: Auto class -> (module file stem, class name).
 MODEL_AUTO_MAP = {
     "AutoConfig": ("configuration_mae_st", "MAESTConfig"),
-    "AutoModel": ("modeling_mae_st", "MAESTModel"),
-    "AutoModelForPreTraining": ("modeling_mae_st", "MAESTForPreTraining"),
-    "AutoModelForVideoClassification": ("modeling_mae_st", "MAESTForVideoClassification"),
+    **{auto_class: ("modeling_mae_st", model.__name__) for auto_class, model in AUTO_CLASSES.items()},
 }
 VIDEO_PROCESSOR_AUTO_MAP = {"AutoVideoProcessor": ("video_processing_mae_st", "MAESTVideoProcessor")}
 

@@ -605,6 +605,19 @@ class MAESTPreTrainedModel(PreTrainedModel):
         "attentions": MAESTAttention,
     }
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """
+        transformers' `save_pretrained`. With this class registered for its Auto class (`import modeling_mae_st` does
+        it, as transformers does for code loaded with `trust_remote_code`), transformers copies this file and the
+        configuration's beside the weights; `auto_map` then names every model of the file ([`AUTO_CLASSES`]), so
+        that each Auto class loads the folder, the encoder out of a classifier's folder say, as in the tools' folders.
+        """
+        if self.is_remote_code():
+            module = type(self).__module__.rsplit(".", 1)[-1]  # (loaded as remote code: transformers_modules.<...>)
+            entries = {auto_class: f"{module}.{model.__name__}" for auto_class, model in AUTO_CLASSES.items()}
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **entries}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def _init_weights(self, module: nn.Module) -> None:
         """Initialization of the official code (facebookresearch/mae_st `models_mae.py`)."""
         std = self.config.initializer_range
@@ -959,7 +972,16 @@ class MAESTForVideoClassification(MAESTPreTrainedModel):
         return F.cross_entropy(logits.float().view(-1, self.num_labels), labels.view(-1).long())
 
 
+# The Auto class that loads each model: `auto_map` in a saved folder, and the registrations of `modeling_mae_st`
+AUTO_CLASSES = {
+    "AutoModel": MAESTModel,
+    "AutoModelForPreTraining": MAESTForPreTraining,
+    "AutoModelForVideoClassification": MAESTForVideoClassification,
+}
+
+
 __all__ = [
+    "AUTO_CLASSES",
     "MAESTModel",
     "MAESTForPreTraining",
     "MAESTForVideoClassification",

@@ -148,6 +148,35 @@ def test_saved_folder_loads_with_trust_remote_code_where_the_package_cannot_be_i
     assert result["crop_size"] == 32
 
 
+@pytest.mark.parametrize("how", ["a new model", "a loaded folder saved again"])
+def test_a_folder_saved_by_hand_loads_with_trust_remote_code_where_the_package_cannot_be_imported(
+    saved_folder, tmp_path, how
+):
+    """`save_pretrained` by hand (so the Trainer's checkpoints and `push_to_hub`) copied no code: a loaded folder
+    saved again kept `auto_map` entries naming files it did not have (an OSError under trust_remote_code), and a new
+    model's folder had neither (transformers asked for code there was none of)."""
+    folder = tmp_path / "by_hand"
+    if how == "a new model":
+        torch.manual_seed(0)
+        model = MAESTForPreTraining(MAESTConfig(**TINY)).eval()
+    else:
+        model = MAESTForPreTraining.from_pretrained(saved_folder).eval()
+    model.save_pretrained(folder)
+    default_video_processor(model.config).save_pretrained(folder)
+    assert {path.name for path in folder.glob("*.py")} == set(CODE_FILES)
+    command = [sys.executable, "-I", "-c", REMOTE_LOAD, str(folder)]
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": "/usr/bin:/bin"}
+    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.split("RESULT", 1)[1])
+    assert result["blocked"]
+    assert all(result[name].startswith("transformers_modules.") for name in ("config", "AutoModel", "processor"))
+    assert result["AutoModelForVideoClassification"].endswith("modeling_mae_st.MAESTForVideoClassification")
+    torch.manual_seed(0)
+    expected = model.mae_st.get_video_features(torch.randn(1, 4, 3, 32, 32)).pooler_output.flatten()
+    torch.testing.assert_close(torch.tensor(result["features"]), expected)
+
+
 def test_module_closure_refuses_absolute_and_parent_imports_of_the_package(tmp_path):
     (tmp_path / "good.py").write_text("from .helper import x\n")
     (tmp_path / "helper.py").write_text("import torch\nx = 1\n")
