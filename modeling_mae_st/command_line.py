@@ -110,6 +110,30 @@ def check_video_files(videos: Iterable[str]) -> None:
             raise FileNotFoundError(2, "No such video file", video)
 
 
+def check_mae_st_folder(cls: Any, folder: Path, flag: str) -> None:
+    """
+    Refuse, naming `flag`, a local folder that a config or model class `cls` cannot take for an MAE-ST model: one
+    with no `config.json` (`MAESTConfig.from_pretrained` took the ViT-L defaults for it) or whose config is another
+    model type (a ViT folder loaded with a warning, then failed on a missing attribute or on the weights' sizes).
+    A video processor's folder is not checked.
+    """
+    import json
+
+    from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+
+    if cls is not AutoConfig and not (isinstance(cls, type) and issubclass(cls, (PreTrainedConfig, PreTrainedModel))):
+        return
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise UsageError(f"{flag} {folder}: the folder holds no config.json, so it is no saved model")
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, AttributeError) as error:  # not JSON, or JSON that is not an object
+        raise UsageError(f"{flag} {folder}: its config.json is not a model's config ({error})") from error
+    if model_type != "mae_st":
+        raise UsageError(f"{flag} {folder}: not an MAE-ST model (its config.json says model_type {model_type!r})")
+
+
 def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> Any:
     """
     `cls.from_pretrained(name_or_path, **kwargs)` for a command's flag `flag`, with a user's mistake (a folder that
@@ -120,12 +144,17 @@ def load_pretrained(cls: Any, name_or_path: str, flag: str, **kwargs: Any) -> An
             saved config's values (a wrong type, `StrictDataclassError`, or inconsistent values, `ValueError`).
     """
     from huggingface_hub.errors import StrictDataclassError
+    from safetensors import SafetensorError
 
     path = Path(name_or_path).expanduser()
     if str(name_or_path).startswith((".", "/", "~")) and not path.exists():  # a path, not a Hub id
         raise UsageError(f"{flag} {name_or_path}: no such folder")
+    if path.is_dir():
+        check_mae_st_folder(cls, path, flag)
     try:
         return cls.from_pretrained(name_or_path, **kwargs)
+    except SafetensorError as error:  # a weights file whose header or contents are not safetensors'
+        raise UsageError(f"{flag} {name_or_path}: its weights file is damaged ({error})") from error
     except (OSError, StrictDataclassError) as error:
         cause = " ".join(str(error).split())
         if not path.exists() and isinstance(error, OSError):  # a folder name without ./, taken for a Hub id

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import datasets
 import torch
 
-from .command_line import UsageError
+from .command_line import UsageError, load_pretrained
 from .configuration_mae_st import MAESTConfig
 from .data import (
     check_split_names,
@@ -260,8 +260,10 @@ def load_classifier(model_args: FinetuningModelArguments, config, label_names: l
             "classifier_dropout": model_args.classifier_dropout,
         }
     )
-    model, loading_info = MAESTForVideoClassification.from_pretrained(
+    model, loading_info = load_pretrained(
+        MAESTForVideoClassification,
         model_args.model_name_or_path,
+        "--model_name_or_path",
         config=config,
         ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         output_loading_info=True,

@@ -141,6 +141,11 @@ def test_a_checkpoint_of_another_kind_of_run_is_refused_in_one_line(tmp_path):
         load_training_state(other_sizes, folder)
     same, _ = accelerator_with(torch.nn.Linear(3, 2), TrainingProgress())
     load_training_state(same, folder)
+    weights = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(b"junk")  # (was safetensors' traceback)
+    with pytest.raises(UsageError, match=r"checkpoint-4: its weights file is damaged \(Error while deserializing"):
+        load_training_state(same, folder)
+    (folder / "model.safetensors").write_bytes(weights)
     # as if 2 processes had saved it (one random state each): 1 -> 2 failed at the first logging step, 2 -> 1 went on
     # with another data order
     shutil.copy(folder / "random_states_0.pkl", folder / "random_states_1.pkl")

@@ -61,3 +61,36 @@ def test_a_missing_model_folder_is_named_as_one_not_as_a_bad_hub_id(tmp_path):
     missing = str(tmp_path / "no_such_model")
     with pytest.raises(UsageError, match=f"^--model_name_or_path {missing}: no such folder$"):
         load_pretrained(MAESTModel, missing, "--model_name_or_path")
+
+
+@pytest.mark.parametrize("model_class", ["MAESTConfig", "MAESTForPreTraining", "MAESTForVideoClassification"])
+def test_a_folder_that_is_not_an_mae_st_model_is_one_line_naming_the_flag_and_what_it_is(tmp_path, model_class):
+    """A ViT folder was taken with a warning, then failed on a missing attribute or the weights' sizes; a folder
+    without config.json got the ViT-L defaults; a damaged weights file was safetensors' traceback."""
+    import json
+
+    import torch
+    from transformers import ViTConfig
+
+    import modeling_mae_st
+    from conftest import TINY
+
+    cls = getattr(modeling_mae_st, model_class)
+    vit, empty, damaged = tmp_path / "vit", tmp_path / "empty", tmp_path / "damaged"
+    ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(vit)
+    empty.mkdir()
+    torch.manual_seed(0)
+    modeling_mae_st.MAESTForPreTraining(modeling_mae_st.MAESTConfig(**TINY)).save_pretrained(damaged)
+    (damaged / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(UsageError) as error:
+        load_pretrained(cls, str(vit), "--model_name_or_path")
+    assert str(error.value) == f"--model_name_or_path {vit}: not an MAE-ST model (its config.json says model_type 'vit')"
+    with pytest.raises(UsageError) as error:
+        load_pretrained(cls, str(empty), "--model_name_or_path")
+    assert str(error.value) == f"--model_name_or_path {empty}: the folder holds no config.json, so it is no saved model"
+    (empty / "config.json").write_text(json.dumps(["a", "list"]))
+    with pytest.raises(UsageError, match="its config.json is not a model's config"):
+        load_pretrained(cls, str(empty), "--model_name_or_path")
+    if model_class != "MAESTConfig":
+        with pytest.raises(UsageError, match=f"^--model_name_or_path {damaged}: its weights file is damaged \\(Error"):
+            load_pretrained(cls, str(damaged), "--model_name_or_path")

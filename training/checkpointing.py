@@ -155,8 +155,12 @@ def load_training_state(accelerator: Accelerator, checkpoint: Path) -> None:
             f"--resume_from_checkpoint {checkpoint}: {saved_processes} process(es) saved it and this run has "
             f"{accelerator.num_processes}; resume with as many processes as the run that saved it."
         )
+    from safetensors import SafetensorError
+
     try:
         accelerator.load_state(str(checkpoint))
+    except SafetensorError as error:  # a weights file cut or overwritten
+        raise UsageError(f"--resume_from_checkpoint {checkpoint}: its weights file is damaged ({error})") from None
     except (RuntimeError, ValueError, KeyError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         cause = " ".join(lines[:2])

@@ -151,7 +151,9 @@ def run(argv: list[str] | None = None) -> Path:
     output_dir = Path(training_args.output_dir)
 
     # --- Accelerator: processes, mixed precision, accumulation, trackers ---
-    check_accelerator_choices(training_args.report_to, training_args.torch_compile_backend)
+    check_accelerator_choices(
+        training_args.report_to, training_args.torch_compile_backend, training_args.mixed_precision
+    )
     accelerator = Accelerator(
         gradient_accumulation_steps=training_args.gradient_accumulation_steps,
         mixed_precision=training_args.mixed_precision,
@@ -276,7 +278,9 @@ def run(argv: list[str] | None = None) -> Path:
 
     # --- Model ---
     if model_args.model_name_or_path is not None:
-        model = MAESTForPreTraining.from_pretrained(model_args.model_name_or_path, config=config)
+        model = load_pretrained(
+            MAESTForPreTraining, model_args.model_name_or_path, "--model_name_or_path", config=config
+        )
     else:
         model = MAESTForPreTraining(config)
 
