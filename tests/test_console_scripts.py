@@ -13,6 +13,7 @@ from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import TINY
 from mae_st_training import arguments
@@ -325,7 +326,16 @@ def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, ti
         ("mae-st-finetune-trainer", ["--optim", "sgd"], "--optim: this command trains with the fine-tuning recipe's"),
         ("mae-st-finetune-trainer", ["--label_smoothing_factor", "0.5"],
          "--label_smoothing_factor: this command trains with the fine-tuning recipe's label smoothing, applied"),
-    ],
+        # inf passed every range: the loss went NaN at the second step, with its traceback
+        ("mae-st-pretrain", ["--learning_rate", "inf"], "--learning_rate must be above 0, got inf"),
+        ("mae-st-finetune", ["--learning_rate", "inf"], "--learning_rate must be above 0, got inf"),
+        ("mae-st-finetune-trainer", ["--weight_decay", "inf"], "--weight_decay must be at least 0, got inf"),
+        # the schedule's ValueError ("num_training_steps must be positive")
+        ("mae-st-finetune-trainer", ["--max_steps", "0"], "--max_steps must be at least 1, or -1 for --num_train_epochs"),
+    ]
+    # without a GPU Accelerate trained in fp32 while the log, the card and the trackers said fp16
+    + [(name, ["--mixed_precision", "fp16"], "--mixed_precision fp16: fp16 needs a GPU, and there is none here")
+       for name in ("mae-st-pretrain", "mae-st-finetune") if not torch.cuda.is_available()],
 )  # fmt: skip
 def test_a_wrong_optimization_or_tracking_flag_is_one_line_and_exit_status_2(
     name, flags, message, tiny_pretrained, motion_videos, tmp_path, capsys

@@ -25,6 +25,7 @@ import dataclasses
 import glob
 import importlib
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -694,7 +695,8 @@ def training_number_problems(args: Any) -> list[str]:
     return [
         f"--{name} must be {allowed}, got {value}"
         for name, allowed, test in TRAINING_NUMBER_RANGES
-        if (value := getattr(args, name, None)) is not None and not test(value)
+        # (inf passed every "above 0" and "at least 0": --learning_rate inf ended in a NaN loss's traceback)
+        if (value := getattr(args, name, None)) is not None and not (test(value) and math.isfinite(value))
     ]
 
 
@@ -904,6 +906,8 @@ def parse_trainer_arguments(argv: Sequence[str] | None = None, prog: str = "mae-
         + resume_problems(training_args.resume_from_checkpoint, training_args.output_dir)
         + streaming_problems(data_args, "--max_steps", training_args.max_steps if training_args.max_steps > 0 else None)
     )
+    if training_args.max_steps == 0 or training_args.max_steps < -1:  # (0 was the schedule's ValueError)
+        problems.append(f"--max_steps must be at least 1, or -1 for --num_train_epochs; got {training_args.max_steps}")
     from transformers import TrainingArguments
     from transformers.integrations.integration_utils import (  # (loaded with TrainingArguments)
         INTEGRATION_TO_CALLBACK,

@@ -38,15 +38,24 @@ from modeling_mae_st.video_processing_mae_st import MAESTVideoProcessor
 _CPU_GROUPS: dict[dist.ProcessGroup, dist.ProcessGroup | None] = {}  # default group -> its CPU twin
 
 
-def check_accelerator_choices(report_to: str, torch_compile_backend: str | None) -> None:
+def check_accelerator_choices(
+    report_to: str, torch_compile_backend: str | None, mixed_precision: str | None = None
+) -> None:
     """
     Refuse a tracker or a `torch.compile` backend that Accelerate does not know, naming the flag: Accelerate's own
-    errors for them come as tracebacks from inside `Accelerator(...)`.
+    errors for them come as tracebacks from inside `Accelerator(...)`. Refuse fp16 where there is no GPU.
 
     Raises:
         UsageError: `--report_to` or `--torch_compile_backend` is not one of Accelerate's, or the tracker's package is
-            not installed (Accelerate then trained without it, saying so only in a Python warning).
+            not installed (Accelerate then trained without it, saying so only in a Python warning); or
+            `--mixed_precision fp16` without a GPU (Accelerate trained in fp32, and the log, the card and the
+            trackers said fp16).
     """
+    if mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise UsageError(
+            "--mixed_precision fp16: fp16 needs a GPU, and there is none here (on the CPU Accelerate would train in "
+            "fp32); use --mixed_precision bf16 or no"
+        )
     from accelerate.tracking import get_available_trackers
     from accelerate.utils import DynamoBackend, LoggerType
 

@@ -85,7 +85,9 @@ def run(argv: list[str] | None = None) -> dict:
 
     output_dir = Path(training_args.output_dir)
     tracking = training_args.report_to != "none"
-    check_accelerator_choices(training_args.report_to, training_args.torch_compile_backend)
+    check_accelerator_choices(
+        training_args.report_to, training_args.torch_compile_backend, training_args.mixed_precision
+    )
     accelerator = Accelerator(
         gradient_accumulation_steps=training_args.gradient_accumulation_steps,
         mixed_precision=training_args.mixed_precision,
