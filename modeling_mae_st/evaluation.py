@@ -98,6 +98,9 @@ def predict_views(model: torch.nn.Module, pixel_values: torch.Tensor, max_clips_
     return probs.view(-1, views, probs.shape[-1]).mean(dim=1)  # (batch, num_labels)
 
 
+NOT_DECODED = -2  # the label of a video's row when the video could not be decoded
+
+
 @torch.no_grad()
 def evaluate_classifier(
     model: torch.nn.Module,
@@ -122,7 +125,8 @@ def evaluate_classifier(
 
     Returns:
         `(metrics, probabilities (num_videos, num_labels), labels (num_videos,))` over the decoded videos, with
-        `metrics` from [`classification_metrics`].
+        `metrics` from [`classification_metrics`] plus `num_videos` (the decoded videos they count) and
+        `skipped_videos` (the videos that could not be decoded), as the Trainer script's evaluation reports them.
 
     Raises:
         ValueError: when no video of the loader could be decoded.
@@ -133,6 +137,7 @@ def evaluate_classifier(
     model_device = next(model.parameters()).device
     uneven = accelerator is not None and not even_batches
     all_probs, all_labels = [], []
+    num_skipped = 0
     batches = iter(dataloader)
     while True:
         batch = next(batches, None)
@@ -146,7 +151,7 @@ def evaluate_classifier(
         pixel_values = batch["pixel_values"] if batch is not None else None
         decoded = [] if batch is None else batch.get("decoded") or [True] * len(batch["labels"])  # videos asked for
         probs = torch.zeros(len(decoded), config.num_labels, device=model_device)
-        labels = torch.full((len(decoded),), -1, dtype=torch.long, device=model_device)  # -1: not decoded
+        labels = torch.full((len(decoded),), NOT_DECODED, dtype=torch.long, device=model_device)
         if pixel_values is not None:
             kept = torch.tensor(decoded, device=model_device)
             probs[kept] = predict_views(model, pixel_values.to(model_device))
@@ -157,14 +162,17 @@ def evaluate_classifier(
             probs, labels = accelerator.gather((probs, labels))
         elif accelerator is not None:
             probs, labels = accelerator.gather_for_metrics((probs, labels))
-        kept = labels >= 0
+        kept = labels >= 0  # (-1: padding of an uneven last batch)
+        num_skipped += int((labels == NOT_DECODED).sum())
         all_probs.append(probs[kept].cpu())
         all_labels.append(labels[kept].cpu())
     model.train(was_training)
     if sum(len(labels) for labels in all_labels) == 0:
         raise ValueError("No video of the evaluation loader could be decoded; check the evaluation split.")
     probs, labels = torch.cat(all_probs), torch.cat(all_labels)
-    return classification_metrics(probs, labels, top_k=top_k), probs, labels
+    metrics = {**classification_metrics(probs, labels, top_k=top_k), "num_videos": len(labels),
+               "skipped_videos": num_skipped}  # fmt: skip
+    return metrics, probs, labels
 
 
 def confusion_matrix(predictions: Iterable[int], labels: Iterable[int], num_labels: int) -> np.ndarray:

@@ -84,7 +84,9 @@ def test_videos_that_failed_to_decode_are_left_out_and_the_others_keep_their_pre
     metrics, probs, labels = evaluate_classifier(model, batches)
     assert labels.tolist() == [0, 2, 1]
     assert torch.allclose(probs, predict_views(model, clips), atol=1e-6)
-    assert metrics == classification_metrics(probs, labels)
+    # the metrics say over how many videos, and how many could not be decoded (mae-st-finetune's results and card
+    # left the 3 skipped ones unsaid: only the log named them)
+    assert metrics == {**classification_metrics(probs, labels), "num_videos": 3, "skipped_videos": 3}
     with pytest.raises(ValueError, match="No video"):
         evaluate_classifier(model, batches[1:2])
 
@@ -111,9 +113,9 @@ def evaluate_in_one_of_two_processes(output: str) -> None:
     loader = torch.utils.data.DataLoader(videos, batch_size=1, collate_fn=collate)
     expected = predict_views(model, clips)  # (5, num_labels), one process alone
     model, loader = accelerator.prepare(model, loader)
-    _, probs, labels = evaluate_classifier(model, loader, accelerator)
+    metrics, probs, labels = evaluate_classifier(model, loader, accelerator)
     if accelerator.is_main_process:
-        torch.save({"probs": probs, "labels": labels, "expected": expected}, output)
+        torch.save({"probs": probs, "labels": labels, "expected": expected, "metrics": metrics}, output)
 
 
 def test_two_processes_gather_each_decoded_video_once_when_one_process_has_nothing_to_predict(tmp_path):
@@ -133,3 +135,4 @@ def test_two_processes_gather_each_decoded_video_once_when_one_process_has_nothi
     result = torch.load(output)
     assert sorted(result["labels"].tolist()) == [0, 2, 3, 4]  # video 1 broken, the evening-out duplicate dropped
     assert torch.allclose(result["probs"], result["expected"][result["labels"]], atol=1e-6)
+    assert (result["metrics"]["num_videos"], result["metrics"]["skipped_videos"]) == (4, 1)

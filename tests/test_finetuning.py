@@ -84,7 +84,8 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(
     )  # fmt: skip
 
     assert results["completed_steps"] == 6 and results["skipped_videos"] == 0
-    assert set(results["multi_view"]) == {"top1", "top5"}
+    assert results["multi_view"].keys() == {"top1", "top5", "num_videos", "skipped_videos"}
+    assert (results["multi_view"]["num_videos"], results["multi_view"]["skipped_videos"]) == (4, 0)
     config = json.loads((output / "config.json").read_text())
     assert config["id2label"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
     assert config["drop_path_rate"] == 0.2 and config["classifier_dropout"] == 0.3
@@ -106,7 +107,7 @@ def test_script_fine_tunes_evaluates_multi_view_and_saves_everything(
     # the run ended on the weights' progress bar: it now says what it measured and where the model is
     printed = capsys.readouterr().out.splitlines()
     assert printed[-2] == (f"Validation (2x3 views): top-1 {results['multi_view']['top1']:.2f}%, top-5 "
-                           f"{results['multi_view']['top5']:.2f}%")  # fmt: skip
+                           f"{results['multi_view']['top5']:.2f}% of 4 videos")  # fmt: skip
     assert printed[-1].startswith(f"Model, video processor and card saved to {output.resolve()} (")
 
 

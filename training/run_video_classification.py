@@ -437,7 +437,9 @@ def run(argv: list[str] | None = None) -> dict:
         # The run's verdict and where to look (the log ended on the weights' progress bar).
         if multi_view:
             views = f"{data_args.num_temporal_views}x{data_args.num_spatial_crops} views"
-            print(f"Validation ({views}): top-1 {multi_view['top1']:.2f}%, top-5 {multi_view['top5']:.2f}%")
+            skipped = multi_view["skipped_videos"]
+            print(f"Validation ({views}): top-1 {multi_view['top1']:.2f}%, top-5 {multi_view['top5']:.2f}% of "
+                  f"{multi_view['num_videos']} videos" + (f" ({skipped} could not be decoded)" if skipped else ""))
         print(f"Model, video processor and card saved to {output_dir.resolve()} ({train_seconds:.0f} s of training)")
         if training_args.push_to_hub:
             push_to_hub(output_dir, repo_id, token=training_args.hub_token, private=training_args.hub_private_repo)
