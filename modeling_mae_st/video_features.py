@@ -112,7 +112,8 @@ def embed_video(
             `(frames, height, width, 3)` uint8 clips with `do_sample_frames=False`; its `num_frames` and
             `crop_size` make the clips, which must be the model's unless `interpolate_pos_encoding`.
         video: file path, bytes or `datasets` video cell.
-        window_seconds: window length; defaults to the span of a training clip, `num_frames * sampling_rate / fps`.
+        window_seconds: window length; defaults to the span of a training clip, `num_frames * sampling_rate /
+            target_fps` (the processor's: 30 frames a second, whatever the video's own rate; 2.13 s for 16 x 4).
         stride_seconds: seconds between window starts; defaults to `window_seconds` (no overlap).
         sampling_rate: frame stride of a training clip, used only for the default window (4 in the official
             16x4 recipe).
@@ -138,7 +139,8 @@ def embed_video(
     with open_video(video, backend) as reader:
         info = reader.info
         if window_seconds is None:
-            window_seconds = num_frames * sampling_rate / info.fps
+            # (the video's own fps made a 60 fps video's windows half a training clip, a 1 fps one's 64 s)
+            window_seconds = num_frames * sampling_rate / processor.target_fps
         if stride_seconds is None:
             stride_seconds = window_seconds
         indices, times = sliding_windows(info.num_frames, info.fps, num_frames, window_seconds, stride_seconds)

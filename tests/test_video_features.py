@@ -72,6 +72,21 @@ def test_embed_video_gives_one_vector_per_window_and_their_mean(tiny_encoder_fol
     assert torch.allclose(result.window_embeddings[1], model.get_video_features(clip).pooler_output[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("fps", [15, 60])
+def test_the_default_window_is_a_training_clips_span_whatever_the_videos_frame_rate(tiny_encoder_folder, tmp_path, fps):
+    """The default window was `num_frames * sampling_rate / fps` of the video's own rate, where a training clip spans
+    `num_frames * sampling_rate / target_fps` (30): half a clip at 60 fps, twice one at 15."""
+    from modeling_mae_st.synthetic import render_motion_video, write_video
+
+    path = write_video(tmp_path / f"at_{fps}_fps.mp4", render_motion_video("right", 3 * fps, (48, 40),
+                       np.random.default_rng(0)), fps=fps)  # fmt: skip
+    model = MAESTModel.from_pretrained(tiny_encoder_folder)
+    processor = MAESTVideoProcessor.from_pretrained(tiny_encoder_folder)  # 4 frames, sampling rate 4: 16/30 s
+    result = embed_video(model, processor, path, progress=False)
+    spans = result.window_times[:, 1] - result.window_times[:, 0]
+    assert torch.allclose(spans, torch.tensor(4 * 4 / 30, dtype=spans.dtype))
+
+
 def test_embed_command_writes_embeddings_per_video(tiny_encoder_folder, demo_video, tmp_path):
     output = tmp_path / "embeddings.safetensors"
     main([str(demo_video), "--model_name_or_path", str(tiny_encoder_folder), "--output", str(output),
