@@ -341,7 +341,7 @@ def write_video_shards(
     source_path = Path(source)
     if not source_path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such file or folder", str(source))
-    root = (source_path if source_path.is_dir() else source_path.parent).resolve()
+    root = source_path if source_path.is_dir() else source_path.parent
     try:
         dataset = load_video_dataset(source)
     except DatasetSourceError:  # no videos, mixed layouts, not an index: its message names the source
@@ -358,6 +358,16 @@ def write_video_shards(
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def _path_under(path: str, root: Path) -> str | None:
+    """`path` relative to the folder `root` as it is named (a link inside it keeps its own name: resolved, a link
+    to a file elsewhere gave the machine's absolute path as the shard key), else resolved; `None` outside it."""
+    named = (Path(os.path.abspath(root)), Path(os.path.abspath(path)))
+    for folder, candidate in (named, (root.resolve(), Path(path).resolve())):
+        if candidate.is_relative_to(folder):
+            return candidate.relative_to(folder).as_posix()
+    return None
 
 
 def _write_shards(
@@ -378,11 +388,8 @@ def _write_shards(
         archive, videos_in_shard, bytes_in_shard = None, 0, 0
         for index, row in enumerate(rows):
             payload, path = _video_bytes(row[VIDEO_COLUMN])
-            resolved = Path(path).resolve() if path else None
-            relative = (
-                resolved.relative_to(root).as_posix() if resolved is not None and resolved.is_relative_to(root)
-                else path.lstrip("/")
-            )  # fmt: skip
+            relative = _path_under(path, root) if path else None
+            relative = relative if relative is not None else path.lstrip("/")
             key = sample_key(relative)
             if key in keys:
                 raise UsageError(f"{path} and {keys[key]} would both have the shard key {key!r}; rename one.")

@@ -102,6 +102,22 @@ def test_keys_come_from_relative_paths_and_two_videos_with_one_key_are_refused(t
         write_video_shards(folder, tmp_path / "shards")
 
 
+def test_a_linked_video_keeps_the_key_of_its_name_in_the_folder(tmp_path, codec_videos):
+    """A link to a video outside the folder was keyed by its target's absolute path (the machine's folders, and
+    another key on every machine)."""
+    outside = tmp_path / "elsewhere" / "clip.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(codec_videos["mpeg4_96x64.mp4"].read_bytes())
+    folder = tmp_path / "videos" / "train" / "left"
+    folder.mkdir(parents=True)
+    (folder / "linked.mp4").symlink_to(outside)
+    (folder / "own.mp4").write_bytes(codec_videos["mpeg4_96x64.mp4"].read_bytes())
+    written = write_video_shards(tmp_path / "videos", tmp_path / "shards")
+    with tarfile.open(written["train"][0]) as archive:
+        names = sorted(member.name for member in archive.getmembers() if member.name.endswith(".mp4"))
+    assert names == ["train/left/linked.mp4", "train/left/own.mp4"]
+
+
 def test_find_shards_tells_splits_apart_by_file_or_folder_name(tmp_path):
     for name in ("train-00000.tar", "train-00001.tar", "val-00000.tar", "test/0.tar", "misc.tar", "notes.txt"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
