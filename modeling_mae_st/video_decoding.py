@@ -144,19 +144,14 @@ def check_not_cut_short(name: str, num_frames: int, listed_frames: int) -> None:
         )
 
 
-def listed_frame_count(file_or_buffer: str | io.BytesIO) -> int:
+def listed_frame_count(path: str) -> int:
     """The frame count the container's header lists for its first video stream (0 when it keeps none, or cannot be
     read: the decoder says why)."""
-    if isinstance(file_or_buffer, io.BytesIO):
-        file_or_buffer.seek(0)
     try:
-        with av.open(file_or_buffer) as container:
+        with av.open(path) as container:
             return container.streams.video[0].frames if container.streams.video else 0
     except av.FFmpegError:
         return 0
-    finally:
-        if isinstance(file_or_buffer, io.BytesIO):
-            file_or_buffer.seek(0)
 
 
 class VideoReader:
@@ -229,10 +224,13 @@ class DecordVideoReader(VideoReader):
         self.name = video_name(source)
         self._errors = (RuntimeError, decord.DECORDError)
         file_or_buffer = _file_or_buffer(source)
+        listed_frames = 0  # what the header lists: decord does not tell it
         if isinstance(file_or_buffer, io.BytesIO):
             # decord crashes the process (a segmentation fault, even at 800 KB of the demo clip's 2.4 MB) on the bytes
-            # of a cut file: PyAV reads the container first and names what is wrong
+            # of a cut file: PyAV reads the container first (its header's count included) and names what is wrong
             PyAVVideoReader(source).close()
+        else:
+            listed_frames = listed_frame_count(file_or_buffer)
         try:
             self._reader = decord.VideoReader(file_or_buffer, ctx=decord.cpu(0), num_threads=num_threads)
             num_frames, fps = len(self._reader), float(self._reader.get_avg_fps())
@@ -242,7 +240,7 @@ class DecordVideoReader(VideoReader):
             raise VideoDecodingError(self.name, "decord finds no video frames")
         if not fps > 0:
             raise VideoDecodingError(self.name, f"decord reports no frame rate (fps={fps})")
-        check_not_cut_short(self.name, num_frames, listed_frame_count(file_or_buffer))  # (decord tells no header)
+        check_not_cut_short(self.name, num_frames, listed_frames)
         self.info = VideoInfo(num_frames=num_frames, fps=fps, backend="decord")
 
     def _decode_sorted(self, indices: np.ndarray) -> np.ndarray:

@@ -126,13 +126,17 @@ REMOTE_LOAD = textwrap.dedent(
 )
 
 
-def test_saved_folder_loads_with_trust_remote_code_where_the_package_cannot_be_imported(saved_folder, tmp_path):
-    folder = shutil.copytree(saved_folder, tmp_path / "copy")
+def load_remotely(folder: Path, tmp_path: Path) -> dict:
+    """What [`REMOTE_LOAD`] finds in `folder`, run in a fresh interpreter that cannot import the package."""
     command = [sys.executable, "-I", "-c", REMOTE_LOAD, str(folder)]
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": "/usr/bin:/bin"}
     completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.split("RESULT", 1)[1])
+    return json.loads(completed.stdout.split("RESULT", 1)[1])
+
+
+def test_saved_folder_loads_with_trust_remote_code_where_the_package_cannot_be_imported(saved_folder, tmp_path):
+    result = load_remotely(shutil.copytree(saved_folder, tmp_path / "copy"), tmp_path)
     assert result["blocked"]
     assert result["config"].startswith("transformers_modules.")
     assert result["AutoModel"].endswith("modeling_mae_st.MAESTModel")
@@ -164,11 +168,7 @@ def test_a_folder_saved_by_hand_loads_with_trust_remote_code_where_the_package_c
     model.save_pretrained(folder)
     default_video_processor(model.config).save_pretrained(folder)
     assert {path.name for path in folder.glob("*.py")} == set(CODE_FILES)
-    command = [sys.executable, "-I", "-c", REMOTE_LOAD, str(folder)]
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": "/usr/bin:/bin"}
-    completed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.split("RESULT", 1)[1])
+    result = load_remotely(folder, tmp_path)
     assert result["blocked"]
     assert all(result[name].startswith("transformers_modules.") for name in ("config", "AutoModel", "processor"))
     assert result["AutoModelForVideoClassification"].endswith("modeling_mae_st.MAESTForVideoClassification")
