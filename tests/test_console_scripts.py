@@ -267,6 +267,20 @@ def test_a_file_where_the_output_folder_goes_is_one_line(name, tiny_pretrained, 
 
 
 @pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
+def test_a_file_given_as_the_checkpoint_to_resume_is_one_line_before_anything_loads(
+    name, tiny_pretrained, motion_videos, tmp_path, capsys
+):
+    """It was "no such folder" for a file that exists, and the Trainer script said so only after loading the model."""
+    checkpoint = tmp_path / "notes.txt"
+    checkpoint.write_text("not a checkpoint\n")
+    argv = one_step_run(name, tiny_pretrained, "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint",
+                        str(checkpoint), train_dir=motion_videos / "train")  # fmt: skip
+    status, error = run_main(TRAINING_COMMANDS[name], argv, capsys)
+    assert status == 2 and error.splitlines() == [f"{name}: error: --resume_from_checkpoint {checkpoint}: a file, "
+                                                  "not a folder"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING_COMMANDS))
 def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, tiny_pretrained, tmp_path, capsys):
     """A mistyped folder name without "./" was taken for a Hub id: datasets' ConnectionError, with its traceback."""
     argv = one_step_run(name, tiny_pretrained, "--dataset_name", "no_such_folder", "--output_dir", str(tmp_path / "o"))

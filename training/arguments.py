@@ -607,8 +607,10 @@ def video_data_problems(data_args: VideoDataArguments) -> list[str]:
 
 
 def resume_problems(resume_from_checkpoint: str | None, output_dir: str | None) -> list[str]:
-    """`--resume_from_checkpoint latest` with no `checkpoint-<step>` folder in `--output_dir`, found before the model
-    and the data load (it was found after them, 118 lines of log later)."""
+    """`--resume_from_checkpoint` naming no folder, or `latest` with no `checkpoint-<step>` folder in `--output_dir`,
+    found before the model and the data load (they were found after them, 118 lines of log later)."""
+    if resume_from_checkpoint not in (None, "latest") and not Path(resume_from_checkpoint).expanduser().is_dir():
+        return [f"--resume_from_checkpoint {resume_from_checkpoint}: {why_not_a_folder(resume_from_checkpoint)}"]
     if resume_from_checkpoint != "latest" or not output_dir:
         return []
     folders = [path for path in Path(output_dir).expanduser().glob("checkpoint-*")
@@ -637,6 +639,11 @@ def output_dir_problems(output_dir: str | None, architecture: str) -> list[str]:
     return []
 
 
+def why_not_a_folder(value: str | Path) -> str:
+    """Why `value`, which is no folder, cannot be one: "no such folder", or "a file, not a folder"."""
+    return "a file, not a folder" if Path(value).expanduser().exists() else "no such folder"
+
+
 def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArguments) -> list[str]:
     """What is wrong with the arguments both Accelerate scripts share, one sentence per problem."""
     problems = video_data_problems(data_args) + [
@@ -650,8 +657,6 @@ def training_loop_problems(args: TrainingLoopArguments, data_args: VideoDataArgu
         )
     if args.max_train_steps is not None and args.max_train_steps < 1:
         problems.append(f"--max_train_steps must be at least 1, got {args.max_train_steps}")
-    if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
-        problems.append(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder")
     return problems + resume_problems(args.resume_from_checkpoint, args.output_dir) + training_number_problems(args)
 
 

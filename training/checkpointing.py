@@ -13,6 +13,7 @@ from pathlib import Path
 from accelerate import Accelerator
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from mae_st_training.arguments import why_not_a_folder
 from modeling_mae_st.command_line import UsageError
 
 
@@ -93,7 +94,7 @@ def resolve_checkpoint(value: str, output_dir: Path, state_file: str = ACCELERAT
             )
         return Path(folder)
     if not Path(value).is_dir():
-        raise UsageError(f"--resume_from_checkpoint {value}: no such folder")
+        raise UsageError(f"--resume_from_checkpoint {value}: {why_not_a_folder(value)}")
     if not (Path(value) / state_file).is_file():
         other = next((name for name in STATE_FILE_WRITERS if (Path(value) / name).is_file()), None)
         if other is not None:
