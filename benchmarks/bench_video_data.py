@@ -21,8 +21,8 @@ sides, as the path before did, so that both draw the same RandAugment operations
 varies 10x between operations); the recipe's shared window only decodes less.
 
 The baseline is the package's video and data modules at `--baseline` (its processor and its DataLoader), read from
-git into a temporary package, so both paths run in one process, alternately, under the same load. Prints a Markdown table with the median of `--repeats`
-rounds and the load average.
+git into a temporary package, so both paths run in one process, alternately, under the same load. Prints a Markdown
+table with the median of `--repeats` rounds and the load average.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def configurations(baseline_class, backend: str) -> dict[str, tuple]:
 
 
 def worker_rate(
-    processor, path: Path, num_videos: int, seed: int, num_workers: int = 1, batch_size: int = 1, pin_memory: bool = False,
-    build_dataloader=build_video_dataloader,
+    processor, path: Path, num_videos: int, seed: int, num_workers: int = 1, batch_size: int = 1,
+    pin_memory: bool = False, build_dataloader=build_video_dataloader,
 ) -> float:
     """
     Clips per second received from a DataLoader of `num_workers` workers (`build_dataloader`'s: today's or the
@@ -200,9 +200,10 @@ def main() -> None:
                             # alternate which path goes first, so that neither always meets the same load
                             order = [("before", before), ("now", now)][:: 1 if round_index % 2 else -1]
                             for name, processor in order:
-                                rates[name].append(
-                                    rate(processor, path, args.num_videos, round_index, build_dataloader=dataloaders[name])
+                                rate_now = rate(
+                                    processor, path, args.num_videos, round_index, build_dataloader=dataloaders[name]
                                 )
+                                rates[name].append(rate_now)
                         medians = {name: float(np.median(values)) for name, values in rates.items()}
                         rows.append((path.name, backend, label, timing, medians["before"], medians["now"]))
                         loads.append(os.getloadavg()[0])

@@ -84,7 +84,9 @@ def test_a_folder_that_is_not_an_mae_st_model_is_one_line_naming_the_flag_and_wh
     (damaged / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(UsageError) as error:
         load_pretrained(cls, str(vit), "--model_name_or_path")
-    assert str(error.value) == f"--model_name_or_path {vit}: not an MAE-ST model (its config.json says model_type 'vit')"
+    assert str(error.value) == (
+        f"--model_name_or_path {vit}: not an MAE-ST model (its config.json says model_type 'vit')"
+    )
     with pytest.raises(UsageError) as error:
         load_pretrained(cls, str(empty), "--model_name_or_path")
     assert str(error.value) == f"--model_name_or_path {empty}: the folder holds no config.json, so it is no saved model"

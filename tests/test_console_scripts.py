@@ -345,7 +345,8 @@ def test_a_dataset_name_that_is_neither_here_nor_on_the_hub_is_one_line(name, ti
         ("mae-st-finetune", ["--learning_rate", "inf"], "--learning_rate must be above 0, got inf"),
         ("mae-st-finetune-trainer", ["--weight_decay", "inf"], "--weight_decay must be at least 0, got inf"),
         # the schedule's ValueError ("num_training_steps must be positive")
-        ("mae-st-finetune-trainer", ["--max_steps", "0"], "--max_steps must be at least 1, or -1 for --num_train_epochs"),
+        ("mae-st-finetune-trainer", ["--max_steps", "0"],
+         "--max_steps must be at least 1, or -1 for --num_train_epochs"),
     ]
     # without a GPU Accelerate trained in fp32 while the log, the card and the trackers said fp16
     + [(name, ["--mixed_precision", "fp16"], "--mixed_precision fp16: fp16 needs a GPU, and there is none here")

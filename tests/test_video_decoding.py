@@ -158,7 +158,8 @@ def test_decord_given_the_bytes_of_a_cut_file_raises_instead_of_crashing_the_pro
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == (
-        "Cannot decode video train/left/cut.avi: the file ends after 151 of the 301 frames its header lists (truncated?)"
+        "Cannot decode video train/left/cut.avi: the file ends after 151 of the 301 frames its header lists "
+        "(truncated?)"
     )
 
 

@@ -274,6 +274,7 @@ class VideoClassificationTrainer(Trainer):
         # waited for the DataLoader, and when the window began (None before the first batch)
         self.clips_logged, self.data_seconds, self.window_start = 0, 0.0, None
         self.clip_flops = None  # one training clip's counted FLOPs (floating_point_ops), once a micro-batch ran
+        self.counted_clip_size = None  # (frames, image size) of the clips `clip_flops` counts
         self.add_callback(self.bad_video_checkpointing)
         if isinstance(self.train_dataset, IndexSeededVideoDataset):
             self.add_callback(VideoPassSeeding(self.train_dataset))
@@ -386,8 +387,10 @@ class VideoClassificationTrainer(Trainer):
         a token: 1,161x the counted FLOPs of a ViT-B clip of 16 x 224^2 (1,079 GFLOP).
         """
         _, frames, _, image_size, _ = inputs["pixel_values"].shape
-        self.clip_flops = count_training_flops(self.model.config, 0.0, num_frames=frames, image_size=image_size,
-                                               task="video-classification")  # fmt: skip
+        if self.clip_flops is None or self.counted_clip_size != (frames, image_size):  # (counting takes ~1 ms)
+            self.clip_flops = count_training_flops(self.model.config, 0.0, num_frames=frames, image_size=image_size,
+                                                   task="video-classification")  # fmt: skip
+            self.counted_clip_size = (frames, image_size)
         return self.clip_flops * max(1, int(self._clips_to_train(inputs).sum()))  # (no clip: one zero clip ran)
 
     @staticmethod
